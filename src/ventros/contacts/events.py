@@ -1,0 +1,8 @@
+"""Wire names of the Contacts context's events."""
+
+CONTACT_CREATED = "contact.created"
+CONTACT_UPDATED = "contact.updated"
+CONTACT_DELETED = "contact.deleted"
+CONTACT_MERGED = "contact.merged"
+CONTACT_PIPELINE_STATUS_CHANGED = "contact.pipeline_status_changed"
+CONTACT_PROFILE_PICTURE_UPDATED = "contact.profile_picture_updated"

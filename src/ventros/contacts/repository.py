@@ -1,0 +1,197 @@
+"""Persistence of contacts."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    DateTime,
+    Index,
+    Row,
+    Select,
+    Table,
+    Text,
+    and_,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.exc import IntegrityError
+
+from ventros.contacts.domain import Contact, Email, Phone
+from ventros.kernel.errors import Conflict
+from ventros.platform.db import metadata
+from ventros.platform.uow import UnitOfWork
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("phone", Text),
+    Column("email", Text),
+    Column("tags", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("custom_fields", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("source", Text),
+    Column("profile_picture_url", Text),
+    Column("kind", Text, nullable=False, server_default=text("'person'")),
+    Column("merged_into_id", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("deleted_at", DateTime(timezone=True)),
+    Index(
+        "uq_contacts_tenant_id_phone",
+        "tenant_id",
+        "phone",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL AND phone IS NOT NULL"),
+    ),
+    Index(
+        "uq_contacts_tenant_id_email",
+        "tenant_id",
+        "email",
+        unique=True,
+        postgresql_where=text("deleted_at IS NULL AND email IS NOT NULL"),
+    ),
+    Index(
+        "ix_contacts_tenant_id_id_live",
+        "tenant_id",
+        text("id DESC"),
+        postgresql_where=text("deleted_at IS NULL"),
+    ),
+    Index("ix_contacts_tags", "tags", postgresql_using="gin"),
+    Index("ix_contacts_tenant_id_source", "tenant_id", "source"),
+)
+
+
+@dataclass(frozen=True)
+class ContactFilter:
+    q: str | None = None
+    tag: str | None = None
+    source: str | None = None
+
+
+def _values(contact: Contact) -> dict[str, Any]:
+    return {
+        "id": contact.id,
+        "tenant_id": contact.tenant_id,
+        "name": contact.name,
+        "phone": str(contact.phone) if contact.phone else None,
+        "email": str(contact.email) if contact.email else None,
+        "tags": contact.tags,
+        "custom_fields": contact.custom_fields,
+        "source": contact.source,
+        "profile_picture_url": contact.profile_picture_url,
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
+        "deleted_at": contact.deleted_at,
+    }
+
+
+def _from_row(row: Row[Any]) -> Contact:
+    return Contact(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        name=row.name,
+        phone=Phone(row.phone) if row.phone else None,
+        email=Email(row.email) if row.email else None,
+        tags=list(row.tags),
+        custom_fields=dict(row.custom_fields),
+        source=row.source,
+        profile_picture_url=row.profile_picture_url,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        deleted_at=row.deleted_at,
+    )
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _live() -> Any:
+    return contacts.c.deleted_at.is_(None)
+
+
+class ContactRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def find_conflict(self, contact: Contact) -> uuid.UUID | None:
+        """The id of another live contact with the same phone or email, if any."""
+        matches = []
+        if contact.phone:
+            matches.append(contacts.c.phone == str(contact.phone))
+        if contact.email:
+            matches.append(contacts.c.email == str(contact.email))
+        if not matches:
+            return None
+        query = (
+            select(contacts.c.id)
+            .where(_live(), contacts.c.id != contact.id, or_(*matches))
+            .limit(1)
+        )
+        return (await self._uow.connection.execute(query)).scalar()
+
+    async def add(self, contact: Contact) -> None:
+        await self._write(contact, contacts.insert().values(**_values(contact)))
+
+    async def save(self, contact: Contact) -> None:
+        statement = contacts.update().where(contacts.c.id == contact.id).values(**_values(contact))
+        await self._write(contact, statement)
+
+    async def _write(self, contact: Contact, statement: Any) -> None:
+        existing = await self.find_conflict(contact) if not contact.is_deleted else None
+        if existing is None:
+            try:
+                async with self._uow.connection.begin_nested():
+                    await self._uow.connection.execute(statement)
+            except IntegrityError:
+                # A concurrent writer took the phone or email between the check and here.
+                existing = await self.find_conflict(contact)
+                if existing is None:
+                    raise
+        if existing is not None:
+            raise Conflict("a contact with this phone or email already exists", existing_id=existing)
+        self._uow.track(contact)
+
+    async def get(self, contact_id: uuid.UUID) -> Contact | None:
+        query = select(contacts).where(contacts.c.id == contact_id, _live())
+        row = (await self._uow.connection.execute(query)).first()
+        return self._uow.track(_from_row(row)) if row else None
+
+    async def find_by_phone(self, phone: Phone) -> Contact | None:
+        query = select(contacts).where(contacts.c.phone == str(phone), _live())
+        row = (await self._uow.connection.execute(query)).first()
+        return self._uow.track(_from_row(row)) if row else None
+
+    async def list(
+        self, filters: ContactFilter, *, limit: int, before: uuid.UUID | None
+    ) -> list[Contact]:
+        query: Select[Any] = select(contacts).where(_live())
+        if before is not None:
+            query = query.where(contacts.c.id < before)
+        if filters.tag:
+            query = query.where(contacts.c.tags.contains([filters.tag]))
+        if filters.source:
+            query = query.where(contacts.c.source == filters.source)
+        if filters.q:
+            query = query.where(_matches(filters.q))
+        query = query.order_by(contacts.c.id.desc()).limit(limit)
+        rows = await self._uow.connection.execute(query)
+        return [_from_row(row) for row in rows]
+
+
+def _matches(q: str) -> Any:
+    pattern = f"%{_escape_like(q.strip())}%"
+    conditions = [contacts.c.name.ilike(pattern), contacts.c.email.ilike(pattern)]
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if digits:
+        conditions.append(contacts.c.phone.like(f"%{digits}%"))
+    return and_(or_(*conditions))

@@ -1,0 +1,1 @@
+"""Shared kernel: ids, clock, domain events, aggregate roots, domain errors."""

@@ -1,0 +1,44 @@
+"""Aggregate roots record the events their changes raise; the unit of work collects them."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, ClassVar
+
+from ventros.kernel.events import Actor, DomainEvent
+
+
+class AggregateRoot:
+    """Base of aggregates. Works with plain classes and (non-slots) dataclasses alike."""
+
+    aggregate_type: ClassVar[str] = "aggregate"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+
+    def _events(self) -> list[DomainEvent]:
+        # Created lazily so dataclass subclasses need no __post_init__.
+        events: list[DomainEvent] = self.__dict__.setdefault("_pending_events", [])
+        return events
+
+    def record(self, name: str, payload: dict[str, Any], *, actor: Actor | None = None) -> None:
+        self._events().append(
+            DomainEvent(
+                name=name,
+                tenant_id=self.tenant_id,
+                aggregate_type=self.aggregate_type,
+                aggregate_id=self.id,
+                payload=payload,
+                actor=actor or Actor.system(),
+            )
+        )
+
+    @property
+    def pending_events(self) -> list[DomainEvent]:
+        return list(self._events())
+
+    def pull_events(self) -> list[DomainEvent]:
+        events = self._events()
+        pulled = list(events)
+        events.clear()
+        return pulled

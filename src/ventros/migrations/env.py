@@ -1,0 +1,35 @@
+"""Alembic environment: migrations run as the owner role over a synchronous connection."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from ventros.platform.schema import load_all_tables
+
+config = context.config
+target_metadata = load_all_tables()
+
+
+def run_migrations_online() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            compare_type=True,
+            include_object=_include_object,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    # Functions, policies and the alembic table itself are managed by hand in migrations.
+    return not (type_ == "table" and name == "alembic_version")
+
+
+run_migrations_online()

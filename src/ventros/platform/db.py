@@ -1,0 +1,79 @@
+"""Engines and schema metadata. The app connects as a role that row-level security applies to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import MetaData
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from ventros.platform.settings import APP_ROLE, SYSTEM_ROLE, Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def asyncpg_url(url: str | URL) -> URL:
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername="postgresql+asyncpg")
+
+
+def sync_url(url: str | URL) -> URL:
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.set(drivername="postgresql+psycopg")
+
+
+def role_url(owner_url: str, role: str, password: str) -> URL:
+    """The same server and database as the owner URL, as another role."""
+    return asyncpg_url(owner_url).set(username=role, password=password)
+
+
+@dataclass
+class Database:
+    """The engines of one process: `app` (RLS applies) and `system` (cross-tenant work)."""
+
+    owner_url: str
+    password: str
+    pool_size: int = 10
+    max_overflow: int = 10
+    _engines: dict[str, AsyncEngine] = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, owner_url: str) -> Database:
+        return cls(
+            owner_url=owner_url,
+            password=settings.resolved_app_password(),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
+
+    @property
+    def app(self) -> AsyncEngine:
+        return self._engine(APP_ROLE)
+
+    @property
+    def system(self) -> AsyncEngine:
+        return self._engine(SYSTEM_ROLE)
+
+    def _engine(self, role: str) -> AsyncEngine:
+        if role not in self._engines:
+            self._engines[role] = create_async_engine(
+                role_url(self.owner_url, role, self.password),
+                pool_size=self.pool_size,
+                max_overflow=self.max_overflow,
+                pool_pre_ping=True,
+            )
+        return self._engines[role]
+
+    async def dispose(self) -> None:
+        for engine in self._engines.values():
+            await engine.dispose()
+        self._engines.clear()

@@ -1,0 +1,22 @@
+"""Every table of every context, registered on one MetaData (for Alembic and tests)."""
+
+from __future__ import annotations
+
+import importlib
+
+from sqlalchemy import MetaData
+
+from ventros.platform.db import metadata
+
+# Modules that define tables. A new context adds its repository (or tables) module here.
+TABLE_MODULES = (
+    "ventros.platform.outbox",
+    "ventros.identity.repository",
+    "ventros.contacts.repository",
+)
+
+
+def load_all_tables() -> MetaData:
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
+    return metadata
