@@ -33,9 +33,14 @@ def _demo_default() -> bool:
 @app.command()
 def api() -> None:
     """Serve the HTTP API only (the database must be reachable)."""
+    from ventros.platform.runtime import DatabaseUnavailable
     from ventros.platform.supervisor import run_api_only
 
-    run_api_only(Settings())
+    try:
+        run_api_only(Settings())
+    except DatabaseUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
 
 
 @app.command()

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     DateTime,
     Index,
@@ -20,7 +19,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 
 from ventros.contacts.domain import Contact, Email, Phone
@@ -158,7 +157,9 @@ class ContactRepository:
                 if existing is None:
                     raise
         if existing is not None:
-            raise Conflict("a contact with this phone or email already exists", existing_id=existing)
+            raise Conflict(
+                "a contact with this phone or email already exists", existing_id=existing
+            )
         self._uow.track(contact)
 
     async def get(self, contact_id: uuid.UUID) -> Contact | None:

@@ -72,7 +72,9 @@ async def _get_live(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact:
     return contact
 
 
-async def get_contact(uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID) -> Contact:
+async def get_contact(
+    uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID
+) -> Contact:
     async with _open(uow, principal) as tx:
         return await _get_live(tx, contact_id)
 
@@ -114,7 +116,9 @@ async def update_contact(
     return contact
 
 
-async def delete_contact(uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID) -> None:
+async def delete_contact(
+    uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID
+) -> None:
     async with _open(uow, principal) as tx:
         contact = await _get_live(tx, contact_id)
         contact.delete()

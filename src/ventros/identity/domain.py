@@ -57,7 +57,7 @@ def check_password_policy(password: str) -> None:
         raise RuleViolation(
             f"password must have at most {MAX_PASSWORD_LENGTH} characters", field="password"
         )
-    if password.isdigit() or password.isalpha() and password.lower() == password:
+    if password.isdigit() or (password.isalpha() and password.lower() == password):
         # A lone run of digits or lower-case letters falls to the first dictionary pass.
         raise RuleViolation(
             "password must mix letters with digits, capitals or symbols", field="password"

@@ -16,6 +16,7 @@ class Permission(StrEnum):
     CONTACTS_ANONYMIZE = "contacts:anonymize"
     AGENTS_READ = "agents:read"
     AGENTS_MANAGE = "agents:manage"
+    USERS_CREATE = "users:create"
     AGENTS_SET_OWN_STATUS = "agents:set_own_status"
     CHANNELS_READ = "channels:read"
     CHANNELS_MANAGE = "channels:manage"
@@ -49,6 +50,7 @@ _READ = {
 }
 _AGENT = _READ | {
     Permission.CONTACTS_WRITE,
+    Permission.CONTACTS_DELETE,
     Permission.AGENTS_SET_OWN_STATUS,
     Permission.SESSIONS_ACT_OWN,
     Permission.MESSAGES_SEND,
@@ -56,7 +58,6 @@ _AGENT = _READ | {
     Permission.TRACKINGS_WRITE,
 }
 _SUPERVISOR = _AGENT | {
-    Permission.CONTACTS_DELETE,
     Permission.AGENTS_MANAGE,
     Permission.SESSIONS_ASSIGN_ANY,
     Permission.PIPELINES_MANAGE,

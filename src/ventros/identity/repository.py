@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ARRAY,
     Column,
     DateTime,
     Index,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.exc import IntegrityError
 
 from ventros.identity.domain import AgentStatus, Role, Tenant, User
@@ -86,7 +85,10 @@ class TenantRepository:
     async def add(self, tenant: Tenant) -> None:
         await self._uow.connection.execute(
             tenants.insert().values(
-                id=tenant.id, name=tenant.name, settings=tenant.settings, created_at=tenant.created_at
+                id=tenant.id,
+                name=tenant.name,
+                settings=tenant.settings,
+                created_at=tenant.created_at,
             )
         )
         self._uow.track(tenant)

@@ -124,3 +124,38 @@ async def settings_in(tx: UnitOfWork) -> dict[str, Any]:
     """The tenant's settings, read inside another context's open unit of work."""
     tenant = await TenantRepository(tx).get(tx.tenant_id)
     return tenant.effective_settings() if tenant else dict(DEFAULT_TENANT_SETTINGS)
+
+
+@dataclass(frozen=True)
+class RegisterUser:
+    email: str
+    name: str
+    password: str
+    role: Role
+    max_concurrent_sessions: int = 5
+    skills: tuple[str, ...] = ()
+
+
+async def register_user(
+    uow: UnitOfWorkFactory, principal: Principal, command: RegisterUser
+) -> User:
+    check_password_policy(command.password)
+    password_hash = await hash_password(command.password)
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        user = User.register(
+            tenant_id=principal.tenant_id,
+            email=command.email,
+            name=command.name,
+            role=command.role,
+            password_hash=password_hash,
+            max_concurrent_sessions=command.max_concurrent_sessions,
+            skills=list(command.skills),
+        )
+        await UserRepository(tx).add(user)
+        await tx.commit()
+    return user
+
+
+async def list_users(uow: UnitOfWorkFactory, principal: Principal) -> list[User]:
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        return await UserRepository(tx).list()

@@ -27,7 +27,9 @@ def run_migrations_online() -> None:
     engine.dispose()
 
 
-def _include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def _include_object(
+    _obj: object, name: str | None, type_: str, _reflected: bool, _compare_to: object
+) -> bool:
     # Functions, policies and the alembic table itself are managed by hand in migrations.
     return not (type_ == "table" and name == "alembic_version")
 

@@ -1,4 +1,4 @@
-"""All configuration, from the environment (prefix VENTROS_). Built by `bootstrap`, never at import."""
+"""All configuration, from the environment (prefix VENTROS_); built at start-up, not import."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Settings(BaseSettings):
 
     demo: bool = False
     demo_email: str = "admin@demo.ventros.local"
-    demo_password: str = "ventros-demo"
+    demo_password: str = "ventros-demo"  # noqa: S105 - documented demo login
     demo_tenant_name: str = "Demo"
 
     max_body_bytes: int = 1 << 20

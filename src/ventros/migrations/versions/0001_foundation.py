@@ -59,8 +59,12 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("role", sa.Text, nullable=False),
         sa.Column("password_hash", sa.Text, nullable=False),
-        sa.Column("max_concurrent_sessions", sa.Integer, nullable=False, server_default=sa.text("5")),
-        sa.Column("skills", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")),
+        sa.Column(
+            "max_concurrent_sessions", sa.Integer, nullable=False, server_default=sa.text("5")
+        ),
+        sa.Column(
+            "skills", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+        ),
         sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'offline'")),
         _ts("status_changed_at", nullable=False),
         _ts("created_at", nullable=False),
@@ -77,7 +81,9 @@ def upgrade() -> None:
         sa.Column("name", sa.Text, nullable=False),
         sa.Column("phone", sa.Text),
         sa.Column("email", sa.Text),
-        sa.Column("tags", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")),
+        sa.Column(
+            "tags", pg.ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'::text[]")
+        ),
         sa.Column("custom_fields", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
         sa.Column("source", sa.Text),
         sa.Column("profile_picture_url", sa.Text),
@@ -89,15 +95,23 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_contacts"),
     )
     op.create_index(
-        "uq_contacts_tenant_id_phone", "contacts", ["tenant_id", "phone"], unique=True,
+        "uq_contacts_tenant_id_phone",
+        "contacts",
+        ["tenant_id", "phone"],
+        unique=True,
         postgresql_where=sa.text("deleted_at IS NULL AND phone IS NOT NULL"),
     )
     op.create_index(
-        "uq_contacts_tenant_id_email", "contacts", ["tenant_id", "email"], unique=True,
+        "uq_contacts_tenant_id_email",
+        "contacts",
+        ["tenant_id", "email"],
+        unique=True,
         postgresql_where=sa.text("deleted_at IS NULL AND email IS NOT NULL"),
     )
     op.create_index(
-        "ix_contacts_tenant_id_id_live", "contacts", ["tenant_id", sa.text("id DESC")],
+        "ix_contacts_tenant_id_id_live",
+        "contacts",
+        ["tenant_id", sa.text("id DESC")],
         postgresql_where=sa.text("deleted_at IS NULL"),
     )
     op.create_index("ix_contacts_tags", "contacts", ["tags"], postgresql_using="gin")
@@ -113,7 +127,9 @@ def upgrade() -> None:
         _uuid("aggregate_id", nullable=False),
         _ts("occurred_at", nullable=False),
         sa.Column("event", pg.JSONB, nullable=False),
-        sa.Column("txid", sa.Text, nullable=False, server_default=sa.text("pg_current_xact_id()::text")),
+        sa.Column(
+            "txid", sa.Text, nullable=False, server_default=sa.text("pg_current_xact_id()::text")
+        ),
         _ts("published_at"),
         sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
         _ts("next_attempt_at"),
@@ -124,7 +140,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("position", name="uq_outbox_events_position"),
     )
     op.create_index(
-        "ix_outbox_events_pending", "outbox_events", ["position"],
+        "ix_outbox_events_pending",
+        "outbox_events",
+        ["position"],
         postgresql_where=sa.text("published_at IS NULL AND failed_at IS NULL"),
     )
     op.create_index("ix_outbox_events_published_at", "outbox_events", ["published_at"])
@@ -145,9 +163,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_domain_events"),
     )
     op.create_index("ix_domain_events_tenant_id_id", "domain_events", ["tenant_id", "id"])
-    op.create_index("ix_domain_events_tenant_id_name_id", "domain_events", ["tenant_id", "name", "id"])
     op.create_index(
-        "ix_domain_events_tenant_id_contact_id_id", "domain_events", ["tenant_id", "contact_id", "id"]
+        "ix_domain_events_tenant_id_name_id", "domain_events", ["tenant_id", "name", "id"]
+    )
+    op.create_index(
+        "ix_domain_events_tenant_id_contact_id_id",
+        "domain_events",
+        ["tenant_id", "contact_id", "id"],
     )
 
     op.create_table(
@@ -171,5 +193,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS ventros_find_login(text)")
-    for table in ("processed_events", "domain_events", "outbox_events", "contacts", "users", "tenants"):
+    for table in (
+        "processed_events",
+        "domain_events",
+        "outbox_events",
+        "contacts",
+        "users",
+        "tenants",
+    ):
         op.drop_table(table)

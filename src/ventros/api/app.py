@@ -1,0 +1,67 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from ventros.api.errors import install_error_handlers
+from ventros.api.health import DEFAULT_CHECKS, HealthCheck
+from ventros.api.health import router as health_router
+from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from ventros.api.security import SecurityHeadersMiddleware
+from ventros.bootstrap import Container
+from ventros.contacts.api import router as contacts_router
+from ventros.identity.api import router as identity_router
+
+API_PREFIX = "/api/v1"
+# Routes that accept large bodies (WAHA webhooks carry media; uploads).
+LARGE_BODY_PREFIXES = ("/webhooks/",)
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(identity_router)
+    router.include_router(contacts_router)
+    return router
+
+
+def create_app(
+    container: Container, *, extra_checks: dict[str, HealthCheck] | None = None
+) -> FastAPI:
+    settings = container.settings
+    app = FastAPI(
+        title="Ventros CRM",
+        version="0.1.0",
+        description="Multi-tenant CRM for teams that sell and serve over WhatsApp.",
+        openapi_url="/openapi.json",
+    )
+    app.state.container = container
+    app.state.health_checks = {**DEFAULT_CHECKS, **(extra_checks or {})}
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(api_router())
+
+    # Added innermost first: the request id wraps everything, so even a 413 carries it.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        default_limit=settings.max_body_bytes,
+        large_limit=settings.media_max_body_bytes,
+        large_prefixes=LARGE_BODY_PREFIXES,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[
+                "X-Request-ID",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "Retry-After",
+            ],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    return app

@@ -1,0 +1,158 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it buffers streams and breaks SSE)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = structlog.get_logger(__name__)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_problem(
+    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    body = json.dumps(
+        {
+            "type": f"https://ventros.dev/problems/{title.lower().replace(' ', '-')}",
+            "title": title,
+            "status": status,
+            "detail": detail,
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """X-Request-ID on every response (echoed when the client sent a sane one), the id bound
+    to logs, and a last-resort problem+json 500 that still carries the request id."""
+
+    def __init__(
+        self, app: ASGIApp, on_finish: Callable[[str, str, int, float], None] | None = None
+    ) -> None:
+        self.app = app
+        self.on_finish = on_finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = _header(scope, b"x-request-id")
+        request_id = sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        id_header = (b"x-request-id", request_id.encode())
+        started = False
+        status = 500
+        began = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started, status
+            if message["type"] == "http.response.start":
+                started = True
+                status = int(message["status"])
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            log.exception("unhandled error", path=scope.get("path"))
+            if not started:
+                await _send_problem(
+                    send,
+                    500,
+                    "Internal Server Error",
+                    "an unexpected error occurred; it has been logged",
+                    [id_header],
+                )
+        finally:
+            structlog.contextvars.unbind_contextvars("request_id")
+            if self.on_finish is not None:
+                route = scope.get("route")
+                path = getattr(route, "path", None) or "unmatched"
+                self.on_finish(scope.get("method", ""), path, status, time.perf_counter() - began)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit, whether announced by Content-Length or streamed."""
+
+    def __init__(
+        self, app: ASGIApp, *, default_limit: int, large_limit: int, large_prefixes: tuple[str, ...]
+    ) -> None:
+        self.app = app
+        self.default_limit = default_limit
+        self.large_limit = large_limit
+        self.large_prefixes = large_prefixes
+
+    def _limit_for(self, path: str) -> int:
+        return self.large_limit if path.startswith(self.large_prefixes) else self.default_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope.get("path", ""))
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_problem(
+                send, 413, "Content Too Large", f"request body exceeds {limit} bytes", []
+            )
+            return
+        received = 0
+        too_large = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    raise BodyTooLarge
+            return message
+
+        async def replacing_send(message: Message) -> None:
+            # Frameworks turn an error while reading the body into their own 400; once the
+            # limit is passed, that answer is replaced by the 413 it really is.
+            if not too_large:
+                await send(message)
+            elif message["type"] == "http.response.start":
+                await _send_problem(send, 413, "Content Too Large", _too_large(limit), [])
+
+        try:
+            await self.app(scope, counting_receive, replacing_send)
+        except BodyTooLarge:
+            await _send_problem(send, 413, "Content Too Large", _too_large(limit), [])
+
+
+def _too_large(limit: int) -> str:
+    return f"request body exceeds {limit} bytes"
