@@ -58,7 +58,7 @@ def owner_url(server_url: str, worker_id: str) -> Iterator[str]:
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url, test_settings().resolved_app_password())
+    upgrade(url, make_settings().resolved_app_password())
     try:
         yield url
     finally:
@@ -73,7 +73,7 @@ def worker_id(request: pytest.FixtureRequest) -> str:
     return str(getattr(request.config, "workerinput", {}).get("workerid", "main"))
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "secret_key": TEST_SECRET,
         "home": Path(".ventros-test"),
@@ -87,7 +87,7 @@ def test_settings(**overrides: Any) -> Settings:
 
 @pytest.fixture(scope="session")
 async def container(owner_url: str) -> AsyncIterator[Container]:
-    built = bootstrap(test_settings(), database_url=owner_url)
+    built = bootstrap(make_settings(), database_url=owner_url)
     try:
         yield built
     finally:
