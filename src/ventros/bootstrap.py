@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ventros.identity.tokens import TokenService
 from ventros.kernel.events import Actor
 from ventros.platform.db import Database
+from ventros.platform.ratelimit import RateLimits
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork
 
@@ -17,6 +18,7 @@ class Container:
     settings: Settings
     database: Database
     tokens: TokenService
+    rate_limits: RateLimits
 
     def uow(self, tenant_id: uuid.UUID, actor: Actor) -> UnitOfWork:
         return UnitOfWork(self.database.app, tenant_id, actor)
@@ -39,4 +41,5 @@ def bootstrap(settings: Settings, *, database_url: str) -> Container:
             ttl_seconds=settings.jwt_ttl_seconds,
             previous_secret_key=settings.jwt_previous_secret_key,
         ),
+        rate_limits=RateLimits(settings.redis_url),
     )

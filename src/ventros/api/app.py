@@ -9,10 +9,12 @@ from ventros.api.errors import install_error_handlers
 from ventros.api.health import DEFAULT_CHECKS, HealthCheck
 from ventros.api.health import router as health_router
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.bootstrap import Container
 from ventros.contacts.api import router as contacts_router
 from ventros.identity.api import router as identity_router
+from ventros.identity.service import rate_limit_of
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
@@ -43,6 +45,13 @@ def create_app(
     app.include_router(api_router())
 
     # Added innermost first: the request id wraps everything, so even a 413 carries it.
+    app.add_middleware(
+        TenantRateLimitMiddleware,
+        prefix=API_PREFIX,
+        tokens=container.tokens,
+        limits=container.rate_limits,
+        tenant_limit=lambda tenant_id: rate_limit_of(container.uow, tenant_id),
+    )
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,

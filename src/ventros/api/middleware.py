@@ -16,14 +16,14 @@ log = structlog.get_logger(__name__)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def header_value(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key.lower() == name:
             return str(value.decode("latin-1"))
     return None
 
 
-async def _send_problem(
+async def send_problem(
     send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
 ) -> None:
     body = json.dumps(
@@ -62,7 +62,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = _header(scope, b"x-request-id")
+        sent = header_value(scope, b"x-request-id")
         request_id = sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
         id_header = (b"x-request-id", request_id.encode())
         started = False
@@ -83,7 +83,7 @@ class RequestContextMiddleware:
         except Exception:
             log.exception("unhandled error", path=scope.get("path"))
             if not started:
-                await _send_problem(
+                await send_problem(
                     send,
                     500,
                     "Internal Server Error",
@@ -121,9 +121,9 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self._limit_for(scope.get("path", ""))
-        declared = _header(scope, b"content-length")
+        declared = header_value(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _send_problem(
+            await send_problem(
                 send, 413, "Content Too Large", f"request body exceeds {limit} bytes", []
             )
             return
@@ -146,12 +146,12 @@ class BodyLimitMiddleware:
             if not too_large:
                 await send(message)
             elif message["type"] == "http.response.start":
-                await _send_problem(send, 413, "Content Too Large", _too_large(limit), [])
+                await send_problem(send, 413, "Content Too Large", _too_large(limit), [])
 
         try:
             await self.app(scope, counting_receive, replacing_send)
         except BodyTooLarge:
-            await _send_problem(send, 413, "Content Too Large", _too_large(limit), [])
+            await send_problem(send, 413, "Content Too Large", _too_large(limit), [])
 
 
 def _too_large(limit: int) -> str:

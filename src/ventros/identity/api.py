@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from ventros.api.deps import ContainerDep, CurrentPrincipal, Uow, authorized
 from ventros.identity import service
@@ -30,10 +30,15 @@ UserCreator = Annotated[Principal, Depends(authorized(Permission.USERS_CREATE))]
 
 
 @router.post("/auth/login", response_model=TokenRead)
-async def login(body: LoginRequest, container: ContainerDep) -> TokenRead:
+async def login(body: LoginRequest, request: Request, container: ContainerDep) -> TokenRead:
     """Exchange email and password for a bearer token."""
     token = await service.login(
-        container.uow, container.tokens, email=body.email, password=body.password
+        container.uow,
+        container.tokens,
+        container.rate_limits,
+        email=body.email,
+        password=body.password,
+        client_ip=request.client.host if request.client else "unknown",
     )
     return TokenRead(access_token=token.access_token, expires_in=token.expires_in)
 

@@ -18,9 +18,10 @@ from ventros.identity.domain import (
 from ventros.identity.passwords import hash_password, verify_password
 from ventros.identity.repository import TenantRepository, UserRepository, find_login
 from ventros.identity.tokens import TokenService
-from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation
+from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation, TooManyRequests
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import TenantId, UserId
+from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 NO_TENANT = uuid.UUID(int=0)
@@ -60,11 +61,22 @@ async def create_tenant(
 
 
 async def login(
-    uow: UnitOfWorkFactory, tokens: TokenService, *, email: str, password: str
+    uow: UnitOfWorkFactory,
+    tokens: TokenService,
+    throttle: RateLimits,
+    *,
+    email: str,
+    password: str,
+    client_ip: str,
 ) -> AccessToken:
+    email = normalise_email(email)
+    wait = await throttle.login_blocked(email, client_ip)
+    if wait is not None:
+        raise TooManyRequests("too many failed logins; try again later", retry_after_seconds=wait)
     async with uow(NO_TENANT, Actor.system()) as tx:
-        record = await find_login(tx, normalise_email(email))
+        record = await find_login(tx, email)
     if not await verify_password(record.password_hash if record else None, password):
+        await throttle.record_login_failure(email, client_ip)
         raise NotAuthenticated("wrong email or password")
     assert record is not None
     principal = Principal(
@@ -82,6 +94,11 @@ async def get_user(uow: UnitOfWorkFactory, principal: Principal, user_id: uuid.U
     if user is None:
         raise NotFound("user not found")
     return user
+
+
+async def rate_limit_of(uow: UnitOfWorkFactory, tenant_id: uuid.UUID) -> int:
+    async with uow(tenant_id, Actor.system()) as tx:
+        return int((await settings_in(tx))["rate_limit_per_minute"])
 
 
 async def get_settings(uow: UnitOfWorkFactory, principal: Principal) -> dict[str, Any]:
