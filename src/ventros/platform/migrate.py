@@ -54,7 +54,7 @@ def ensure_roles(owner_url: str, password: str) -> None:
         )
 
 
-def upgrade(owner_url: str, password: str, revision: str = "head") -> None:
+def upgrade(owner_url: str, password: str, revision: str = "heads") -> None:
     ensure_roles(owner_url, password)
     command.upgrade(alembic_config(owner_url), revision)
 
