@@ -8,6 +8,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from ventros.api.errors import install_error_handlers
 from ventros.api.health import DEFAULT_CHECKS, HealthCheck
 from ventros.api.health import router as health_router
+from ventros.api.idempotency import IdempotencyMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
@@ -45,6 +46,8 @@ def create_app(
     app.include_router(api_router())
 
     # Added innermost first: the request id wraps everything, so even a 413 carries it.
+    # Idempotency reads the body, so it sits inside the body limit.
+    app.add_middleware(IdempotencyMiddleware, prefix=API_PREFIX, container=container)
     app.add_middleware(
         TenantRateLimitMiddleware,
         prefix=API_PREFIX,
