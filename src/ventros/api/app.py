@@ -12,6 +12,7 @@ from ventros.api.idempotency import IdempotencyMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
+from ventros.audit.api import router as audit_router
 from ventros.bootstrap import Container
 from ventros.contacts.api import router as contacts_router
 from ventros.identity.api import router as identity_router
@@ -26,6 +27,7 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(identity_router)
     router.include_router(contacts_router)
+    router.include_router(audit_router)
     return router
 
 
