@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,6 +20,8 @@ from ventros.bootstrap import Container
 from ventros.contacts.api import router as contacts_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
+from ventros.pipelines.api import router as pipelines_router
+from ventros.tracking.api import router as tracking_router
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
@@ -27,6 +32,8 @@ def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(identity_router)
     router.include_router(contacts_router)
+    router.include_router(pipelines_router)
+    router.include_router(tracking_router)
     router.include_router(audit_router)
     return router
 
@@ -35,7 +42,16 @@ def create_app(
     container: Container, *, extra_checks: dict[str, HealthCheck] | None = None
 ) -> FastAPI:
     settings = container.settings
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        feed = getattr(app.state, "event_feed", None)
+        if feed is not None:
+            await feed.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Ventros CRM",
         version="0.1.0",
         description="Multi-tenant CRM for teams that sell and serve over WhatsApp.",

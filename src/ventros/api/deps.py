@@ -17,7 +17,7 @@ from ventros.platform.uow import UnitOfWorkFactory
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/v1/auth/login")
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     container: Container = request.app.state.container
     return container
 
@@ -25,14 +25,14 @@ def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_uow(container: ContainerDep) -> UnitOfWorkFactory:
+async def get_uow(container: ContainerDep) -> UnitOfWorkFactory:
     return container.uow
 
 
 Uow = Annotated[UnitOfWorkFactory, Depends(get_uow)]
 
 
-def current_principal(
+async def current_principal(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ventros.api.deps import Uow, authorized
+from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Limit
 from ventros.audit import service
 from ventros.audit.schemas import EventList, EventRead
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
+from ventros.kernel.errors import RuleViolation
+from ventros.kernel.events import DomainEvent
+from ventros.platform.event_feed import EventFeed
 
 router = APIRouter(tags=["events"])
 
@@ -51,3 +57,63 @@ async def contact_timeline(
     """Everything that happened to a contact, oldest first."""
     page = await service.contact_timeline(uow, principal, contact_id, after=after, limit=limit)
     return _page(page)
+
+
+HEARTBEAT_SECONDS = 15
+LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
+
+
+def _resume_point(last_event_id: str | None) -> uuid.UUID | None:
+    if not last_event_id:
+        return None
+    try:
+        return uuid.UUID(last_event_id)
+    except ValueError as error:
+        raise RuleViolation("Last-Event-ID must be an event id", field="Last-Event-ID") from error
+
+
+async def event_feed(request: Request, container: ContainerDep) -> EventFeed:
+    """One feed per API process, started on the first stream and closed at shutdown."""
+    feed: EventFeed | None = getattr(request.app.state, "event_feed", None)
+    if feed is None:
+        url = container.database.app_dsn()
+        feed = request.app.state.event_feed = EventFeed(url)
+        feed.start()
+    return feed
+
+
+Feed = Annotated[EventFeed, Depends(event_feed)]
+
+
+async def _as_sse(events: AsyncIterator[DomainEvent]) -> AsyncIterator[ServerSentEvent]:
+    async for event in events:
+        yield ServerSentEvent(
+            data=json.dumps(EventRead.of(event).model_dump(mode="json")),
+            event=event.name,
+            id=str(event.id),
+        )
+
+
+@router.get("/events/stream", response_class=EventSourceResponse)
+async def stream_events(
+    principal: EventReader, uow: Uow, feed: Feed, last_event_id: LastEventId = None
+) -> EventSourceResponse:
+    """Server-Sent Events: every new event of the tenant; Last-Event-ID resumes."""
+    events = service.follow(uow, principal, feed, after=_resume_point(last_event_id))
+    return EventSourceResponse(_as_sse(events), ping=HEARTBEAT_SECONDS)
+
+
+@router.get("/contacts/{contact_id}/events/stream", response_class=EventSourceResponse)
+async def stream_contact_events(
+    contact_id: uuid.UUID,
+    principal: EventReader,
+    uow: Uow,
+    feed: Feed,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: every new event of one contact; Last-Event-ID resumes."""
+    await service.contact_timeline(uow, principal, contact_id, after=None, limit=1)  # 404 check
+    events = service.follow(
+        uow, principal, feed, after=_resume_point(last_event_id), contact_id=contact_id
+    )
+    return EventSourceResponse(_as_sse(events), ping=HEARTBEAT_SECONDS)

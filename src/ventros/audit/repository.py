@@ -48,3 +48,13 @@ class EventLog:
             query = query.where(domain_events.c.contact_id == contact_id)
         rows = await self._uow.connection.execute(query.order_by(domain_events.c.id).limit(limit))
         return [_event(row) for row in rows]
+
+    async def latest_id(self, *, contact_id: uuid.UUID | None = None) -> uuid.UUID | None:
+        query = select(domain_events.c.id).where(domain_events.c.tenant_id == self._uow.tenant_id)
+        if contact_id is not None:
+            query = query.where(domain_events.c.contact_id == contact_id)
+        result = await self._uow.connection.execute(
+            query.order_by(domain_events.c.id.desc()).limit(1)
+        )
+        latest: uuid.UUID | None = result.scalar()
+        return latest

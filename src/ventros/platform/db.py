@@ -73,6 +73,11 @@ class Database:
             )
         return self._engines[role]
 
+    def app_dsn(self) -> str:
+        """A libpq URL of the application role, for raw asyncpg connections (LISTEN)."""
+        url = role_url(self.owner_url, APP_ROLE, self.password).set(drivername="postgresql")
+        return url.render_as_string(hide_password=False)
+
     async def dispose(self) -> None:
         for engine in self._engines.values():
             await engine.dispose()
