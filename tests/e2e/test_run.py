@@ -1,0 +1,327 @@
+"""`ventros run` end to end: real processes, embedded PostgreSQL and Temporal, no URLs set."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ventros.platform.embedded.postgres import (
+    EmbeddedPostgres,
+    PostmasterInfo,
+    free_port,
+    pid_alive,
+)
+from ventros.platform.embedded.temporal import EmbeddedTemporal
+
+pytestmark = pytest.mark.e2e
+
+START_TIMEOUT = 90.0
+STOP_TIMEOUT = 30.0
+
+
+class Ventros:
+    """One `ventros <command>` process; its output is collected line by line."""
+
+    def __init__(self, command: str, home: Path, port: int) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("VENTROS_")}
+        env.update(
+            VENTROS_HOME=str(home),
+            VENTROS_HTTP_HOST="127.0.0.1",
+            VENTROS_HTTP_PORT=str(port),
+            VENTROS_LOG_JSON="false",
+        )
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ventros.cli", command],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines[-80:])
+
+    def wait_healthy(self, timeout: float = START_TIMEOUT) -> float:
+        """Seconds until GET /health answered 200."""
+        started = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5) as client:
+            while time.monotonic() - started < timeout:
+                if self.process.poll() is not None:
+                    pytest.fail(f"exited with {self.process.returncode}:\n{self.output}")
+                try:
+                    if client.get("/health").status_code == 200:
+                        return time.monotonic() - started
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+        pytest.fail(f"/health not 200 within {timeout:.0f}s:\n{self.output}")
+
+    def line_starting(self, prefix: str) -> str:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for line in self.lines:
+                if line.startswith(prefix):
+                    return line
+            time.sleep(0.05)
+        pytest.fail(f"no line starting with {prefix!r}:\n{self.output}")
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int:
+        self.process.send_signal(sig)
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"still running {timeout:.0f}s after {signal.Signals(sig).name}:\n{self.output}"
+            )
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Ventros]]:
+    """Every process a test starts is gone afterwards, whatever happened."""
+    started: list[Ventros] = []
+    yield started
+    for process in started:
+        process.kill()
+
+
+def embedded_pids(home: Path) -> tuple[int, int]:
+    postmaster = PostmasterInfo.read(home / "postgres")
+    temporal = EmbeddedTemporal(home / "temporal").pid
+    assert postmaster is not None, "no postmaster.pid"
+    assert temporal is not None, "no Temporal server recorded"
+    return postmaster.pid, temporal
+
+
+def children_of(pid: int) -> set[int]:
+    """Direct children of `pid` (Linux /proc; empty elsewhere)."""
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if int(text[text.rfind(")") + 2 :].split()[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def processes_under(home: Path) -> list[str]:
+    """Command lines of live processes that mention `home` (Linux /proc; empty elsewhere)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(str(home).encode() in arg for arg in args) and pid_alive(int(cmdline.parent.name)):
+            found.append(b" ".join(args).decode(errors="replace"))
+    return found
+
+
+def wait_gone(pids: tuple[int, ...], timeout: float = 5.0) -> list[int]:
+    deadline = time.monotonic() + timeout
+    alive = [p for p in pids if pid_alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if pid_alive(p)]
+    return alive
+
+
+def login(base_url: str, email: str, password: str) -> dict[str, str]:
+    response = httpx.post(
+        f"{base_url}/api/v1/auth/login", json={"email": email, "password": password}, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def test_run_serves_stops_cleanly_and_keeps_data(tmp_path: Path, processes: list[Ventros]) -> None:
+    home = tmp_path / "home"
+
+    # Cold start: fresh home, embedded PostgreSQL and Temporal.
+    first = Ventros("run", home, free_port())
+    processes.append(first)
+    first.wait_healthy()
+    email, password = first.line_starting("Demo login:").removeprefix("Demo login:").split()
+    assert first.line_starting("Ventros is up:") == f"Ventros is up: {first.base_url}"
+
+    postgres_pid, temporal_pid = embedded_pids(home)
+    if Path("/proc/self/stat").exists():
+        assert {postgres_pid, temporal_pid} <= children_of(first.process.pid)
+
+    headers = login(first.base_url, email, password)
+    created = httpx.post(
+        f"{first.base_url}/api/v1/contacts",
+        json={"name": "Ana", "phone": "+5511987654321"},
+        headers=headers,
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    contact_id = created.json()["id"]
+
+    # `ventros api` alone reaches the database of the running `ventros run`.
+    api = Ventros("api", home, free_port())
+    processes.append(api)
+    api.wait_healthy()
+    fetched = httpx.get(f"{api.base_url}/api/v1/contacts/{contact_id}", headers=headers)
+    assert fetched.status_code == 200, fetched.text
+    assert api.terminate() == 0, api.output
+
+    # SIGTERM: exit 0, nothing left running.
+    assert first.terminate(signal.SIGTERM) == 0, first.output
+    assert wait_gone((postgres_pid, temporal_pid)) == [], first.output
+    assert processes_under(home) == [], first.output
+    assert EmbeddedPostgres(home / "postgres").running_url() is None
+    assert EmbeddedTemporal(home / "temporal").running_address() is None
+
+    # Warm start on the same home: same demo login, the contact is still there.
+    second = Ventros("run", home, free_port())
+    processes.append(second)
+    second.wait_healthy()
+    assert second.line_starting("Demo login:") == f"Demo login: {email} {password}"
+    postgres_pid, temporal_pid = embedded_pids(home)
+    headers = login(second.base_url, email, password)
+    fetched = httpx.get(
+        f"{second.base_url}/api/v1/contacts/{contact_id}", headers=headers, timeout=10
+    )
+    assert fetched.status_code == 200, fetched.text
+    assert fetched.json()["name"] == "Ana"
+
+    # Ctrl-C behaves like SIGTERM.
+    assert second.terminate(signal.SIGINT) == 0, second.output
+    assert wait_gone((postgres_pid, temporal_pid)) == [], second.output
+    assert processes_under(home) == [], second.output
+
+
+def test_stop_during_start_up_leaves_nothing_running(
+    tmp_path: Path, processes: list[Ventros]
+) -> None:
+    home = tmp_path / "home"
+    run = Ventros("run", home, free_port())
+    processes.append(run)
+    # Wait until the embedded servers are starting, then stop before the API is up.
+    deadline = time.monotonic() + START_TIMEOUT
+    while not (home / "temporal" / "server.json").exists():
+        assert run.process.poll() is None, run.output
+        assert time.monotonic() < deadline, run.output
+        time.sleep(0.02)
+    temporal_pid = EmbeddedTemporal(home / "temporal").pid
+    assert temporal_pid is not None
+    assert run.terminate(signal.SIGTERM) == 0, run.output
+    postmaster = PostmasterInfo.read(home / "postgres")
+    pids = (temporal_pid,) + ((postmaster.pid,) if postmaster else ())
+    assert wait_gone(pids) == [], run.output
+    assert processes_under(home) == [], run.output
+
+
+def test_embedded_postgres_is_reused_not_owned_by_a_second_handle(tmp_path: Path) -> None:
+    # A data dir whose socket path would exceed the unix socket limit.
+    data_dir = tmp_path / ("d" * 60) / "postgres"
+    owner = EmbeddedPostgres(data_dir)
+    url = owner.start()
+    try:
+        assert owner.owned
+        assert url.startswith("postgresql://postgres@127.0.0.1:")
+        other = EmbeddedPostgres(data_dir)
+        assert other.running_url() == url
+        assert other.start() == url
+        assert not other.owned
+        other.stop()  # not ours: the server keeps running
+        assert owner.running_url() == url
+    finally:
+        pid = owner.pid
+        owner.stop()
+    assert pid is not None
+    assert wait_gone((pid,)) == []
+    assert EmbeddedPostgres(data_dir).running_url() is None
+
+
+def test_failed_start_up_stops_the_embedded_servers(
+    tmp_path: Path, processes: list[Ventros]
+) -> None:
+    home = tmp_path / "home"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = Ventros("run", home, taken.getsockname()[1])  # the API cannot bind
+        processes.append(run)
+        try:
+            code = run.process.wait(START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running:\n{run.output}")
+    assert code != 0, run.output
+    assert "embedded PostgreSQL ready" in run.output  # it got that far
+    assert processes_under(home) == [], run.output
+    assert EmbeddedTemporal(home / "temporal").running_address() is None, run.output
+
+
+async def test_a_crashing_background_service_is_restarted_and_the_others_keep_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from ventros.platform import supervisor
+
+    monkeypatch.setattr(supervisor, "SERVICE_INITIAL_BACKOFF_SECONDS", 0.01)
+    calls: list[str] = []
+
+    async def flaky(container: object, stop: asyncio.Event) -> None:
+        calls.append("flaky")
+        if calls.count("flaky") < 3:
+            raise RuntimeError("boom")
+        await stop.wait()
+        calls.append("flaky stopped")
+
+    async def steady(container: object, stop: asyncio.Event) -> None:
+        calls.append("steady")
+        await stop.wait()
+        calls.append("steady stopped")
+
+    async def stubborn(container: object, stop: asyncio.Event) -> None:
+        await asyncio.Event().wait()  # ignores stop: cancelled after the grace period
+
+    monkeypatch.setattr(supervisor, "SERVICE_SHUTDOWN_GRACE_SECONDS", 0.2)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(supervisor._supervise(service, object(), stop))  # type: ignore[arg-type]
+        for service in (flaky, steady, stubborn)
+    ]
+    deadline = asyncio.get_running_loop().time() + 5
+    while calls.count("flaky") < 3:
+        assert asyncio.get_running_loop().time() < deadline, calls
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(supervisor._finish(tasks), 5)
+    assert calls.count("flaky") == 3
+    assert {"flaky stopped", "steady stopped"} <= set(calls)
+    assert calls.count("steady") == 1
+    assert all(task.done() for task in tasks)
