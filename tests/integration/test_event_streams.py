@@ -33,7 +33,7 @@ async def serving(container: Container) -> AsyncIterator[str]:
         uvicorn.Config(create_app(container), host="127.0.0.1", port=port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
         await asyncio.sleep(0.02)
     try:
         yield f"http://127.0.0.1:{port}"

@@ -46,11 +46,15 @@ async def test_a_use_case_that_fails_after_saving_leaves_neither_contact_nor_eve
     contact = Contact.create(
         tenant_id=tenant.tenant_id, name="Ghost", phone=Phone.parse("+5511912345678")
     )
-    with pytest.raises(Boom):
+
+    async def use_case_that_fails_after_saving() -> None:
         async with container.uow(tenant.tenant_id, Actor.user(tenant.admin_id)) as tx:
             await ContactRepository(tx).add(contact)
             await tx.flush_events()  # the events are written, then the use case fails
             raise Boom
+
+    with pytest.raises(Boom):
+        await use_case_that_fails_after_saving()
     assert await _counts(container, tenant.tenant_id, contact.id) == (0, 0, 0)
 
 
