@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -13,6 +14,7 @@ from sqlalchemy.engine import make_url
 from ventros.platform.db import sync_url
 from ventros.platform.settings import APP_ROLE, SYSTEM_ROLE
 
+ROLE_ATTEMPTS = 5
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -34,6 +36,19 @@ def ensure_roles(owner_url: str, password: str) -> None:
     """Create or update the login roles: RLS applies to APP_ROLE; SYSTEM_ROLE bypasses it
     for cross-tenant work (outbox relay, housekeeping). Superusers and owners skip RLS, so
     the app must never connect as the owner."""
+    # Roles belong to the cluster: two databases migrated at once (parallel test workers,
+    # two services starting) may race on them, which PostgreSQL reports as an error.
+    for attempt in range(ROLE_ATTEMPTS):
+        try:
+            _ensure_roles(owner_url, password)
+            return
+        except (psycopg.errors.InternalError, psycopg.errors.UniqueViolation):
+            if attempt == ROLE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _ensure_roles(owner_url: str, password: str) -> None:
     with psycopg.connect(_libpq_dsn(owner_url), autocommit=True) as conn:
         for role, bypass in ((APP_ROLE, False), (SYSTEM_ROLE, True)):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()

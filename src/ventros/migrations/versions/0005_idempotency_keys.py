@@ -1,7 +1,7 @@
 """Idempotency keys of creating POSTs.
 
 Revision ID: 0005_idempotency_keys
-Revises: 0001_foundation
+Revises: 0004_pipelines_tracking
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql as pg
 from ventros.platform.rls import tenant_isolation_sql
 
 revision: str = "0005_idempotency_keys"
-down_revision: str | None = "0001_foundation"
+down_revision: str | None = "0004_pipelines_tracking"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,1 @@
+"""Pipelines: sales pipelines, their ordered stages, transition rules, stage history, metrics."""

@@ -1,0 +1,111 @@
+"""HTTP routes of pipelines, and of a contact's place in them."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, status
+
+from ventros.api.deps import Uow, authorized
+from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from ventros.identity.domain import Principal
+from ventros.identity.permissions import Permission
+from ventros.kernel.clock import utcnow
+from ventros.kernel.errors import RuleViolation
+from ventros.pipelines import service
+from ventros.pipelines.schemas import (
+    ContactPipelineRead,
+    ContactPipelineUpdate,
+    PipelineCreate,
+    PipelineMetricsRead,
+    PipelineRead,
+)
+
+router = APIRouter(tags=["pipelines"])
+
+Reader = Annotated[Principal, Depends(authorized(Permission.PIPELINES_READ))]
+Manager = Annotated[Principal, Depends(authorized(Permission.PIPELINES_MANAGE))]
+Mover = Annotated[Principal, Depends(authorized(Permission.PIPELINES_MOVE))]
+
+_BOUND = "RFC 3339 time, or a date (YYYY-MM-DD; as `to`, the whole day is included)"
+Since = Annotated[str | None, Query(alias="from", max_length=40, description=_BOUND)]
+Until = Annotated[str | None, Query(alias="to", max_length=40, description=_BOUND)]
+
+
+def parse_bound(value: str | None, *, name: str, end: bool) -> datetime | None:
+    """A date or an RFC 3339 time; a date as `to` includes that whole day."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime.combine(day + timedelta(days=1 if end else 0), time(), UTC)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise RuleViolation(f"'{name}' is not a date or time: {value!r}", field=name) from error
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def date_range(since: str | None, until: str | None) -> tuple[datetime, datetime]:
+    """Defaults: from the beginning of time until now."""
+    start = parse_bound(since, name="from", end=False) or datetime(1970, 1, 1, tzinfo=UTC)
+    stop = parse_bound(until, name="to", end=True) or utcnow()
+    if start > stop:
+        raise RuleViolation("'from' must not be after 'to'", field="from")
+    return start, stop
+
+
+@router.post("/pipelines", status_code=status.HTTP_201_CREATED, response_model=PipelineRead)
+async def create_pipeline(body: PipelineCreate, principal: Manager, uow: Uow) -> PipelineRead:
+    """Create a pipeline with ordered stages and, optionally, the moves it allows."""
+    command = service.CreatePipeline(
+        name=body.name,
+        stages=[(s.name, s.kind) for s in body.stages],
+        allowed_transitions=None
+        if body.allowed_transitions is None
+        else [tuple(pair) for pair in body.allowed_transitions],  # type: ignore[misc]
+    )
+    return PipelineRead.of(await service.create_pipeline(uow, principal, command))
+
+
+@router.get("/pipelines", response_model=Page[PipelineRead])
+async def list_pipelines(
+    principal: Reader, uow: Uow, limit: Limit = 50, cursor: Cursor = None
+) -> Page[PipelineRead]:
+    """List pipelines, newest first."""
+    page = await service.list_pipelines(uow, principal, limit=limit, before=decode_cursor(cursor))
+    return Page(
+        items=[PipelineRead.of(p) for p in page.items], next_cursor=encode_cursor(page.next_before)
+    )
+
+
+@router.get("/pipelines/{pipeline_id}", response_model=PipelineRead)
+async def get_pipeline(pipeline_id: uuid.UUID, principal: Reader, uow: Uow) -> PipelineRead:
+    """One pipeline with its stages."""
+    return PipelineRead.of(await service.get_pipeline(uow, principal, pipeline_id))
+
+
+@router.get("/pipelines/{pipeline_id}/metrics", response_model=PipelineMetricsRead)
+async def pipeline_metrics(
+    pipeline_id: uuid.UUID,
+    principal: Reader,
+    uow: Uow,
+    since: Since = None,
+    until: Until = None,
+) -> PipelineMetricsRead:
+    """Per-stage figures for entries within [from, to), contacts there now, and win rate."""
+    start, stop = date_range(since, until)
+    metrics = await service.pipeline_metrics(uow, principal, pipeline_id, since=start, until=stop)
+    return PipelineMetricsRead.of(metrics, start, stop)
+
+
+@router.put("/contacts/{contact_id}/pipeline", response_model=ContactPipelineRead)
+async def move_contact(
+    contact_id: uuid.UUID, body: ContactPipelineUpdate, principal: Mover, uow: Uow
+) -> ContactPipelineRead:
+    """Place or move a contact in a pipeline; 422 when the pipeline forbids the move."""
+    command = service.MoveContact(contact_id, body.pipeline_id, body.stage_id)
+    return ContactPipelineRead.of(await service.move_contact(uow, principal, command))

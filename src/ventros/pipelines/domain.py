@@ -1,0 +1,294 @@
+"""Pipelines: the Pipeline aggregate (ordered stages, allowed transitions) and the position of
+one contact in one pipeline. Pure: no I/O."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ventros.kernel.aggregate import AggregateRoot
+from ventros.kernel.clock import utcnow
+from ventros.kernel.errors import RuleViolation
+from ventros.kernel.ids import new_id
+from ventros.pipelines import events
+
+MAX_NAME_LENGTH = 200
+MAX_STAGES = 50
+
+
+class StageKind(StrEnum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    id: uuid.UUID
+    name: str
+    kind: StageKind
+    position: int
+
+
+def _clean_name(name: str, field_name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned:
+        raise RuleViolation(f"{field_name} must not be empty", field=field_name)
+    if len(cleaned) > MAX_NAME_LENGTH:
+        raise RuleViolation(
+            f"{field_name} must be at most {MAX_NAME_LENGTH} characters", field=field_name
+        )
+    return cleaned
+
+
+def _stage_kind(kind: str) -> StageKind:
+    try:
+        return StageKind(kind)
+    except ValueError as error:
+        raise RuleViolation(f"unknown stage kind: {kind!r}", field="stages") from error
+
+
+@dataclass(eq=False)
+class Pipeline(AggregateRoot):
+    aggregate_type = "pipeline"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    stages: list[Stage]
+    # None: any move is allowed. Otherwise the (from, to) stage id pairs that are.
+    allowed_transitions: frozenset[tuple[uuid.UUID, uuid.UUID]] | None = None
+    created_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        name: str,
+        stages: list[tuple[str, str]],
+        allowed_transitions: list[tuple[str, str]] | None = None,
+    ) -> Pipeline:
+        """`stages` are (name, kind) in order; transitions name stages (case-insensitive)."""
+        if not stages:
+            raise RuleViolation("a pipeline needs at least one stage", field="stages")
+        if len(stages) > MAX_STAGES:
+            raise RuleViolation(f"at most {MAX_STAGES} stages", field="stages")
+        built: list[Stage] = []
+        by_name: dict[str, Stage] = {}
+        for position, (stage_name, kind) in enumerate(stages):
+            stage = Stage(new_id(), _clean_name(stage_name, "stages"), _stage_kind(kind), position)
+            key = stage.name.casefold()
+            if key in by_name:
+                raise RuleViolation(f"duplicate stage name: {stage.name!r}", field="stages")
+            by_name[key] = stage
+            built.append(stage)
+        transitions: frozenset[tuple[uuid.UUID, uuid.UUID]] | None = None
+        if allowed_transitions is not None:
+            pairs = set()
+            for source, target in allowed_transitions:
+                pairs.add((_named(by_name, source).id, _named(by_name, target).id))
+            transitions = frozenset(pairs)
+        pipeline = cls(
+            id=new_id(),
+            tenant_id=tenant_id,
+            name=_clean_name(name, "name"),
+            stages=built,
+            allowed_transitions=transitions,
+        )
+        pipeline.record(events.PIPELINE_CREATED, pipeline.snapshot())
+        return pipeline
+
+    def snapshot(self) -> dict[str, Any]:
+        names = {stage.id: stage.name for stage in self.stages}
+        return {
+            "pipeline_id": str(self.id),
+            "name": self.name,
+            "stages": [
+                {"stage_id": str(s.id), "name": s.name, "kind": s.kind.value} for s in self.stages
+            ],
+            "allowed_transitions": None
+            if self.allowed_transitions is None
+            else sorted([names[a], names[b]] for a, b in self.allowed_transitions),
+        }
+
+    def stage(self, stage_id: uuid.UUID) -> Stage:
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage
+        raise RuleViolation("the stage does not belong to this pipeline", field="stage_id")
+
+    def next_stage(self, stage: Stage) -> Stage | None:
+        following = [s for s in self.stages if s.position == stage.position + 1]
+        return following[0] if following else None
+
+    def allows(self, source: uuid.UUID | None, target: uuid.UUID) -> bool:
+        """A first placement may be any stage; later moves follow `allowed_transitions`."""
+        self.stage(target)
+        if source is None or self.allowed_transitions is None:
+            return True
+        return (source, target) in self.allowed_transitions
+
+
+def _named(by_name: dict[str, Stage], name: str) -> Stage:
+    stage = by_name.get(" ".join(name.split()).casefold())
+    if stage is None:
+        raise RuleViolation(
+            f"allowed_transitions names an unknown stage: {name!r}", field="allowed_transitions"
+        )
+    return stage
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    """A history row to open: the contact entered `stage_id` at `at`."""
+
+    id: uuid.UUID
+    stage_id: uuid.UUID
+    at: datetime
+    by: uuid.UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class StageExit:
+    """A history row to close: the contact left `stage_id` (entered at `entered_at`) for
+    `next_stage_id`; `to_next` when that is the immediately following stage."""
+
+    entry_id: uuid.UUID
+    stage_id: uuid.UUID
+    entered_at: datetime
+    next_stage_id: uuid.UUID
+    to_next: bool
+    at: datetime
+    by: uuid.UUID | None
+
+    @property
+    def seconds(self) -> float:
+        return (self.at - self.entered_at).total_seconds()
+
+
+@dataclass(eq=False)
+class PipelinePosition(AggregateRoot):
+    """Where one contact stands in one pipeline (at most one stage at a time).
+
+    Its events belong to the contact, so `id` is the contact's id.
+    """
+
+    aggregate_type = "contact"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    pipeline_id: uuid.UUID
+    stage_id: uuid.UUID | None = None
+    entry_id: uuid.UUID | None = None
+    entered_at: datetime | None = None
+    # Changes not yet persisted; the repository writes and clears them.
+    pending_exit: StageExit | None = None
+    pending_entry: StageEntry | None = None
+
+    @property
+    def contact_id(self) -> uuid.UUID:
+        return self.id
+
+    def move_to(
+        self,
+        pipeline: Pipeline,
+        stage_id: uuid.UUID,
+        *,
+        by: uuid.UUID | None = None,
+        at: datetime | None = None,
+    ) -> bool:
+        """Moves the contact; False when it already is in that stage. Raises if forbidden."""
+        if pipeline.id != self.pipeline_id:
+            raise ValueError("position and pipeline disagree")
+        target = pipeline.stage(stage_id)
+        if self.stage_id == target.id:
+            return False
+        if not pipeline.allows(self.stage_id, target.id):
+            source = pipeline.stage(self.stage_id) if self.stage_id else None
+            raise RuleViolation(
+                f"pipeline {pipeline.name!r} does not allow moving from "
+                f"{source.name if source else None!r} to {target.name!r}",
+                field="stage_id",
+            )
+        now = at or utcnow()
+        if self.entered_at is not None and now < self.entered_at:
+            now = self.entered_at  # clocks of two writers may disagree; never a negative stay
+        previous = self.stage_id
+        if self.entry_id is not None and self.stage_id is not None and self.entered_at:
+            current = pipeline.stage(self.stage_id)
+            self.pending_exit = StageExit(
+                entry_id=self.entry_id,
+                stage_id=current.id,
+                entered_at=self.entered_at,
+                next_stage_id=target.id,
+                to_next=pipeline.next_stage(current) == target,
+                at=now,
+                by=by,
+            )
+        entry = StageEntry(new_id(), target.id, now, by)
+        self.pending_entry = entry
+        self.stage_id, self.entry_id, self.entered_at = target.id, entry.id, now
+        self.record(
+            events.CONTACT_PIPELINE_STATUS_CHANGED,
+            {
+                "contact_id": str(self.contact_id),
+                "pipeline_id": str(pipeline.id),
+                "from_stage_id": str(previous) if previous else None,
+                "to_stage_id": str(target.id),
+                "to_stage_kind": target.kind.value,
+            },
+        )
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class StageFigures:
+    """Raw counts of one stage: `contacts` there now; the rest over entries in a range."""
+
+    stage_id: uuid.UUID
+    contacts: int = 0
+    entered: int = 0
+    exited_to_next: int = 0
+    avg_seconds_in_stage: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StageMetrics:
+    stage: Stage
+    figures: StageFigures
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """exited_to_next / entered; None when nobody entered (no rate to speak of)."""
+        if self.figures.entered == 0:
+            return None
+        return self.figures.exited_to_next / self.figures.entered
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineMetrics:
+    pipeline_id: uuid.UUID
+    stages: list[StageMetrics]
+
+    @property
+    def win_rate(self) -> float | None:
+        """Entries into won stages / entries into won or lost stages, within the range."""
+        won = sum(m.figures.entered for m in self.stages if m.stage.kind is StageKind.WON)
+        lost = sum(m.figures.entered for m in self.stages if m.stage.kind is StageKind.LOST)
+        return None if won + lost == 0 else won / (won + lost)
+
+
+def metrics_of(pipeline: Pipeline, figures: dict[uuid.UUID, StageFigures]) -> PipelineMetrics:
+    return PipelineMetrics(
+        pipeline.id,
+        [StageMetrics(s, figures.get(s.id, StageFigures(s.id))) for s in pipeline.stages],
+    )
+
+
+def check_range(since: datetime, until: datetime) -> None:
+    if since > until:
+        raise RuleViolation("'from' must not be after 'to'", field="from")

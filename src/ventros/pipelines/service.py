@@ -1,0 +1,114 @@
+"""Pipelines use cases."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from ventros.contacts import service as contacts
+from ventros.identity.domain import Principal
+from ventros.kernel.errors import NotFound
+from ventros.kernel.events import Actor
+from ventros.pipelines.domain import (
+    Pipeline,
+    PipelineMetrics,
+    PipelinePosition,
+    check_range,
+    metrics_of,
+)
+from ventros.pipelines.repository import PipelineRepository, PositionRepository, stage_figures
+from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class CreatePipeline:
+    name: str
+    stages: list[tuple[str, str]]
+    allowed_transitions: list[tuple[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class MoveContact:
+    contact_id: uuid.UUID
+    pipeline_id: uuid.UUID
+    stage_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Pipeline]
+    next_before: uuid.UUID | None
+
+
+def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:
+    return uow(principal.tenant_id, Actor.user(principal.user_id))
+
+
+async def _get(tx: UnitOfWork, pipeline_id: uuid.UUID) -> Pipeline:
+    pipeline = await PipelineRepository(tx).get(pipeline_id)
+    if pipeline is None:
+        raise NotFound("pipeline not found")
+    return pipeline
+
+
+async def create_pipeline(
+    uow: UnitOfWorkFactory, principal: Principal, command: CreatePipeline
+) -> Pipeline:
+    async with _open(uow, principal) as tx:
+        pipeline = Pipeline.create(
+            tenant_id=principal.tenant_id,
+            name=command.name,
+            stages=command.stages,
+            allowed_transitions=command.allowed_transitions,
+        )
+        await PipelineRepository(tx).add(pipeline)
+        await tx.commit()
+    return pipeline
+
+
+async def get_pipeline(
+    uow: UnitOfWorkFactory, principal: Principal, pipeline_id: uuid.UUID
+) -> Pipeline:
+    async with _open(uow, principal) as tx:
+        return await _get(tx, pipeline_id)
+
+
+async def list_pipelines(
+    uow: UnitOfWorkFactory, principal: Principal, *, limit: int, before: uuid.UUID | None = None
+) -> Page:
+    async with _open(uow, principal) as tx:
+        rows = await PipelineRepository(tx).list(limit=limit + 1, before=before)
+    items = rows[:limit]
+    return Page(items, items[-1].id if len(rows) > limit else None)
+
+
+async def move_contact(
+    uow: UnitOfWorkFactory, principal: Principal, command: MoveContact
+) -> PipelinePosition:
+    """Places or moves a contact; raises NotFound, RuleViolation (forbidden move)."""
+    # The contact belongs to the Contacts context: ask its service, not its tables.
+    await contacts.get_contact(uow, principal, command.contact_id)
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, command.pipeline_id)
+        positions = PositionRepository(tx)
+        position = await positions.get(pipeline.id, command.contact_id)
+        if position.move_to(pipeline, command.stage_id, by=principal.user_id):
+            await positions.save(position)
+            await tx.commit()
+    return position
+
+
+async def pipeline_metrics(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    pipeline_id: uuid.UUID,
+    *,
+    since: datetime,
+    until: datetime,
+) -> PipelineMetrics:
+    check_range(since, until)
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, pipeline_id)
+        figures = await stage_figures(tx, pipeline.id, since=since, until=until)
+    return metrics_of(pipeline, figures)

@@ -1,0 +1,1 @@
+"""Tracking: where a lead came from (ad, click id, UTM, referrer), and attribution reports."""

@@ -1,0 +1,110 @@
+"""Tracking use cases: record where a lead came from; the attribution report."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from ventros.contacts import service as contacts
+from ventros.identity.domain import Principal
+from ventros.kernel.events import Actor
+from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+from ventros.tracking.domain import (
+    AttributionRow,
+    ClickIdType,
+    GroupBy,
+    Signals,
+    Source,
+    Tracking,
+    Utm,
+)
+from ventros.tracking.repository import TrackingRepository, attribution
+
+
+@dataclass(frozen=True)
+class CreateTracking:
+    contact_id: uuid.UUID
+    source: Source | None = None
+    campaign_id: str | None = None
+    adset_id: str | None = None
+    ad_id: str | None = None
+    utm: Utm = field(default_factory=Utm)
+    click_id: str | None = None
+    click_id_type: ClickIdType | None = None
+    landing_url: str | None = None
+    source_url: str | None = None
+    referrer: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Tracking]
+    next_before: uuid.UUID | None
+
+
+def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:
+    return uow(principal.tenant_id, Actor.user(principal.user_id))
+
+
+async def create_tracking(
+    uow: UnitOfWorkFactory, principal: Principal, command: CreateTracking
+) -> Tracking:
+    # The contact belongs to the Contacts context: ask its service (404 when not ours).
+    await contacts.get_contact(uow, principal, command.contact_id)
+    async with _open(uow, principal) as tx:
+        tracking = Tracking.create(
+            tenant_id=principal.tenant_id,
+            contact_id=command.contact_id,
+            source=command.source,
+            campaign_id=command.campaign_id,
+            adset_id=command.adset_id,
+            ad_id=command.ad_id,
+            utm=command.utm,
+            click_id=command.click_id,
+            click_id_type=command.click_id_type,
+            landing_url=command.landing_url,
+            source_url=command.source_url,
+            referrer=command.referrer,
+        )
+        await TrackingRepository(tx).add(tracking)
+        await tx.commit()
+    return tracking
+
+
+async def track_inbound_lead(
+    tx: UnitOfWork, *, contact_id: uuid.UUID, signals: Signals
+) -> Tracking:
+    """For ingest: records a tracking inside the caller's open unit of work (not committed
+    here), so the message, the contact and the tracking commit together."""
+    tracking = Tracking.from_signals(tenant_id=tx.tenant_id, contact_id=contact_id, signals=signals)
+    await TrackingRepository(tx).add(tracking)
+    return tracking
+
+
+async def list_trackings(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    *,
+    contact_id: uuid.UUID | None,
+    limit: int,
+    before: uuid.UUID | None = None,
+) -> Page:
+    async with _open(uow, principal) as tx:
+        rows = await TrackingRepository(tx).list(
+            contact_id=contact_id, limit=limit + 1, before=before
+        )
+    items = rows[:limit]
+    return Page(items, items[-1].id if len(rows) > limit else None)
+
+
+async def attribution_report(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    group_by: GroupBy,
+    *,
+    since: datetime,
+    until: datetime,
+) -> list[AttributionRow]:
+    async with _open(uow, principal) as tx:
+        return await attribution(tx, group_by, since=since, until=until)
