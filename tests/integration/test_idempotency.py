@@ -4,8 +4,12 @@ import uuid
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from tests.conftest import TenantLogin
+from ventros.bootstrap import Container
+from ventros.kernel.events import Actor
+from ventros.platform.idempotency import idempotency_keys
 
 pytestmark = pytest.mark.integration
 
@@ -78,3 +82,22 @@ async def test_without_a_key_every_post_creates(
             await client.post("/api/v1/contacts", json={"name": name}, headers=tenant.headers)
         ).status_code == 201
     assert await _count(client, tenant, name) == 2
+
+
+async def test_kept_responses_are_sealed_at_rest(
+    client: httpx.AsyncClient, tenant: TenantLogin, container: Container
+) -> None:
+    name = f"Sealed {uuid.uuid4().hex[:6]}"
+    headers = {**tenant.headers, "Idempotency-Key": "sealed-1"}
+    assert (
+        await client.post("/api/v1/contacts", json={"name": name}, headers=headers)
+    ).status_code == 201
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        stored = (
+            await tx.connection.execute(
+                select(idempotency_keys.c.response_body).where(idempotency_keys.c.key == "sealed-1")
+            )
+        ).scalar_one()
+    assert name.encode() not in stored
+    replay = await client.post("/api/v1/contacts", json={"name": name}, headers=headers)
+    assert replay.json()["name"] == name

@@ -3,6 +3,7 @@ response and creates nothing new; the same key with another body is 422."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -13,6 +14,7 @@ from ventros.identity.domain import Principal
 from ventros.kernel.errors import NotAuthenticated
 from ventros.kernel.events import Actor
 from ventros.platform import idempotency
+from ventros.platform.crypto import SecretBox
 from ventros.platform.idempotency import Claim, StoredResponse
 
 MAX_KEY_LENGTH = 255
@@ -24,6 +26,17 @@ class IdempotencyMiddleware:
         self.app = app
         self.prefix = prefix
         self.container = container
+
+    def _box(self) -> SecretBox:
+        return SecretBox.from_secret(self.container.settings.resolved_secret_key())
+
+    def _seal(self, principal: Principal, key: str, body: bytes) -> bytes:
+        # Kept responses may hold secrets shown once (a new webhook's secret): sealed at rest.
+        plaintext = base64.b64encode(body).decode()
+        return self._box().seal(plaintext, context=_context(principal, key)).encode()
+
+    def _open(self, principal: Principal, key: str, sealed: bytes) -> bytes:
+        return base64.b64decode(self._box().open(sealed.decode(), context=_context(principal, key)))
 
     def _principal(self, scope: Scope) -> Principal | None:
         scheme, _, token = (header_value(scope, b"authorization") or "").partition(" ")
@@ -78,7 +91,9 @@ class IdempotencyMiddleware:
             await send_problem(send, 409, "Conflict", detail, [])
             return
         if result.claim is Claim.REPLAY and result.response is not None:
-            await _replay(send, result.response)
+            stored = result.response
+            body = self._open(principal, key, stored.body)
+            await _replay(send, StoredResponse(stored.status_code, stored.headers, body))
             return
         await self._run_and_store(scope, replay_receive, send, principal, key)
 
@@ -109,9 +124,14 @@ class IdempotencyMiddleware:
                 if status >= 500:
                     await idempotency.release(tx, principal.user_id, key)
                 else:
-                    stored = StoredResponse(status, headers, b"".join(chunks))
+                    sealed = self._seal(principal, key, b"".join(chunks))
+                    stored = StoredResponse(status, headers, sealed)
                     await idempotency.complete(tx, principal.user_id, key, stored)
                 await tx.commit()
+
+
+def _context(principal: Principal, key: str) -> str:
+    return f"idempotency:{principal.tenant_id}:{principal.user_id}:{key}"
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, Receive]:

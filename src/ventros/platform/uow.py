@@ -32,6 +32,7 @@ class UnitOfWork:
         self._connection: AsyncConnection | None = None
         self._transaction: AsyncTransaction | None = None
         self._tracked: list[AggregateRoot] = []
+        self._tracked_ids: set[int] = set()
         self._events: list[DomainEvent] = []
         self.committed_events: list[DomainEvent] = []
 
@@ -66,7 +67,9 @@ class UnitOfWork:
             self._transaction = None
 
     def track(self, aggregate: A) -> A:
-        if all(aggregate is not seen for seen in self._tracked):
+        # By identity: a batch may track thousands of aggregates, so no list scans.
+        if id(aggregate) not in self._tracked_ids:
+            self._tracked_ids.add(id(aggregate))
             self._tracked.append(aggregate)
         return aggregate
 
