@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ventros.identity.tokens import TokenService
 from ventros.kernel.events import Actor
 from ventros.platform.db import Database
+from ventros.platform.metrics import Metrics
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork
@@ -19,6 +20,8 @@ class Container:
     database: Database
     tokens: TokenService
     rate_limits: RateLimits
+    # One registry per container, so tests and several containers never collide.
+    metrics: Metrics = field(default_factory=Metrics)
 
     def uow(self, tenant_id: uuid.UUID, actor: Actor) -> UnitOfWork:
         return UnitOfWork(self.database.app, tenant_id, actor)

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from ventros.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from ventros.platform.bus import Bus, DeadLetter
+
+T = TypeVar("T")
 
 app = typer.Typer(help="Ventros CRM", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
@@ -83,6 +90,142 @@ def tenants_create(
     except DomainError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(code=1) from error
+
+
+# --------------------------------------------------------------------------- event backbone
+
+dlq_app = typer.Typer(help="Dead letters of the bus (RabbitMQ or in-process)", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+def _serve_background(name: str) -> None:
+    """Run one background service (as `ventros run` does) until SIGINT/SIGTERM."""
+    import signal
+
+    from ventros.bootstrap import bootstrap
+    from ventros.platform.consumers import run_worker
+    from ventros.platform.relay import run_relay
+    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.platform.supervisor import configure_logging
+
+    service = {"relay": run_relay, "worker": run_worker}[name]
+    settings = Settings()
+    configure_logging(settings)
+
+    async def serve() -> None:
+        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await service(container, stop)
+        finally:
+            await container.aclose()
+
+    asyncio.run(serve())
+
+
+@app.command()
+def relay() -> None:
+    """Run the outbox relay: one instance is active, others stand by."""
+    _serve_background("relay")
+
+
+@app.command()
+def worker() -> None:
+    """Run the event consumers."""
+    _serve_background("worker")
+
+
+def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
+    from ventros.bootstrap import bootstrap
+    from ventros.platform.bus import BusUnavailable, build_bus
+    from ventros.platform.consumers import load_consumers
+    from ventros.platform.runtime import configured_or_running_database_url
+
+    settings = Settings()
+
+    async def run() -> T:
+        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
+        bus = build_bus(settings, container.database, name="ventros-dlq")
+        try:
+            await bus.start(load_consumers().queue_specs())
+            return await action(bus)
+        finally:
+            await bus.close()
+            await container.aclose()
+
+    try:
+        return asyncio.run(run())
+    except BusUnavailable as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+
+
+@dlq_app.command("list")
+def dlq_list(
+    queue: str | None = typer.Option(None, help="Only this queue's dead letters"),
+    limit: int = typer.Option(50, min=1, help="At most this many"),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line"),
+) -> None:
+    """Show dead letters, oldest first, with the error that killed them."""
+
+    async def fetch(bus: Bus) -> list[DeadLetter]:
+        return await bus.dead_letters(queue, limit)
+
+    letters = _with_bus(fetch)
+    for letter in letters:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "queue": letter.queue,
+                        "message_id": letter.message_id,
+                        "routing_key": letter.routing_key,
+                        "attempts": letter.attempts,
+                        "failed_at": letter.failed_at.isoformat() if letter.failed_at else None,
+                        "error": letter.error,
+                        "headers": dict(letter.headers),
+                        "body": letter.body.decode("utf-8", "replace"),
+                    }
+                )
+            )
+        else:
+            typer.echo(
+                f"{letter.queue}  {letter.message_id}  {letter.routing_key}  "
+                f"attempts={letter.attempts}  {letter.error}"
+            )
+    if not as_json:
+        typer.echo(f"{len(letters)} dead letter(s)")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    queue: str | None = typer.Option(None, help="Only this queue's dead letters"),
+    message_id: list[str] = typer.Option([], "--id", help="Only these message ids"),
+) -> None:
+    """Put dead letters back into their queue for another round of deliveries."""
+
+    async def replay(bus: Bus) -> int:
+        return await bus.replay_dead_letters(queue, message_id)
+
+    typer.echo(f"replayed {_with_bus(replay)} dead letter(s)")
+
+
+@dlq_app.command("purge")
+def dlq_purge(
+    queue: str | None = typer.Option(None, help="Only this queue's dead letters"),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation"),
+) -> None:
+    """Delete dead letters for good."""
+    if not yes:
+        typer.confirm(f"Delete the dead letters of {queue or 'every queue'}?", abort=True)
+
+    async def purge(bus: Bus) -> int:
+        return await bus.purge_dead_letters(queue)
+
+    typer.echo(f"purged {_with_bus(purge)} dead letter(s)")
 
 
 if __name__ == "__main__":

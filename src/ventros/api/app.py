@@ -8,20 +8,31 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from ventros.agents.api import router as agents_router
 from ventros.api.errors import install_error_handlers
 from ventros.api.health import DEFAULT_CHECKS, HealthCheck
 from ventros.api.health import router as health_router
 from ventros.api.idempotency import IdempotencyMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from ventros.api.observability import instrument
+from ventros.api.observability import router as metrics_router
 from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.audit.api import router as audit_router
 from ventros.bootstrap import Container
+from ventros.channels.api import router as channels_router
+from ventros.channels.api import webhook_router as waha_webhook_router
 from ventros.contacts.api import router as contacts_router
+from ventros.contacts.merge_api import router as contacts_merge_router
+from ventros.contacts.profile_picture import router as profile_picture_router
+from ventros.conversations.api import router as conversations_router
+from ventros.conversations.lifecycle_api import router as session_actions_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
 from ventros.pipelines.api import router as pipelines_router
+from ventros.tracking.ads_api import router as ads_router
 from ventros.tracking.api import router as tracking_router
+from ventros.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
@@ -31,10 +42,18 @@ LARGE_BODY_PREFIXES = ("/webhooks/",)
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     router.include_router(identity_router)
+    router.include_router(agents_router)
+    router.include_router(contacts_merge_router)  # before /contacts/{id}
     router.include_router(contacts_router)
+    router.include_router(profile_picture_router)
+    router.include_router(channels_router)
+    router.include_router(conversations_router)
+    router.include_router(session_actions_router)
     router.include_router(pipelines_router)
     router.include_router(tracking_router)
+    router.include_router(ads_router)
     router.include_router(audit_router)
+    router.include_router(webhooks_router)
     return router
 
 
@@ -61,7 +80,9 @@ def create_app(
     app.state.health_checks = {**DEFAULT_CHECKS, **(extra_checks or {})}
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(api_router())
+    app.include_router(waha_webhook_router)  # at the root: WAHA signs, no JWT
 
     # Added innermost first: the request id wraps everything, so even a 413 carries it.
     # Idempotency reads the body, so it sits inside the body limit.
@@ -93,5 +114,5 @@ def create_app(
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, on_finish=instrument(container).observe)
     return app

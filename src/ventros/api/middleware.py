@@ -93,9 +93,8 @@ class RequestContextMiddleware:
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
             if self.on_finish is not None:
-                route = scope.get("route")
-                path = getattr(route, "path", None) or "unmatched"
-                self.on_finish(scope.get("method", ""), path, status, time.perf_counter() - began)
+                elapsed = time.perf_counter() - began
+                self.on_finish(scope.get("method", ""), route_template(scope), status, elapsed)
 
 
 class BodyTooLarge(Exception):
@@ -156,3 +155,15 @@ class BodyLimitMiddleware:
 
 def _too_large(limit: int) -> str:
     return f"request body exceeds {limit} bytes"
+
+
+def route_template(scope: Scope) -> str:
+    """`/api/v1/contacts/{contact_id}` for `/api/v1/contacts/0193...`: bounded label values.
+
+    Nested routers report paths relative to their prefix, so the template is rebuilt from
+    the full path and the matched path parameters; unmatched paths collapse to one value."""
+    if scope.get("route") is None:
+        return "unmatched"
+    segments = str(scope.get("path", "")).split("/")
+    names = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
+    return "/".join("{" + names[s] + "}" if s in names else s for s in segments)

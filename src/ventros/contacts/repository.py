@@ -66,7 +66,16 @@ contacts = Table(
     ),
     Index("ix_contacts_tags", "tags", postgresql_using="gin"),
     Index("ix_contacts_tenant_id_source", "tenant_id", "source"),
+    # Contacts WhatsApp knows by no phone number (groups, hidden @lid ids).
+    Index(
+        "ix_contacts_tenant_id_whatsapp_id",
+        "tenant_id",
+        text("(custom_fields ->> 'whatsapp_id')"),
+        postgresql_where=text("deleted_at IS NULL AND custom_fields ? 'whatsapp_id'"),
+    ),
 )
+
+WHATSAPP_ID_FIELD = "whatsapp_id"
 
 
 @dataclass(frozen=True)
@@ -168,9 +177,86 @@ class ContactRepository:
         return self._uow.track(_from_row(row)) if row else None
 
     async def find_by_phone(self, phone: Phone) -> Contact | None:
+        """The live contact with this phone, or the one a contact with it was merged into."""
         query = select(contacts).where(contacts.c.phone == str(phone), _live())
         row = (await self._uow.connection.execute(query)).first()
+        if row is None:
+            return (await self.merged_survivors([str(phone)])).get(str(phone))
+        return self._uow.track(_from_row(row))
+
+    async def merged_survivors(self, phones: list[str]) -> dict[str, Contact]:
+        """Phones of contacts merged away, each resolved to the live contact that took them
+        (following merges of merges)."""
+        found: dict[str, Contact] = {}
+        query = (
+            select(contacts.c.phone, contacts.c.merged_into_id)
+            .where(
+                contacts.c.phone.in_(sorted(set(phones))), contacts.c.merged_into_id.is_not(None)
+            )
+            .order_by(contacts.c.deleted_at)
+        )
+        # One query, empty in the usual case (no merged contact had these phones).
+        targets = {
+            row.phone: row.merged_into_id for row in await self._uow.connection.execute(query)
+        }
+        for phone, first in targets.items():
+            target: uuid.UUID | None = first
+            for _ in range(10):
+                if target is None:
+                    break
+                survivor = await self.get(target)
+                if survivor is not None:
+                    found[phone] = survivor
+                    break
+                target = (
+                    await self._uow.connection.execute(
+                        select(contacts.c.merged_into_id).where(contacts.c.id == target)
+                    )
+                ).scalar()
+        return found
+
+    async def mark_merged(self, duplicate_id: uuid.UUID, survivor_id: uuid.UUID) -> None:
+        """The duplicate (soft-deleted) points at the contact it was merged into."""
+        await self._uow.connection.execute(
+            contacts.update()
+            .where(contacts.c.id == duplicate_id)
+            .values(merged_into_id=survivor_id)
+        )
+
+    async def find_by_phones(self, phones: list[Phone]) -> list[Contact]:
+        if not phones:
+            return []
+        query = select(contacts).where(
+            contacts.c.phone.in_(sorted({str(p) for p in phones})), _live()
+        )
+        rows = await self._uow.connection.execute(query)
+        found = [self._uow.track(_from_row(row)) for row in rows]
+        missing = {str(p) for p in phones} - {str(c.phone) for c in found}
+        if missing:
+            # Rare (phones of merged contacts): one more lookup for those only.
+            merged = await self.merged_survivors(sorted(missing))
+            found.extend(c for c in merged.values() if all(c is not f for f in found))
+        return found
+
+    async def find_by_whatsapp_id(self, whatsapp_id: str) -> Contact | None:
+        query = (
+            select(contacts)
+            .where(
+                contacts.c.custom_fields[WHATSAPP_ID_FIELD].astext == whatsapp_id,
+                contacts.c.custom_fields.has_key(WHATSAPP_ID_FIELD),
+                _live(),
+            )
+            .order_by(contacts.c.id)
+            .limit(1)
+        )
+        row = (await self._uow.connection.execute(query)).first()
         return self._uow.track(_from_row(row)) if row else None
+
+    async def set_kind(self, contact_id: uuid.UUID, kind: str) -> None:
+        """`person` (the default) or `group`; not part of the Contact aggregate yet."""
+        await self._uow.connection.execute(
+            contacts.update().where(contacts.c.id == contact_id).values(kind=kind)
+        )
 
     async def list(
         self, filters: ContactFilter, *, limit: int, before: uuid.UUID | None

@@ -6,11 +6,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ventros.contacts.domain import Contact, Email, Phone
-from ventros.contacts.repository import ContactFilter, ContactRepository
+from ventros.contacts.domain import MAX_NAME_LENGTH, Contact, Email, Phone
+from ventros.contacts.repository import WHATSAPP_ID_FIELD, ContactFilter, ContactRepository
 from ventros.identity.domain import Principal
 from ventros.identity.service import settings_in
-from ventros.kernel.errors import NotFound
+from ventros.kernel.errors import Conflict, NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -124,3 +124,88 @@ async def delete_contact(
         contact.delete()
         await ContactRepository(tx).save(contact)
         await tx.commit()
+
+
+# --------------------------------------------------------------------------- for other contexts
+# These run inside a unit of work the caller opened (e.g. the WhatsApp ingest), so the
+# contact and the caller's own changes commit together.
+
+WHATSAPP_SOURCE = "whatsapp"
+
+
+async def find_by_phones(tx: UnitOfWork, phones: list[Phone]) -> dict[str, Contact]:
+    """Live contacts with these phones, by E.164 phone: one query for a whole batch."""
+    return {
+        str(contact.phone): contact
+        for contact in await ContactRepository(tx).find_by_phones(phones)
+        if contact.phone is not None
+    }
+
+
+async def find_or_create_by_phone(
+    tx: UnitOfWork,
+    *,
+    phone: Phone,
+    name: str | None,
+    source: str | None = WHATSAPP_SOURCE,
+    known: Contact | None = None,
+) -> tuple[Contact, bool]:
+    """The live contact with this phone, else a new one (`contact.created`); True if new.
+
+    `name` (WhatsApp's push name) names a new contact, or one still named by its phone
+    number because it was first seen without a name. `known`: the contact with this phone
+    the caller already loaded in this unit of work (saves the lookup).
+    """
+    repository = ContactRepository(tx)
+    existing = known or await repository.find_by_phone(phone)
+    if existing is not None:
+        if name and existing.name == str(phone):
+            existing.update(name=_usable_name(name, str(phone)))
+            await repository.save(existing)
+        return existing, False
+    contact = Contact.create(
+        tenant_id=tx.tenant_id,
+        name=_usable_name(name, str(phone)),
+        phone=phone,
+        source=source,
+    )
+    try:
+        await repository.add(contact)
+    except Conflict as conflict:
+        # Another transaction created it since the lookup: use theirs.
+        theirs = await repository.get(conflict.existing_id) if conflict.existing_id else None
+        if theirs is None:
+            raise
+        return theirs, False
+    return contact, True
+
+
+async def find_or_create_by_whatsapp_id(
+    tx: UnitOfWork,
+    *,
+    whatsapp_id: str,
+    name: str | None,
+    kind: str = "person",
+    source: str | None = WHATSAPP_SOURCE,
+) -> tuple[Contact, bool]:
+    """For WhatsApp ids that are no phone number: a group (`...@g.us`, kind `group`) or a
+    hidden `...@lid` id. The id is kept in the custom field `whatsapp_id`."""
+    repository = ContactRepository(tx)
+    existing = await repository.find_by_whatsapp_id(whatsapp_id)
+    if existing is not None:
+        return existing, False
+    contact = Contact.create(
+        tenant_id=tx.tenant_id,
+        name=_usable_name(name, whatsapp_id),
+        custom_fields={WHATSAPP_ID_FIELD: whatsapp_id},
+        source=source,
+    )
+    await repository.add(contact)
+    if kind != "person":
+        await repository.set_kind(contact.id, kind)
+    return contact, True
+
+
+def _usable_name(name: str | None, fallback: str) -> str:
+    cleaned = " ".join((name or "").split())[:MAX_NAME_LENGTH]
+    return cleaned or fallback

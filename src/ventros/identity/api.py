@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
@@ -89,7 +88,4 @@ async def list_agents(principal: AgentReader, uow: Uow) -> list[AgentRead]:
     return [AgentRead.of(u) for u in await service.list_users(uow, principal)]
 
 
-@router.get("/agents/{agent_id}", response_model=AgentRead, tags=["agents"])
-async def get_agent(agent_id: uuid.UUID, principal: AgentReader, uow: Uow) -> AgentRead:
-    """One user of this tenant."""
-    return AgentRead.of(await service.get_user(uow, principal, agent_id))
+# GET /agents/{agent_id} (with the current load) is in ventros.agents.api.

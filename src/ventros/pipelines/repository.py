@@ -426,3 +426,29 @@ async def stage_figures(
         )
         for row in rows
     }
+
+
+async def reassign_contact(uow: UnitOfWork, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
+    """Moves a contact's stage history to another contact (contact merge). In pipelines
+    where both stand somewhere now, the duplicate's current stay is ended first, so the
+    survivor keeps its stage and one current row per contact and pipeline holds."""
+    from sqlalchemy import func
+
+    h = pipeline_stage_history
+    connection = uow.connection
+    survivor_pipelines = (
+        select(h.c.pipeline_id).where(h.c.contact_id == to_id, h.c.exited_at.is_(None))
+    ).scalar_subquery()
+    await connection.execute(
+        h.update()
+        .where(
+            h.c.contact_id == from_id,
+            h.c.exited_at.is_(None),
+            h.c.pipeline_id.in_(survivor_pipelines),
+        )
+        .values(exited_at=func.now())
+    )
+    moved = await connection.execute(
+        h.update().where(h.c.contact_id == from_id).values(contact_id=to_id)
+    )
+    return int(moved.rowcount or 0)

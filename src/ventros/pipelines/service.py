@@ -112,3 +112,13 @@ async def pipeline_metrics(
         pipeline = await _get(tx, pipeline_id)
         figures = await stage_figures(tx, pipeline.id, since=since, until=until)
     return metrics_of(pipeline, figures)
+
+
+async def move_contact_positions(
+    tx: UnitOfWork, *, from_contact_id: uuid.UUID, to_contact_id: uuid.UUID
+) -> int:
+    """Contact merge: the duplicate's pipeline history becomes the survivor's. Where both
+    are in the same pipeline the survivor's current stage wins; the duplicate's stay ends."""
+    from ventros.pipelines.repository import reassign_contact
+
+    return await reassign_contact(tx, from_contact_id, to_contact_id)

@@ -63,6 +63,10 @@ class Database:
     def system(self) -> AsyncEngine:
         return self._engine(SYSTEM_ROLE)
 
+    @property
+    def engines(self) -> dict[str, AsyncEngine]:
+        return self._engines
+
     def _engine(self, role: str) -> AsyncEngine:
         if role not in self._engines:
             self._engines[role] = create_async_engine(

@@ -69,7 +69,7 @@ def _ensure_roles(owner_url: str, password: str) -> None:
         )
 
 
-def upgrade(owner_url: str, password: str, revision: str = "heads") -> None:
+def upgrade(owner_url: str, password: str, revision: str = "head") -> None:
     ensure_roles(owner_url, password)
     command.upgrade(alembic_config(owner_url), revision)
 

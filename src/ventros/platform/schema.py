@@ -11,8 +11,18 @@ from ventros.platform.db import metadata
 # Modules that define tables. A new context adds its repository (or tables) module here.
 TABLE_MODULES = (
     "ventros.platform.outbox",
+    "ventros.platform.bus.tables",
     "ventros.identity.repository",
     "ventros.contacts.repository",
+    "ventros.channels.repository",
+    "ventros.conversations.repository",
+    "ventros.pipelines.repository",
+    "ventros.tracking.repository",
+    "ventros.platform.idempotency",
+    "ventros.webhooks.repository",
+    "ventros.agents.repository",
+    "ventros.conversations.assignment",
+    "ventros.tracking.ads_tables",
 )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +46,53 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     require_services: bool = False
+
+    # Event backbone. The outbox relay: LISTEN/NOTIFY ("listen", default) or Temporal.
+    outbox_driver: Literal["listen", "temporal"] = "listen"
+    relay_batch_size: int = Field(default=500, gt=0)
+    relay_poll_interval_seconds: float = Field(default=5.0, gt=0)  # safety net behind NOTIFY
+    relay_standby_retry_seconds: float = Field(default=1.0, gt=0)  # a standby tries the lock
+    relay_max_attempts: int = Field(default=10, gt=0)  # per row, then marked failed
+    relay_retry_base_seconds: float = Field(default=1.0, gt=0)
+    relay_retry_max_seconds: float = Field(default=300.0, gt=0)
+    outbox_retention_hours: float = Field(default=24.0, ge=0)  # published rows, then pruned
+    outbox_prune_interval_seconds: float = Field(default=300.0, gt=0)
+    # Bus: RabbitMQ when rabbitmq_url is set, else the in-process bus (PostgreSQL-backed).
+    rabbitmq_prefix: str = ""  # prepended to every exchange and queue name (isolation)
+    bus_prefetch: int = Field(default=10, gt=0)  # RabbitMQ: unacknowledged per consumer
+    bus_inprocess_prefetch: int = Field(default=100, gt=0)  # in-process bus: rows leased at once
+    bus_max_attempts: int = Field(default=5, gt=0)  # deliveries per message, then dead letter
+    bus_retry_base_seconds: float = Field(default=1.0, gt=0)
+    bus_retry_max_seconds: float = Field(default=300.0, gt=0)
+    bus_message_ttl_seconds: int = Field(default=86_400, gt=0)
+    bus_poll_interval_seconds: float = Field(default=2.0, gt=0)  # in-process safety net
+    bus_lease_seconds: float = Field(default=60.0, gt=0)  # in-process: redelivery after a crash
+    metrics_interval_seconds: float = Field(default=10.0, gt=0)  # queue depth, outbox lag
+
+    # Temporal worker (platform.temporal): the task queue of the application's workflows.
+    temporal_task_queue: str = "ventros"
+    # Outbound webhooks. Private, loopback and link-local targets only when allowed (dev, tests).
+    webhooks_allow_private: bool = False
+    webhooks_timeout_seconds: float = Field(default=10.0, gt=0)  # per attempt, all included
+    webhooks_disable_after_seconds: float = Field(default=3 * 86_400.0, gt=0)  # failing that long
+    # Ad platforms (tracking enrichment and conversions); base URLs point tests at stand-ins.
+    ads_graph_base_url: str = "https://graph.facebook.com"
+    ads_graph_version: str = "v21.0"
+    ads_google_base_url: str = "https://googleads.googleapis.com"
+    ads_google_version: str = "v22"
+    ads_tiktok_base_url: str = "https://business-api.tiktok.com"
+    ads_timeout_seconds: float = Field(default=15.0, gt=0)
+    ads_insights_lookback_days: int = Field(default=7, ge=0, le=90)  # days before the lead
+    # Outbound WhatsApp through WAHA (channels.sender). A message still unsent after the
+    # deadline is `failed`; timeouts and 5xx are retried with exponential backoff before it.
+    waha_timeout_seconds: float = Field(default=15.0, gt=0)  # per HTTP call
+    waha_send_deadline_seconds: float = Field(default=120.0, gt=0)
+    waha_retry_attempts: int = Field(default=6, gt=0)
+    waha_retry_base_seconds: float = Field(default=1.0, gt=0)
+    waha_retry_max_seconds: float = Field(default=30.0, gt=0)
+    waha_breaker_failures: int = Field(default=5, gt=0)  # consecutive failed sends: opens
+    waha_breaker_reset_seconds: float = Field(default=30.0, gt=0)  # then one probe
+    waha_profile_picture_per_minute: int = Field(default=30, gt=0)  # per channel
 
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once and kept under `home`."""

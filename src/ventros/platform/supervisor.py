@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import uvicorn
 
+from ventros.conversations.worker import run_ingest
 from ventros.platform.settings import Settings
+from ventros.platform.temporal import run_temporal_worker
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -49,6 +51,8 @@ BackgroundService = Callable[["Container", asyncio.Event], Awaitable[None]]
 # Everything that runs beside the API under `ventros run` (outbox relay, event consumers,
 # Temporal worker ...). Append to register; each runs until the stop event is set.
 BACKGROUND_SERVICES: list[BackgroundService] = []
+BACKGROUND_SERVICES.append(run_temporal_worker)  # idles without VENTROS_TEMPORAL_ADDRESS
+BACKGROUND_SERVICES.append(run_ingest)  # WAHA webhooks stored by the API -> contacts, messages
 
 SERVICE_SHUTDOWN_GRACE_SECONDS = 10.0
 SERVICE_INITIAL_BACKOFF_SECONDS = 1.0

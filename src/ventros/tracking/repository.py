@@ -248,3 +248,17 @@ async def attribution(
         )
         for row in rows
     ]
+
+
+async def reassign_contact(uow: UnitOfWork, from_id: uuid.UUID, to_id: uuid.UUID) -> int:
+    """Moves a contact's trackings and conversions to another contact (contact merge)."""
+    connection = uow.connection
+    moved = await connection.execute(
+        trackings.update().where(trackings.c.contact_id == from_id).values(contact_id=to_id)
+    )
+    await connection.execute(
+        tracking_conversions.update()
+        .where(tracking_conversions.c.contact_id == from_id)
+        .values(contact_id=to_id)
+    )
+    return int(moved.rowcount or 0)

@@ -108,3 +108,12 @@ async def attribution_report(
 ) -> list[AttributionRow]:
     async with _open(uow, principal) as tx:
         return await attribution(tx, group_by, since=since, until=until)
+
+
+async def move_contact_trackings(
+    tx: UnitOfWork, *, from_contact_id: uuid.UUID, to_contact_id: uuid.UUID
+) -> int:
+    """Contact merge: the duplicate's trackings and conversions become the survivor's."""
+    from ventros.tracking.repository import reassign_contact
+
+    return await reassign_contact(tx, from_contact_id, to_contact_id)

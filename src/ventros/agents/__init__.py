@@ -1,0 +1,1 @@
+"""Agents: the users who serve conversations — roles, skills, capacity, status."""

@@ -1,0 +1,94 @@
+"""Agents use cases: update, status (`agent.status_changed`), current load."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from ventros.agents import domain
+from ventros.agents import repository as agents
+from ventros.identity.domain import AgentStatus, Principal, Role, User
+from ventros.identity.permissions import Permission, allows
+from ventros.identity.repository import UserRepository
+from ventros.kernel.errors import NotFound, PermissionDenied
+from ventros.kernel.events import Actor
+from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class AgentView:
+    agent: User
+    current_load: int
+
+
+@dataclass(frozen=True)
+class UpdateAgent:
+    name: str | None = None
+    role: Role | None = None
+    max_concurrent_sessions: int | None = None
+    skills: tuple[str, ...] | None = None
+
+
+def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:
+    return uow(principal.tenant_id, Actor.user(principal.user_id))
+
+
+async def _locked(tx: UnitOfWork, agent_id: uuid.UUID) -> User:
+    # The row lock serialises this change with assignments to the agent.
+    if await agents.lock_agent(tx, agent_id, skip_locked=False) is None:
+        raise NotFound("agent not found")
+    user = await UserRepository(tx).get(agent_id)
+    if user is None:
+        raise NotFound("agent not found")
+    return user
+
+
+async def _load(tx: UnitOfWork, agent_id: uuid.UUID) -> int:
+    from ventros.conversations.assignment import load_of
+
+    return await load_of(tx, agent_id)
+
+
+async def get_agent(uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID) -> AgentView:
+    async with _open(uow, principal) as tx:
+        user = await UserRepository(tx).get(agent_id)
+        if user is None:
+            raise NotFound("agent not found")
+        return AgentView(user, await _load(tx, agent_id))
+
+
+async def update_agent(
+    uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID, command: UpdateAgent
+) -> AgentView:
+    async with _open(uow, principal) as tx:
+        user = await _locked(tx, agent_id)
+        if command.role is Role.ADMIN and principal.role is not Role.ADMIN:
+            raise PermissionDenied("only admins may make admins")
+        if user.role is Role.ADMIN and principal.role is not Role.ADMIN:
+            raise PermissionDenied("only admins may change admins")
+        domain.update_agent(
+            user,
+            name=command.name,
+            role=command.role,
+            max_concurrent_sessions=command.max_concurrent_sessions,
+            skills=list(command.skills) if command.skills is not None else None,
+        )
+        await UserRepository(tx).save(user)
+        load = await _load(tx, agent_id)
+        await tx.commit()
+    return AgentView(user, load)
+
+
+async def set_status(
+    uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID, status: AgentStatus
+) -> AgentView:
+    """An agent sets their own status; supervisors and admins anyone's."""
+    async with _open(uow, principal) as tx:
+        user = await _locked(tx, agent_id)
+        if agent_id != principal.user_id and not allows(principal.role, Permission.AGENTS_MANAGE):
+            raise PermissionDenied("an agent may set only their own status")
+        domain.change_status(user, status)
+        await UserRepository(tx).save(user)
+        load = await _load(tx, agent_id)
+        await tx.commit()
+    return AgentView(user, load)

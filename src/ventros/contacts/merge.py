@@ -1,0 +1,125 @@
+"""MergeContacts, and the duplicate suggestions.
+
+The survivor takes the duplicate's sessions and messages (open sessions on the same
+channel collapse into one), trackings, pipeline positions, tags and custom fields (the
+survivor's value wins a conflict), and its phone or email when the survivor has none. The
+duplicate is soft-deleted and points at the survivor (`merged_into_id`), so its phone
+resolves to the survivor from then on: a new WhatsApp message from it lands there. All of
+it in ONE unit of work; each context moves its own rows through its service.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from ventros.contacts import events
+from ventros.contacts.domain import Contact
+from ventros.contacts.repository import ContactRepository
+from ventros.identity.domain import Principal
+from ventros.kernel.errors import NotFound, RuleViolation
+from ventros.kernel.events import Actor
+from ventros.platform.uow import UnitOfWorkFactory
+
+
+@dataclass(frozen=True)
+class MergeOutcome:
+    survivor: Contact
+    sessions: int
+    trackings: int
+    pipeline_entries: int
+
+
+async def merge_contacts(
+    uow: UnitOfWorkFactory, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
+) -> MergeOutcome:
+    from ventros.conversations.lifecycle import move_contact_sessions
+    from ventros.pipelines.service import move_contact_positions
+    from ventros.tracking.service import move_contact_trackings
+
+    if survivor_id == duplicate_id:
+        raise RuleViolation("a contact cannot be merged into itself", field="duplicate_id")
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        repository = ContactRepository(tx)
+        # Both rows locked, in id order, so two merges of the same pair cannot interleave.
+        for contact_id in sorted((survivor_id, duplicate_id)):
+            await tx.connection.execute(
+                text("SELECT id FROM contacts WHERE id = :id FOR UPDATE"), {"id": contact_id}
+            )
+        survivor = await repository.get(survivor_id)
+        duplicate = await repository.get(duplicate_id)
+        if survivor is None:
+            raise NotFound("contact not found")
+        if duplicate is None:
+            raise NotFound("duplicate contact not found")
+        moved = {"from_contact_id": duplicate.id, "to_contact_id": survivor.id}
+        sessions = await move_contact_sessions(tx, **moved)
+        trackings = await move_contact_trackings(tx, **moved)
+        entries = await move_contact_positions(tx, **moved)
+        phone = duplicate.phone if survivor.phone is None else None
+        email = duplicate.email if survivor.email is None else None
+        duplicate.delete()
+        await repository.save(duplicate)
+        await repository.mark_merged(duplicate.id, survivor.id)
+        survivor.update(
+            phone=phone,
+            email=email,
+            tags=[*survivor.tags, *(t for t in duplicate.tags if t not in survivor.tags)],
+            custom_fields={**duplicate.custom_fields, **survivor.custom_fields},
+        )
+        survivor.record(
+            events.CONTACT_MERGED,
+            {
+                "contact_id": str(survivor.id),
+                "duplicate_id": str(duplicate.id),
+                "sessions_moved": sessions,
+                "trackings_moved": trackings,
+                "pipeline_entries_moved": entries,
+            },
+        )
+        await repository.save(survivor)
+        await tx.commit()
+    return MergeOutcome(survivor, sessions, trackings, entries)
+
+
+@dataclass(frozen=True)
+class DuplicatePair:
+    contact_id: uuid.UUID
+    duplicate_id: uuid.UUID
+    reason: str  # same_phone | same_email | same_name_similar_phone
+
+
+# Same phone after the ninth-digit rule is already one stored value (Phone normalises it),
+# so live contacts can only share a phone when one of them predates the rule or was
+# written raw; the queries compare the last 8 digits, which is what the rule leaves equal.
+_DUPLICATES_SQL = text(
+    """
+    WITH live AS (
+        SELECT id, lower(name) AS name, email, phone,
+               right(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 8) AS tail,
+               left(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 4) AS head
+        FROM contacts WHERE deleted_at IS NULL
+    )
+    SELECT a.id AS a, b.id AS b,
+           CASE WHEN a.email IS NOT NULL AND lower(a.email) = lower(b.email) THEN 'same_email'
+                WHEN a.tail <> '' AND a.tail = b.tail AND a.head = b.head THEN 'same_phone'
+                ELSE 'same_name_similar_phone' END AS reason
+    FROM live a JOIN live b ON a.id < b.id
+    WHERE (a.email IS NOT NULL AND lower(a.email) = lower(b.email))
+       OR (a.tail <> '' AND length(a.tail) = 8 AND a.tail = b.tail AND a.head = b.head)
+       OR (a.name = b.name AND a.tail <> '' AND b.tail <> ''
+           AND right(a.tail, 6) = right(b.tail, 6))
+    ORDER BY a.id DESC, b.id DESC
+    LIMIT :limit
+    """
+)
+
+
+async def suggest_duplicates(
+    uow: UnitOfWorkFactory, principal: Principal, *, limit: int = 50
+) -> list[DuplicatePair]:
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        rows = await tx.connection.execute(_DUPLICATES_SQL, {"limit": limit})
+        return [DuplicatePair(row.a, row.b, row.reason) for row in rows]

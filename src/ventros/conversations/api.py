@@ -1,0 +1,155 @@
+"""HTTP routes of sessions and messages: reading, sending, scheduling."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+from pydantic import BaseModel, Field
+
+from ventros.api.deps import ContainerDep, Uow, authorized
+from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from ventros.conversations import scheduling, sending, service
+from ventros.conversations.domain import SessionStatus
+from ventros.conversations.repository import SessionFilter
+from ventros.conversations.schemas import MessageRead, SessionRead
+from ventros.identity.domain import Principal
+from ventros.identity.permissions import Permission
+from ventros.platform.crypto import SecretBox
+
+router = APIRouter(tags=["conversations"])
+
+SessionReader = Annotated[Principal, Depends(authorized(Permission.SESSIONS_READ))]
+MessageReader = Annotated[Principal, Depends(authorized(Permission.MESSAGES_READ))]
+MessageSender = Annotated[Principal, Depends(authorized(Permission.MESSAGES_SEND))]
+
+
+@router.get("/sessions", response_model=Page[SessionRead])
+async def list_sessions(
+    principal: SessionReader,
+    uow: Uow,
+    status: SessionStatus | None = None,
+    agent_id: uuid.UUID | None = None,
+    contact_id: uuid.UUID | None = None,
+    channel_id: uuid.UUID | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[SessionRead]:
+    """Sessions, newest first, filtered by status, agent, contact or channel."""
+    page = await service.list_sessions(
+        uow,
+        principal,
+        SessionFilter(
+            status=status, agent_id=agent_id, contact_id=contact_id, channel_id=channel_id
+        ),
+        limit=limit,
+        before=decode_cursor(cursor),
+    )
+    return Page(
+        items=[SessionRead.of(s) for s in page.items], next_cursor=encode_cursor(page.next_before)
+    )
+
+
+@router.get("/sessions/{session_id}", response_model=SessionRead)
+async def get_session(session_id: uuid.UUID, principal: SessionReader, uow: Uow) -> SessionRead:
+    """One session."""
+    return SessionRead.of(await service.get_session(uow, principal, session_id))
+
+
+@router.get("/sessions/{session_id}/messages", response_model=Page[MessageRead])
+async def list_session_messages(
+    session_id: uuid.UUID,
+    principal: MessageReader,
+    uow: Uow,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MessageRead]:
+    """A session's messages, oldest first (by the time they were written)."""
+    page = await service.list_session_messages(
+        uow, principal, session_id, limit=limit, after=decode_cursor(cursor)
+    )
+    return Page(
+        items=[MessageRead.of(m) for m in page.items], next_cursor=encode_cursor(page.next_after)
+    )
+
+
+@router.get("/messages/{message_id}", response_model=MessageRead)
+async def get_message(message_id: uuid.UUID, principal: MessageReader, uow: Uow) -> MessageRead:
+    """One message."""
+    return MessageRead.of(await service.get_message(uow, principal, message_id))
+
+
+# --------------------------------------------------------------------------- outbound
+
+
+class MessageSend(BaseModel):
+    contact_id: uuid.UUID
+    channel_id: uuid.UUID | None = None
+    type: str = Field(max_length=20)
+    text: str | None = Field(default=None, max_length=65_536)
+    media_url: str | None = Field(default=None, max_length=4096)
+    caption: str | None = Field(default=None, max_length=4096)
+    filename: str | None = Field(default=None, max_length=255)
+    latitude: float | None = None
+    longitude: float | None = None
+    title: str | None = Field(default=None, max_length=1024)
+    vcard: str | None = Field(default=None, max_length=65_536)
+
+    def command(self) -> sending.SendMessage:
+        return sending.SendMessage(**self.model_dump(exclude={"send_at"}))
+
+
+class MessageSchedule(MessageSend):
+    send_at: datetime
+
+
+class MessageAccepted(BaseModel):
+    id: uuid.UUID
+    status: str
+
+
+def _box(container: ContainerDep) -> SecretBox:
+    return SecretBox.from_secret(container.settings.resolved_secret_key())
+
+
+@router.post("/messages/send", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
+async def send_message(
+    body: MessageSend, principal: MessageSender, uow: Uow, container: ContainerDep
+) -> MessageAccepted:
+    """Send a WhatsApp message: stored `pending`, then sent by the WhatsApp sender."""
+    message = await sending.send_message(uow, principal, _box(container), body.command())
+    return MessageAccepted(id=message.id, status=message.status.value)
+
+
+@router.post(
+    "/messages/schedule", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted
+)
+async def schedule_message(
+    body: MessageSchedule, principal: MessageSender, uow: Uow, container: ContainerDep
+) -> MessageAccepted:
+    """Send a message at `send_at` (the same id cancels it, and names the message sent)."""
+    command = body.command()
+    scheduled_id = await sending.record_scheduled(
+        uow, principal, _box(container), command, send_at=body.send_at
+    )
+    await scheduling.start_scheduled(
+        scheduling.ScheduledInput(
+            tenant_id=str(principal.tenant_id),
+            message_id=str(scheduled_id),
+            send_at=body.send_at.isoformat(),
+            command=command.to_json(),
+            user_id=str(principal.user_id),
+        ),
+        settings=container.settings,
+    )
+    return MessageAccepted(id=scheduled_id, status="scheduled")
+
+
+@router.delete("/messages/scheduled/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def cancel_scheduled_message(
+    message_id: uuid.UUID, principal: MessageSender, container: ContainerDep
+) -> None:
+    """Cancel a scheduled message before it is sent."""
+    await scheduling.cancel_scheduled(principal.tenant_id, message_id, settings=container.settings)

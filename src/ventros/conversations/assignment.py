@@ -1,0 +1,265 @@
+"""AssignAgentToSession: fair, capacity-safe automatic assignment, and the waiting queue.
+
+Who gets a session: among `available` agents whose skills cover the session's required
+skills and who are under capacity, the least loaded; among equals, the one idle longest
+(last assignment, else the moment they became available); then by id, so it is stable.
+
+Why it never puts an agent over capacity: an agent's load (open sessions assigned to them)
+is counted only while holding that agent's row lock (`agents.repository.lock_agent`), and
+every path that gives an agent a session (automatic, manual, transfer, queue drain) takes
+that lock first. Two assigners that pick the same agent are serialised on the row; the
+second recounts after the first committed and moves on. Candidates are tried with
+`FOR UPDATE SKIP LOCKED`, so concurrent assigners spread over free agents instead of
+queueing on one; each try runs in a savepoint and a rejected agent's lock is released at
+once. Only when every agent with room is locked by others does it wait for them in turn;
+should two such waits cross, PostgreSQL ends one as a deadlock, which undoes only that
+try (its savepoint).
+
+When nobody can take a session it waits in `session_assignments` (queued_at = when the
+session started, so the queue is served in arrival order) until `drain_queue` runs: on
+`agent.status_changed` and on `session.closed` (lifecycle_handlers.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, Table, Text, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy.exc import DBAPIError
+
+from ventros.agents import repository as agents
+from ventros.agents.domain import covers
+from ventros.agents.repository import AgentSlot
+from ventros.conversations.domain import Session, SessionStatus
+from ventros.conversations.repository import SessionRepository, sessions
+from ventros.identity.domain import AgentStatus
+from ventros.kernel.clock import utcnow
+from ventros.platform.db import metadata
+from ventros.platform.uow import UnitOfWork
+
+session_assignments = Table(
+    "session_assignments",
+    metadata,
+    Column("session_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("required_skills", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("assigned_at", DateTime(timezone=True)),
+    Index(
+        "ix_session_assignments_waiting",
+        "tenant_id",
+        "queued_at",
+        "session_id",
+        postgresql_where=text("queued_at IS NOT NULL"),
+    ),
+)
+
+DRAIN_BATCH = 50
+
+# deadlock_detected, lock_not_available: a wait for an agent's row that did not work out.
+_LOCK_FAILURES = {"40P01", "55P03"}
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    session_id: uuid.UUID
+    agent_id: uuid.UUID | None  # None: the session waits in the queue (or is closed)
+    queued: bool = False
+
+
+def rank(candidates: list[AgentSlot], loads: dict[uuid.UUID, int]) -> list[AgentSlot]:
+    """Agents with room, least loaded first, then idle longest, then by id."""
+    with_room = [a for a in candidates if loads.get(a.id, 0) < a.capacity]
+    return sorted(with_room, key=lambda a: (loads.get(a.id, 0), a.idle_since, a.id))
+
+
+async def open_loads(tx: UnitOfWork, agent_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """Open sessions assigned to each of these agents."""
+    if not agent_ids:
+        return {}
+    query = (
+        select(sessions.c.agent_id, func.count())
+        .where(
+            sessions.c.agent_id.in_(agent_ids),
+            sessions.c.status == SessionStatus.OPEN.value,
+        )
+        .group_by(sessions.c.agent_id)
+    )
+    return {row[0]: int(row[1]) for row in await tx.connection.execute(query)}
+
+
+async def load_of(tx: UnitOfWork, agent_id: uuid.UUID) -> int:
+    return (await open_loads(tx, [agent_id])).get(agent_id, 0)
+
+
+def _usable(slot: AgentSlot, required: list[str]) -> bool:
+    return slot.status is AgentStatus.AVAILABLE and covers(list(slot.skills), required)
+
+
+async def _try(
+    tx: UnitOfWork, agent_id: uuid.UUID, required: list[str], *, skip_locked: bool
+) -> tuple[AgentSlot | None, bool]:
+    """(the locked agent if they can take one more session, whether another transaction
+    held their row). Runs in a savepoint: a rejected agent's lock is released at once, and
+    a wait that PostgreSQL ends as a deadlock only undoes this try."""
+    savepoint = await tx.connection.begin_nested()
+    try:
+        slot = await agents.lock_agent(tx, agent_id, skip_locked=skip_locked)
+    except DBAPIError as error:
+        if getattr(error.orig, "sqlstate", None) not in _LOCK_FAILURES:
+            raise
+        await savepoint.rollback()
+        return None, True
+    if slot is None:
+        await savepoint.rollback()
+        return None, skip_locked
+    if _usable(slot, required) and await load_of(tx, agent_id) < slot.capacity:
+        await savepoint.commit()
+        return slot, False
+    await savepoint.rollback()
+    return None, False
+
+
+async def claim_agent(tx: UnitOfWork, required: list[str]) -> AgentSlot | None:
+    """The best agent who can take one more session, locked for this transaction."""
+    candidates = await agents.available_agents(tx, required)
+    ranked = rank(candidates, await open_loads(tx, [a.id for a in candidates]))
+    contended: list[AgentSlot] = []
+    for candidate in ranked:
+        slot, busy = await _try(tx, candidate.id, required, skip_locked=True)
+        if slot is not None:
+            return slot
+        if busy:
+            contended.append(candidate)
+    # Everyone with room was being assigned by someone else: wait for them in turn rather
+    # than queue a session an agent could take the moment that transaction ends.
+    for candidate in contended:
+        slot, _ = await _try(tx, candidate.id, required, skip_locked=False)
+        if slot is not None:
+            return slot
+    return None
+
+
+async def lock_session(tx: UnitOfWork, session_id: uuid.UUID) -> Session | None:
+    query = select(sessions.c.id).where(sessions.c.id == session_id).with_for_update()
+    if (await tx.connection.execute(query)).first() is None:
+        return None
+    return await SessionRepository(tx).get(session_id)
+
+
+async def _routing(tx: UnitOfWork, session_id: uuid.UUID) -> list[str] | None:
+    query = select(session_assignments.c.required_skills).where(
+        session_assignments.c.session_id == session_id
+    )
+    skills = (await tx.connection.execute(query)).scalar()
+    return list(skills) if skills is not None else None
+
+
+async def _upsert(
+    tx: UnitOfWork,
+    session_id: uuid.UUID,
+    *,
+    skills: list[str],
+    queued_at: datetime | None,
+    assigned_at: datetime | None,
+) -> None:
+    statement = insert(session_assignments).values(
+        session_id=session_id,
+        tenant_id=tx.tenant_id,
+        required_skills=skills,
+        queued_at=queued_at,
+        assigned_at=assigned_at,
+    )
+    await tx.connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[session_assignments.c.session_id],
+            set_={
+                "required_skills": statement.excluded.required_skills,
+                "queued_at": statement.excluded.queued_at,
+                "assigned_at": statement.excluded.assigned_at,
+            },
+        )
+    )
+
+
+async def dequeue(tx: UnitOfWork, session_id: uuid.UUID) -> None:
+    await tx.connection.execute(
+        session_assignments.update()
+        .where(session_assignments.c.session_id == session_id)
+        .values(queued_at=None)
+    )
+
+
+async def give_to(
+    tx: UnitOfWork, session: Session, agent_id: uuid.UUID, *, automatic: bool
+) -> None:
+    """Records an assignment the caller decided (holding the agent's lock)."""
+    now = utcnow()
+    session.assign(agent_id, automatic=automatic)
+    await SessionRepository(tx).save(session)
+    await agents.record_assignment(tx, agent_id, now)
+    skills = await _routing(tx, session.id)
+    await _upsert(tx, session.id, skills=skills or [], queued_at=None, assigned_at=now)
+
+
+async def assign_agent_to_session(
+    tx: UnitOfWork, session_id: uuid.UUID, *, required_skills: list[str] | None = None
+) -> AssignmentResult:
+    """AssignAgentToSession, inside the caller's unit of work: the best agent now, else the
+    queue. A session assigned already, or closed, is left as it is."""
+    session = await lock_session(tx, session_id)
+    if session is None or not session.is_open:
+        await dequeue(tx, session_id)
+        return AssignmentResult(session_id, None)
+    if session.agent_id is not None:
+        await dequeue(tx, session_id)
+        return AssignmentResult(session_id, session.agent_id)
+    stored = await _routing(tx, session_id)
+    skills = sorted({s.strip().lower() for s in required_skills or stored or [] if s.strip()})
+    slot = await claim_agent(tx, skills)
+    if slot is None:
+        await _upsert(tx, session_id, skills=skills, queued_at=session.started_at, assigned_at=None)
+        return AssignmentResult(session_id, None, queued=True)
+    await _upsert(tx, session_id, skills=skills, queued_at=None, assigned_at=None)
+    await give_to(tx, session, slot.id, automatic=True)
+    return AssignmentResult(session_id, slot.id)
+
+
+async def _anyone_with_room(tx: UnitOfWork) -> bool:
+    candidates = await agents.available_agents(tx, [])
+    return bool(rank(candidates, await open_loads(tx, [a.id for a in candidates])))
+
+
+async def waiting_sessions(tx: UnitOfWork, *, limit: int = DRAIN_BATCH) -> list[uuid.UUID]:
+    """The queue, oldest first."""
+    query = (
+        select(session_assignments.c.session_id)
+        .where(session_assignments.c.queued_at.is_not(None))
+        .order_by(session_assignments.c.queued_at, session_assignments.c.session_id)
+        .limit(limit)
+    )
+    return list((await tx.connection.execute(query)).scalars())
+
+
+async def drain_queue(tx: UnitOfWork, *, limit: int = DRAIN_BATCH) -> int:
+    """Assigns waiting sessions, oldest first, while agents can take them; returns how many.
+    Rows another drainer holds are skipped (SKIP LOCKED): it is serving them."""
+    query = (
+        select(session_assignments.c.session_id)
+        .where(session_assignments.c.queued_at.is_not(None))
+        .order_by(session_assignments.c.queued_at, session_assignments.c.session_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    waiting = list((await tx.connection.execute(query)).scalars())
+    assigned = 0
+    for session_id in waiting:
+        result = await assign_agent_to_session(tx, session_id)
+        if result.agent_id is not None:
+            assigned += 1
+        elif result.queued and not await _anyone_with_room(tx):
+            break  # nobody can take anything: the rest would wait too
+    return assigned

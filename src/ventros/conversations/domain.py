@@ -1,0 +1,440 @@
+"""Sessions and messages. Pure: no I/O.
+
+A session is one service conversation between a contact and the business on one channel;
+at most one is open per contact and channel. A message belongs to one session.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from ventros.conversations import events
+from ventros.kernel.aggregate import AggregateRoot
+from ventros.kernel.clock import utcnow
+from ventros.kernel.errors import Conflict, RuleViolation
+from ventros.kernel.ids import new_id
+
+CLOSE_INACTIVITY = "inactivity"
+CLOSE_CHANNEL_DELETED = "channel_deleted"
+MAX_CLOSE_REASON = 200
+CLOSE_TIMEOUT = "timeout"
+CLOSE_MERGED = "merged"
+MAX_NOTE = 2000
+MIN_CSAT = 1
+MAX_CSAT = 5
+
+
+class SessionStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class MessageType(StrEnum):
+    TEXT = "text"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    LOCATION = "location"
+    CONTACT = "contact"
+    STICKER = "sticker"
+    UNSUPPORTED = "unsupported"  # a kind WhatsApp has that the CRM does not show yet
+
+
+class MessageStatus(StrEnum):
+    RECEIVED = "received"  # every inbound message
+    PENDING = "pending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+
+
+# Outbound status only moves up this order. `failed` beats pending/sent (WhatsApp said
+# error) but not delivered/read: a message that reached the phone was not lost.
+_RANK = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.FAILED: 2,
+    MessageStatus.DELIVERED: 3,
+    MessageStatus.READ: 4,
+}
+_STATUS_EVENT = {
+    MessageStatus.SENT: events.MESSAGE_SENT,
+    MessageStatus.DELIVERED: events.MESSAGE_DELIVERED,
+    MessageStatus.READ: events.MESSAGE_READ,
+    MessageStatus.FAILED: events.MESSAGE_FAILED,
+}
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat().replace("+00:00", "Z") if at else None
+
+
+@dataclass(eq=False)
+class Session(AggregateRoot):
+    aggregate_type = "session"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel_id: uuid.UUID
+    started_at: datetime
+    last_activity_at: datetime
+    status: SessionStatus = SessionStatus.OPEN
+    agent_id: uuid.UUID | None = None
+    last_inbound_at: datetime | None = None
+    # The first customer message still waiting for a person's reply.
+    awaiting_reply_since: datetime | None = None
+    first_response_seconds: float | None = None
+    closed_at: datetime | None = None
+    close_reason: str | None = None
+    csat_score: int | None = None
+    csat_comment: str | None = None
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        contact_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        at: datetime,
+    ) -> Session:
+        session = cls(
+            id=new_id(),
+            tenant_id=tenant_id,
+            contact_id=contact_id,
+            channel_id=channel_id,
+            started_at=at,
+            last_activity_at=at,
+        )
+        session.record(
+            events.SESSION_STARTED,
+            {
+                "session_id": str(session.id),
+                "contact_id": str(contact_id),
+                "channel_id": str(channel_id),
+                "started_at": _iso(at),
+            },
+        )
+        return session
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is SessionStatus.OPEN
+
+    def is_idle_at(self, at: datetime, timeout_seconds: int) -> bool:
+        """True when a message at `at` comes after the inactivity timeout: the session
+        should have closed before it (the lifecycle workflow may not have run yet)."""
+        return at - self.last_activity_at > timedelta(seconds=timeout_seconds)
+
+    def _touch(self, at: datetime) -> None:
+        self.last_activity_at = max(self.last_activity_at, at)
+        self.updated_at = utcnow()
+
+    def record_inbound(self, at: datetime) -> None:
+        self._touch(at)
+        self.last_inbound_at = max(self.last_inbound_at or at, at)
+        if self.first_response_seconds is None and self.awaiting_reply_since is None:
+            self.awaiting_reply_since = at
+
+    def record_outbound(self, at: datetime, *, by_person: bool) -> None:
+        self._touch(at)
+        waiting = self.awaiting_reply_since
+        if by_person and waiting is not None and self.first_response_seconds is None:
+            self.first_response_seconds = max((at - waiting).total_seconds(), 0.0)
+            self.awaiting_reply_since = None
+
+    def close(self, reason: str, *, at: datetime | None = None) -> None:
+        if not self.is_open:
+            return
+        reason = reason.strip()[:MAX_CLOSE_REASON] or "closed"
+        self.status = SessionStatus.CLOSED
+        self.closed_at = at or utcnow()
+        self.close_reason = reason
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_CLOSED,
+            {
+                "session_id": str(self.id),
+                "contact_id": str(self.contact_id),
+                "channel_id": str(self.channel_id),
+                "reason": reason,
+                "closed_at": _iso(self.closed_at),
+                "agent_id": str(self.agent_id) if self.agent_id else None,
+            },
+        )
+
+    def _refs(self) -> dict[str, Any]:
+        return {
+            "session_id": str(self.id),
+            "contact_id": str(self.contact_id),
+            "channel_id": str(self.channel_id),
+        }
+
+    def ensure_open(self, doing: str) -> None:
+        if not self.is_open:
+            raise Conflict(f"a closed session cannot be {doing}", existing_id=self.id)
+
+    def assign(self, agent_id: uuid.UUID, *, automatic: bool = False) -> bool:
+        """Gives the session to an agent; False if it was theirs already."""
+        self.ensure_open("assigned")
+        if self.agent_id == agent_id:
+            return False
+        previous, self.agent_id = self.agent_id, agent_id
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_AGENT_ASSIGNED,
+            {
+                **self._refs(),
+                "agent_id": str(agent_id),
+                "previous_agent_id": str(previous) if previous else None,
+                "automatic": automatic,
+            },
+        )
+        return True
+
+    def transfer_to(self, agent_id: uuid.UUID, *, note: str | None = None) -> None:
+        """Hands the session to another agent, with a note for them."""
+        self.ensure_open("transferred")
+        if self.agent_id == agent_id:
+            raise RuleViolation(
+                "the session is assigned to this agent already", field="to_agent_id"
+            )
+        previous, self.agent_id = self.agent_id, agent_id
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_TRANSFERRED,
+            {
+                **self._refs(),
+                "from_agent_id": str(previous) if previous else None,
+                "to_agent_id": str(agent_id),
+                "note": (note or "").strip()[:MAX_NOTE] or None,
+            },
+        )
+
+    def record_csat(self, score: int, *, comment: str | None = None) -> None:
+        """The customer's rating, 1 to 5, once per session."""
+        if not MIN_CSAT <= score <= MAX_CSAT:
+            raise RuleViolation(f"score must be {MIN_CSAT}..{MAX_CSAT}", field="score")
+        if self.csat_score is not None:
+            raise Conflict("this session has a CSAT score already", existing_id=self.id)
+        self.csat_score = score
+        self.csat_comment = (comment or "").strip()[:MAX_NOTE] or None
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_CSAT_RECORDED,
+            {
+                **self._refs(),
+                "score": score,
+                "comment": self.csat_comment,
+                "agent_id": str(self.agent_id) if self.agent_id else None,
+            },
+        )
+
+
+@dataclass(frozen=True)
+class MessageContent:
+    """What a message says, as plain JSON-ready values."""
+
+    type: MessageType
+    text: str | None = None
+    caption: str | None = None
+    media: dict[str, Any] | None = None  # {url, mimetype, filename, size_bytes, ...}
+    location: dict[str, Any] | None = None  # {latitude, longitude, title, address, ...}
+    vcards: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.type is MessageType.LOCATION and self.location is None:
+            raise RuleViolation("a location message needs a location", field="location")
+
+
+@dataclass(eq=False)
+class Message(AggregateRoot):
+    aggregate_type = "message"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    channel_id: uuid.UUID
+    session_id: uuid.UUID
+    contact_id: uuid.UUID
+    direction: Direction
+    content: MessageContent
+    status: MessageStatus
+    created_at: datetime  # when it was written (WhatsApp's time for WhatsApp messages)
+    external_id: str | None = None  # WAHA's serialized id
+    wa_id: str | None = None  # WhatsApp's bare message id
+    chat_id: str | None = None
+    participant: str | None = None  # the sender inside a group
+    source: str | None = None  # WAHA: "app" (a phone) or "api"
+    reply_to: str | None = None
+    referral: dict[str, Any] | None = None  # click-to-WhatsApp ad data, as received
+    reactions: list[dict[str, Any]] = field(default_factory=list)
+    revoked_at: datetime | None = None
+    error: str | None = None
+    sent_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def receive(
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        session: Session,
+        content: MessageContent,
+        at: datetime,
+        external_id: str,
+        wa_id: str | None = None,
+        chat_id: str | None = None,
+        participant: str | None = None,
+        source: str | None = None,
+        reply_to: str | None = None,
+        referral: dict[str, Any] | None = None,
+    ) -> Message:
+        """A message the contact wrote."""
+        message = cls(
+            id=new_id(),
+            tenant_id=tenant_id,
+            channel_id=session.channel_id,
+            session_id=session.id,
+            contact_id=session.contact_id,
+            direction=Direction.INBOUND,
+            content=content,
+            status=MessageStatus.RECEIVED,
+            created_at=at,
+            external_id=external_id,
+            wa_id=wa_id,
+            chat_id=chat_id,
+            participant=participant,
+            source=source,
+            reply_to=reply_to,
+            referral=referral,
+        )
+        session.record_inbound(at)
+        message.record(events.MESSAGE_RECEIVED, message._facts())
+        return message
+
+    @classmethod
+    def sent_elsewhere(
+        cls,
+        *,
+        tenant_id: uuid.UUID,
+        session: Session,
+        content: MessageContent,
+        at: datetime,
+        external_id: str,
+        status: MessageStatus,
+        wa_id: str | None = None,
+        chat_id: str | None = None,
+        source: str | None = None,
+        reply_to: str | None = None,
+    ) -> Message:
+        """A message the business sent without Ventros (from the phone, or another WAHA
+        client), learnt from WhatsApp: outbound, already on its way."""
+        message = cls(
+            id=new_id(),
+            tenant_id=tenant_id,
+            channel_id=session.channel_id,
+            session_id=session.id,
+            contact_id=session.contact_id,
+            direction=Direction.OUTBOUND,
+            content=content,
+            status=MessageStatus.SENT,
+            created_at=at,
+            external_id=external_id,
+            wa_id=wa_id,
+            chat_id=chat_id,
+            source=source,
+            reply_to=reply_to,
+            sent_at=at,
+        )
+        # A person typed it on the phone; through the API it may have been a bot.
+        session.record_outbound(at, by_person=source != "api")
+        message.record(events.MESSAGE_SENT, {**message._facts(), "origin": source or "unknown"})
+        if status is not MessageStatus.SENT:
+            message.apply_status(status, at=at)
+        return message
+
+    def _refs(self) -> dict[str, Any]:
+        return {
+            "message_id": str(self.id),
+            "session_id": str(self.session_id),
+            "contact_id": str(self.contact_id),
+            "channel_id": str(self.channel_id),
+            "external_id": self.external_id,
+        }
+
+    def _facts(self) -> dict[str, Any]:
+        content = self.content
+        return {
+            **self._refs(),
+            "direction": self.direction.value,
+            "type": content.type.value,
+            "text": content.text,
+            "caption": content.caption,
+            "media": content.media,
+            "location": content.location,
+            "vcards": list(content.vcards),
+            "participant": self.participant,
+            "referral": self.referral,
+            "created_at": _iso(self.created_at),
+        }
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def apply_status(
+        self, status: MessageStatus, *, at: datetime, error: str | None = None
+    ) -> bool:
+        """Moves an outbound message's status forward; older news is ignored."""
+        if self.direction is Direction.INBOUND or status not in _RANK:
+            return False
+        if _RANK[status] <= _RANK.get(self.status, -1):
+            return False
+        self.status = status
+        if status is MessageStatus.FAILED:
+            self.error = error or "WhatsApp reported an error"
+        else:
+            self.error = None
+            # Reaching a later state implies the earlier ones.
+            self.sent_at = self.sent_at or at
+            if status in (MessageStatus.DELIVERED, MessageStatus.READ):
+                self.delivered_at = self.delivered_at or at
+            if status is MessageStatus.READ:
+                self.read_at = self.read_at or at
+        self.record(
+            _STATUS_EVENT[status],
+            {**self._refs(), "status": status.value, "at": _iso(at), "error": self.error},
+        )
+        return True
+
+    def react(self, emoji: str, *, reactor: str, at: datetime | None) -> None:
+        """One reaction per person: a new one replaces theirs, an empty one removes it."""
+        kept = [r for r in self.reactions if r.get("from") != reactor]
+        if emoji:
+            kept.append({"emoji": emoji, "from": reactor, "at": _iso(at)})
+        if kept == self.reactions:
+            return
+        self.reactions = kept
+        self.record(events.MESSAGE_REACTED, {**self._refs(), "emoji": emoji, "from": reactor})
+
+    def revoke(self, *, at: datetime) -> None:
+        if self.is_revoked:
+            return
+        self.revoked_at = at
+        self.record(events.MESSAGE_REVOKED, {**self._refs(), "revoked_at": _iso(at)})

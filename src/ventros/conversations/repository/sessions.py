@@ -1,0 +1,234 @@
+"""Persistence of sessions."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Row,
+    Select,
+    bindparam,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import insert
+
+from ventros.conversations.domain import (
+    Session,
+    SessionStatus,
+)
+from ventros.conversations.repository.tables import sessions
+from ventros.platform.uow import UnitOfWork
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    status: SessionStatus | None = None
+    agent_id: uuid.UUID | None = None
+    contact_id: uuid.UUID | None = None
+    channel_id: uuid.UUID | None = None
+
+
+def _session_values(session: Session) -> dict[str, Any]:
+    return {
+        "id": session.id,
+        "tenant_id": session.tenant_id,
+        "contact_id": session.contact_id,
+        "channel_id": session.channel_id,
+        "status": session.status.value,
+        "agent_id": session.agent_id,
+        "started_at": session.started_at,
+        "last_activity_at": session.last_activity_at,
+        "last_inbound_at": session.last_inbound_at,
+        "awaiting_reply_since": session.awaiting_reply_since,
+        "first_response_seconds": session.first_response_seconds,
+        "closed_at": session.closed_at,
+        "close_reason": session.close_reason,
+        "csat_score": session.csat_score,
+        "csat_comment": session.csat_comment,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+    }
+
+
+_SESSION_MUTABLE = (
+    "status",
+    "agent_id",
+    "last_activity_at",
+    "last_inbound_at",
+    "awaiting_reply_since",
+    "first_response_seconds",
+    "closed_at",
+    "close_reason",
+    "csat_score",
+    "csat_comment",
+    "updated_at",
+)
+
+
+def _session_from_row(row: Row[Any]) -> Session:
+    return Session(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        contact_id=row.contact_id,
+        channel_id=row.channel_id,
+        status=SessionStatus(row.status),
+        agent_id=row.agent_id,
+        started_at=row.started_at,
+        last_activity_at=row.last_activity_at,
+        last_inbound_at=row.last_inbound_at,
+        awaiting_reply_since=row.awaiting_reply_since,
+        first_response_seconds=row.first_response_seconds,
+        closed_at=row.closed_at,
+        close_reason=row.close_reason,
+        csat_score=row.csat_score,
+        csat_comment=row.csat_comment,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+class SessionRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(self, session: Session) -> bool:
+        """False when another open session of the contact on the channel won the race."""
+        statement = (
+            insert(sessions)
+            .values(**_session_values(session))
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "contact_id", "channel_id"],
+                index_where=text("status = 'open'"),
+            )
+            .returning(sessions.c.id)
+        )
+        added = (await self._uow.connection.execute(statement)).scalar() is not None
+        if added:
+            self._uow.track(session)
+        return added
+
+    async def save(self, session: Session) -> None:
+        values = _session_values(session)
+        await self._uow.connection.execute(
+            sessions.update().where(sessions.c.id == session.id).values(**values)
+        )
+        self._uow.track(session)
+
+    async def get(self, session_id: uuid.UUID) -> Session | None:
+        row = (
+            await self._uow.connection.execute(select(sessions).where(sessions.c.id == session_id))
+        ).first()
+        return self._uow.track(_session_from_row(row)) if row else None
+
+    async def find_open(self, *, contact_id: uuid.UUID, channel_id: uuid.UUID) -> Session | None:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.contact_id == contact_id,
+                sessions.c.channel_id == channel_id,
+                sessions.c.status == SessionStatus.OPEN.value,
+            )
+            .with_for_update()
+        )
+        row = (await self._uow.connection.execute(query)).first()
+        return self._uow.track(_session_from_row(row)) if row else None
+
+    async def find_open_many(
+        self, *, channel_id: uuid.UUID, contact_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Session]:
+        """The open sessions of these contacts on the channel, locked, by contact id."""
+        if not contact_ids:
+            return {}
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.channel_id == channel_id,
+                sessions.c.contact_id.in_(sorted(set(contact_ids))),
+                sessions.c.status == SessionStatus.OPEN.value,
+            )
+            .order_by(sessions.c.id)
+            .with_for_update()
+        )
+        rows = await self._uow.connection.execute(query)
+        found = [self._uow.track(_session_from_row(row)) for row in rows]
+        return {session.contact_id: session for session in found}
+
+    async def add_many(self, new: list[Session]) -> bool:
+        """Inserts new sessions; False when another open session of one of the contacts
+        was created meanwhile (nothing is tracked then: the caller retries)."""
+        if not new:
+            return True
+        statement = (
+            insert(sessions)
+            .on_conflict_do_nothing(
+                index_elements=["tenant_id", "contact_id", "channel_id"],
+                index_where=text("status = 'open'"),
+            )
+            .returning(sessions.c.id)
+        )
+        # executemany: SQLAlchemy sends it as multi-row INSERTs, compiled once and cached.
+        result = await self._uow.connection.execute(
+            statement, [_session_values(session) for session in new]
+        )
+        inserted = set(result.scalars())
+        if len(inserted) != len(new):
+            return False
+        for session in new:
+            self._uow.track(session)
+        return True
+
+    async def save_many(self, changed: list[Session]) -> None:
+        """Writes sessions this unit of work loaded (and so tracks) already."""
+        if not changed:
+            return
+        statement = (
+            sessions.update()
+            .where(sessions.c.id == bindparam("session_id"))
+            .values({name: bindparam(f"v_{name}") for name in _SESSION_MUTABLE})
+        )
+        await self._uow.connection.execute(
+            statement,
+            [
+                {
+                    "session_id": session.id,
+                    **{
+                        f"v_{k}": v
+                        for k, v in _session_values(session).items()
+                        if k in _SESSION_MUTABLE
+                    },
+                }
+                for session in changed
+            ],
+        )
+
+    async def open_for_channel(self, channel_id: uuid.UUID) -> list[Session]:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.channel_id == channel_id,
+                sessions.c.status == SessionStatus.OPEN.value,
+            )
+            .with_for_update()
+        )
+        rows = await self._uow.connection.execute(query)
+        return [self._uow.track(_session_from_row(row)) for row in rows]
+
+    async def list(
+        self, filters: SessionFilter, *, limit: int, before: uuid.UUID | None
+    ) -> list[Session]:
+        query: Select[Any] = select(sessions)
+        if before is not None:
+            query = query.where(sessions.c.id < before)
+        if filters.status is not None:
+            query = query.where(sessions.c.status == filters.status.value)
+        if filters.agent_id is not None:
+            query = query.where(sessions.c.agent_id == filters.agent_id)
+        if filters.contact_id is not None:
+            query = query.where(sessions.c.contact_id == filters.contact_id)
+        if filters.channel_id is not None:
+            query = query.where(sessions.c.channel_id == filters.channel_id)
+        query = query.order_by(sessions.c.id.desc()).limit(limit)
+        return [_session_from_row(row) for row in await self._uow.connection.execute(query)]

@@ -1,0 +1,116 @@
+"""The tables of Conversations."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from ventros.platform.db import metadata
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("contact_id", UUID(as_uuid=True), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
+    Column("status", Text, nullable=False),
+    Column("agent_id", UUID(as_uuid=True)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_activity_at", DateTime(timezone=True), nullable=False),
+    Column("last_inbound_at", DateTime(timezone=True)),
+    Column("awaiting_reply_since", DateTime(timezone=True)),
+    Column("first_response_seconds", Float),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("close_reason", Text),
+    Column("csat_score", Integer),
+    Column("csat_comment", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # One open session per contact and channel; concurrent ingests race on this index.
+    Index(
+        "uq_sessions_open_contact_channel",
+        "tenant_id",
+        "contact_id",
+        "channel_id",
+        unique=True,
+        postgresql_where=text("status = 'open'"),
+    ),
+    Index("ix_sessions_tenant_id_id", "tenant_id", text("id DESC")),
+    Index("ix_sessions_tenant_id_contact_id_id", "tenant_id", "contact_id", text("id DESC")),
+    Index("ix_sessions_tenant_id_channel_id_status", "tenant_id", "channel_id", "status"),
+    Index("ix_sessions_tenant_id_agent_id_status", "tenant_id", "agent_id", "status"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
+    Column("session_id", UUID(as_uuid=True), nullable=False),
+    Column("contact_id", UUID(as_uuid=True), nullable=False),
+    Column("direction", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("text", Text),
+    Column("caption", Text),
+    Column("media", JSONB),
+    Column("location", JSONB),
+    Column("vcards", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("participant", Text),
+    Column("external_id", Text),
+    Column("wa_id", Text),
+    Column("chat_id", Text),
+    Column("source", Text),
+    Column("reply_to", Text),
+    Column("referral", JSONB),
+    Column("reactions", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("revoked", Boolean, nullable=False, server_default=text("false")),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("read_at", DateTime(timezone=True)),
+    # `message` and `message.any` copies, and redeliveries, collapse on this.
+    Index(
+        "uq_messages_channel_id_external_id",
+        "channel_id",
+        "external_id",
+        unique=True,
+        postgresql_where=text("external_id IS NOT NULL"),
+    ),
+    Index("ix_messages_channel_id_wa_id", "channel_id", "wa_id"),
+    Index("ix_messages_tenant_id_session_id_created_at", "tenant_id", "session_id", "created_at"),
+    Index("ix_messages_tenant_id_contact_id_created_at", "tenant_id", "contact_id", "created_at"),
+)
+
+# Acks, reactions and revokes whose message is not stored yet (WAHA does not promise
+# order); applied, then deleted, when the message arrives.
+pending_message_updates = Table(
+    "pending_message_updates",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("external_id", Text),
+    Column("wa_id", Text),
+    Column("data", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_pending_message_updates_channel_id_external_id", "channel_id", "external_id"),
+    Index("ix_pending_message_updates_channel_id_wa_id", "channel_id", "wa_id"),
+    Index("ix_pending_message_updates_created_at", "created_at"),
+)

@@ -1,0 +1,142 @@
+"""Response models of the sessions and messages API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ventros.conversations.domain import Message, Session
+
+
+class CsatRead(BaseModel):
+    score: int
+    comment: str | None
+
+
+class SessionRead(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel_id: uuid.UUID
+    status: str
+    agent_id: uuid.UUID | None
+    started_at: datetime
+    last_activity_at: datetime
+    closed_at: datetime | None
+    close_reason: str | None
+    first_response_seconds: float | None
+    csat: CsatRead | None
+
+    @classmethod
+    def of(cls, session: Session) -> SessionRead:
+        return cls(
+            id=session.id,
+            tenant_id=session.tenant_id,
+            contact_id=session.contact_id,
+            channel_id=session.channel_id,
+            status=session.status.value,
+            agent_id=session.agent_id,
+            started_at=session.started_at,
+            last_activity_at=session.last_activity_at,
+            closed_at=session.closed_at,
+            close_reason=session.close_reason,
+            first_response_seconds=session.first_response_seconds,
+            csat=(
+                CsatRead(score=session.csat_score, comment=session.csat_comment)
+                if session.csat_score is not None
+                else None
+            ),
+        )
+
+
+class MediaRead(BaseModel):
+    url: str | None
+    mimetype: str | None
+    filename: str | None
+    size_bytes: int | None = None
+    seconds: int | None = None
+    width: int | None = None
+    height: int | None = None
+    voice: bool = False
+    error: str | None = None
+
+
+class LocationRead(BaseModel):
+    latitude: float
+    longitude: float
+    title: str | None
+    address: str | None = None
+    url: str | None = None
+    live: bool = False
+
+
+class ReactionRead(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    emoji: str
+    from_: str = Field(alias="from", description="WhatsApp id of who reacted")
+
+
+class MessageRead(BaseModel):
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    session_id: uuid.UUID
+    contact_id: uuid.UUID
+    channel_id: uuid.UUID
+    direction: str
+    type: str
+    text: str | None
+    caption: str | None
+    media: MediaRead | None
+    location: LocationRead | None
+    vcard: str | None
+    vcards: list[str]
+    participant: str | None
+    status: str
+    error: str | None
+    external_id: str | None
+    source: str | None
+    reply_to: str | None
+    referral: dict[str, Any] | None
+    reactions: list[ReactionRead]
+    revoked: bool
+    created_at: datetime
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+
+    @classmethod
+    def of(cls, message: Message) -> MessageRead:
+        content = message.content
+        return cls(
+            id=message.id,
+            tenant_id=message.tenant_id,
+            session_id=message.session_id,
+            contact_id=message.contact_id,
+            channel_id=message.channel_id,
+            direction=message.direction.value,
+            type=content.type.value,
+            text=content.text,
+            caption=content.caption,
+            media=MediaRead(**content.media) if content.media else None,
+            location=LocationRead(**content.location) if content.location else None,
+            # One vCard stream; several contacts are several BEGIN:VCARD blocks.
+            vcard="\n".join(content.vcards) if content.vcards else None,
+            vcards=list(content.vcards),
+            participant=message.participant,
+            status=message.status.value,
+            error=message.error,
+            external_id=message.external_id,
+            source=message.source,
+            reply_to=message.reply_to,
+            referral=message.referral,
+            reactions=[ReactionRead(emoji=r["emoji"], from_=r["from"]) for r in message.reactions],
+            revoked=message.is_revoked,
+            created_at=message.created_at,
+            sent_at=message.sent_at,
+            delivered_at=message.delivered_at,
+            read_at=message.read_at,
+        )

@@ -1,0 +1,126 @@
+"""SessionLifecycleWorkflow on a real Temporal dev server, with a 2-second timeout: an idle
+session closes by timeout; one with fresh activity stays open past several timeouts; both
+carry on across a worker restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from tests.conftest import TenantLogin
+from tests.integration.test_sessions_assignment import open_session
+from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
+from ventros.bootstrap import Container
+from ventros.conversations.lifecycle_handlers import lifecycle_consumer
+from ventros.conversations.repository import SessionRepository
+from ventros.conversations.workflows import LifecycleInput, start_lifecycle
+from ventros.kernel.clock import utcnow
+from ventros.kernel.events import Actor
+from ventros.platform.consumers import Outcome, process_event
+from ventros.platform.temporal import run_temporal_worker
+
+pytestmark = pytest.mark.integration
+
+MODULES = ("ventros.conversations.workflows",)
+
+
+@pytest.fixture(scope="module")
+async def temporal() -> AsyncIterator[Client]:
+    async with await WorkflowEnvironment.start_local(
+        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
+    ) as env:
+        yield env.client
+
+
+async def _set_timeout(client: httpx.AsyncClient, tenant: TenantLogin, seconds: int) -> None:
+    response = await client.patch(
+        "/api/v1/settings", json={"session_timeout_seconds": seconds}, headers=tenant.headers
+    )
+    assert response.status_code == 200, response.text
+
+
+async def _touch(container: Container, tenant: TenantLogin, session_id: uuid.UUID) -> None:
+    """What the ingest does on a message: last_activity_at moves (no Temporal signal)."""
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        repo = SessionRepository(tx)
+        session = await repo.get(session_id)
+        assert session is not None
+        session.record_inbound(utcnow())
+        await repo.save(session)
+        await tx.commit()
+
+
+async def _status(
+    container: Container, tenant: TenantLogin, session_id: uuid.UUID
+) -> tuple[str, str | None]:
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        session = await SessionRepository(tx).get(session_id)
+    assert session is not None
+    return session.status.value, session.close_reason
+
+
+class _Worker:
+    def __init__(self, container: Container, client: Client, queue: str) -> None:
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(
+            run_temporal_worker(
+                container, self.stop, client=client, modules=MODULES, task_queue=queue
+            )
+        )
+
+    async def close(self) -> None:
+        self.stop.set()
+        await asyncio.wait_for(self.task, 30)
+
+
+async def test_idle_sessions_close_by_timeout_and_active_ones_stay_open_across_a_worker_restart(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin, temporal: Client
+) -> None:
+    await _set_timeout(client, tenant, 2)
+    queue = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    idle = await open_session(container, tenant)
+    active = await open_session(container, tenant)
+
+    async def start(params: LifecycleInput) -> object:
+        return await start_lifecycle(params, client=temporal, task_queue=queue)
+
+    consumer = lifecycle_consumer(start)
+    for session in (idle, active):
+        event = session.pending_events[0] if session.pending_events else None
+        if event is None:
+            await start(LifecycleInput(str(tenant.tenant_id), str(session.id)))
+        else:
+            assert await process_event(container.uow, consumer, event) is Outcome.PROCESSED
+
+    worker = _Worker(container, temporal, queue)
+    try:
+        for _ in range(3):  # 3 s: past the first timeout
+            await _touch(container, tenant, active.id)
+            await asyncio.sleep(1)
+    finally:
+        await worker.close()
+    # The worker is gone; the timers keep running in the server.
+    await _touch(container, tenant, active.id)
+    await asyncio.sleep(1)
+    await _touch(container, tenant, active.id)
+    worker = _Worker(container, temporal, queue)
+    try:
+        for _ in range(4):  # several more timeouts' worth of time with activity
+            await _touch(container, tenant, active.id)
+            await asyncio.sleep(1)
+        assert await _status(container, tenant, idle.id) == ("closed", "timeout")
+        assert await _status(container, tenant, active.id) == ("open", None)
+        # Activity stops: the active one closes by timeout too.
+        for _ in range(40):
+            if (await _status(container, tenant, active.id))[0] == "closed":
+                break
+            await asyncio.sleep(0.25)
+        assert await _status(container, tenant, active.id) == ("closed", "timeout")
+    finally:
+        await worker.close()
