@@ -18,7 +18,7 @@ from ventros.tracking.domain import ClickIdType, Source, Tracking
 from ventros.tracking.enrichment import cents, day_spend
 from ventros.tracking.integrations import Integration, Platform
 
-FIXTURES = Path("/work/shared/fixtures/ads")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ads"
 CTWA = json.loads((FIXTURES / "capi_request.json").read_text())["data"][1]["user_data"]["ctwa_clid"]
 
 
