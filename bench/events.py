@@ -71,7 +71,6 @@ DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 EVENT = "bench.happened"
 BENCH_QUEUE = QueueSpec("consumers.bench", (Binding("domain.events", "bench.*"),))
-BEGIN, END = "<!-- events:begin -->", "<!-- events:end -->"
 
 
 def _libpq(url: str) -> str:
@@ -519,7 +518,7 @@ def machine() -> dict[str, str]:
         "memory": memory,
         "os": platform.platform(),
         "python": platform.python_version(),
-        "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "load average at start (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
     }
 
 
@@ -540,12 +539,17 @@ async def server_facts(bench: Bench) -> dict[str, str]:
     return facts
 
 
-def report(bench: Bench, facts: dict[str, str], command: str) -> str:
+def markers(section: str) -> tuple[str, str]:
+    return f"<!-- events:{section}:begin -->", f"<!-- events:{section}:end -->"
+
+
+def report(bench: Bench, facts: dict[str, str], command: str, host: dict[str, str]) -> str:
     args = bench.args
     by = {r.adapter: r for r in bench.runs}
+    begin, end = markers(args.section)
     lines = [
-        BEGIN,
-        "## Event backbone — `bench/events.py`",
+        begin,
+        f"### Event backbone — `bench/events.py` ({args.section})",
         "",
         f"Measured {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} with:",
         "",
@@ -553,7 +557,7 @@ def report(bench: Bench, facts: dict[str, str], command: str) -> str:
         "",
         "| machine | |",
         "|---|---|",
-        *(f"| {k} | {v} |" for k, v in {**machine(), **facts}.items()),
+        *(f"| {k} | {v} |" for k, v in {**host, **facts}.items()),
         "",
         f"Relay batch {args.batch}; consumers: RabbitMQ prefetch {args.prefetch}, in-process"
         f" lease {Settings().bus_inprocess_prefetch}; durable: fsync on, synchronous commit,"
@@ -626,15 +630,16 @@ def report(bench: Bench, facts: dict[str, str], command: str) -> str:
             lines += [f"Relay profile ({run.adapter}), top functions by own time:", "", "```"]
             lines += [x for x in run.profile.splitlines() if x.strip()][:40]
             lines += ["```", ""]
-    lines.append(END)
+    lines.append(end)
     return "\n".join(lines)
 
 
-def write(path: Path, section: str) -> None:
+def write(path: Path, section: str, name: str) -> None:
+    begin, end = markers(name)
     text = path.read_text() if path.exists() else "# Benchmark results\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1]
         text = head + section + tail
     else:
         text = text.rstrip("\n") + "\n\n" + section + "\n"
@@ -697,6 +702,7 @@ async def main(args: argparse.Namespace) -> None:
         or os.environ.get("VENTROS_TEST_RABBITMQ_URL")
         or DEFAULT_RABBITMQ
     )
+    host = machine()
     adapters = [a.strip() for a in args.adapters.split(",") if a.strip()]
     if "rabbitmq" in adapters and not reachable(rabbitmq):
         print(f"RabbitMQ unreachable at {rabbitmq}: the RabbitMQ runs are skipped")
@@ -734,11 +740,11 @@ async def main(args: argparse.Namespace) -> None:
             await declared.close()
         await asyncio.to_thread(bench.drop_database)
     command = ".venv/bin/python bench/events.py " + " ".join(sys.argv[1:])
-    section = report(bench, facts, command.strip())
+    section = report(bench, facts, command.strip(), host)
     print()
     print(section)
     if args.write:
-        write(Path(args.write), section)
+        write(Path(args.write), section, args.section)
         print(f"\nwritten to {args.write}")
 
 
@@ -752,6 +758,7 @@ if __name__ == "__main__":
     parser.add_argument("--batch", type=int, default=Settings().relay_batch_size)
     parser.add_argument("--write", default="bench/RESULTS.md", help="'' to only print")
     parser.add_argument("--profile-relay", action="store_true", help="cProfile the relay")
+    parser.add_argument("--section", default="default", help="which section of --write")
     parser.add_argument("--produce", action="store_true", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
     asyncio.run(produce(parsed) if parsed.produce else main(parsed))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -202,12 +203,11 @@ async def test_relay_and_consumers_reconnect_after_the_connection_drops_under_lo
     ) as backbone:
         stop = asyncio.Event()
         relay_task: asyncio.Task[None] | None = None
+        worker_bus = backbone.bus("worker")
+        worker = Worker(worker_bus, ConsumerRegistry([consumer]), backbone.container.uow, Metrics())
         try:
-            worker_bus = backbone.bus("worker")
             await worker_bus.start()
-            await Worker(
-                worker_bus, ConsumerRegistry([consumer]), backbone.container.uow, Metrics()
-            ).start()
+            await worker.start()
             relay_bus = backbone.bus("relay")
             await relay_bus.start()
             relay = OutboxRelay(
@@ -257,8 +257,31 @@ async def test_relay_and_consumers_reconnect_after_the_connection_drops_under_lo
                     await asyncio.wait_for(relay_task, 10)
             for bus in backbone.buses:
                 await bus.close()
+            await worker.close()
             await proxy.close()
             cleanup = RabbitMQBus(overrides["rabbitmq_url"], prefix=overrides["rabbitmq_prefix"])
             await cleanup.start([consumer.queue_spec()])
             await cleanup.delete_all()
             await cleanup.close()
+
+
+async def test_health_reports_whether_rabbitmq_answers() -> None:
+    from ventros.platform.bus import bus_health
+    from ventros.platform.settings import Settings
+
+    url = rabbit_overrides()["rabbitmq_url"]
+    healthy, message = await bus_health(Settings(rabbitmq_url=url))
+    assert healthy, message
+    assert message.startswith("reachable")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    healthy, message = await bus_health(
+        Settings(rabbitmq_url=f"amqp://guest:guest@127.0.0.1:{port}/")
+    )
+    assert not healthy
+    assert message.startswith("unreachable")
+    assert await bus_health(Settings(rabbitmq_url=None)) == (
+        True,
+        "in-process bus (no VENTROS_RABBITMQ_URL)",
+    )

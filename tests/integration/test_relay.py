@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from tests.integration.test_bus_support import (
     Backbone,
@@ -164,8 +165,29 @@ async def test_a_lower_position_committed_later_is_published_first(backbone: Bac
     assert [r["id"] for r in positions] == [first.id, second[0].id]
 
 
+async def test_a_long_transaction_in_another_database_does_not_hold_the_relay_back(
+    backbone: Backbone, server_url: str
+) -> None:
+    import asyncpg
+
+    other = await asyncpg.connect(
+        make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        transaction = other.transaction()
+        await transaction.start()
+        await other.fetchval("SELECT pg_current_xact_id()")  # holds an xid, like a writer
+        bus = RecordingBus()
+        async with running_relay(backbone, bus):
+            await backbone.produce(3)
+            await eventually(lambda: _published_count(bus, 3), within=3)
+        await transaction.rollback()
+    finally:
+        await other.close()
+
+
 async def test_a_rejected_event_is_retried_with_backoff_then_marked_failed_and_counted(
-    backbone: Backbone,
+    server_url: str, tmp_path: Path
 ) -> None:
     poisoned = uuid.uuid4()
     healthy = uuid.uuid4()
@@ -176,19 +198,29 @@ async def test_a_rejected_event_is_retried_with_backoff_then_marked_failed_and_c
 
     bus = RecordingBus(reject=reject)
     metrics = Metrics()
-    async with running_relay(backbone, bus, metrics):
-        await backbone.produce(4, aggregates=[poisoned, healthy])
-        # Attempts 1, 2 and 3 (0.05 s, then 0.1 s apart), then failed for good.
+    async with (
+        fresh_backbone(
+            server_url,
+            tmp_path,
+            relay_poll_interval_seconds=0.2,
+            relay_retry_base_seconds=0.4,  # attempts at 0 s, 0.4 s, 1.2 s, then failed
+            relay_max_attempts=3,
+        ) as backbone,
+        running_relay(backbone, bus, metrics),
+    ):
+        await backbone.produce(2, aggregates=[poisoned, healthy])
+        await eventually(lambda: _rejections(bus, 1))
+        # While the first waits for its retry, its aggregate's next event waits too;
+        # the other aggregate's events flow.
+        await backbone.produce(2, aggregates=[poisoned, healthy])
         await eventually(lambda: _failed_rows(backbone, 1), within=10)
         await eventually(lambda: _published_count(bus, 3))
         await update_stats_now(backbone, metrics)
-    row = (await backbone.fetch("SELECT * FROM outbox_events WHERE failed_at IS NOT NULL"))[0]
+        row = (await backbone.fetch("SELECT * FROM outbox_events WHERE failed_at IS NOT NULL"))[0]
     assert row["attempts"] == 3
     assert row["last_error"] == "refused by the test"
     assert row["aggregate_id"] == poisoned
     assert len(bus.rejected) == 3
-    # The healthy aggregate flowed; the poisoned one's second event waited behind its
-    # first until that one was given up on.
     order = [(e.headers["aggregate_id"], json.loads(e.body)["data"]["n"]) for e in bus.published]
     assert order == [(str(healthy), 1), (str(healthy), 2), (str(poisoned), 2)]
     assert metrics.registry.get_sample_value("outbox_failed_total") == 1.0
@@ -197,6 +229,10 @@ async def test_a_rejected_event_is_retried_with_backoff_then_marked_failed_and_c
         metrics.registry.get_sample_value("outbox_publish_errors_total", {"kind": "rejected"})
         == 3.0
     )
+
+
+async def _rejections(bus: RecordingBus, count: int) -> bool:
+    return len(bus.rejected) >= count
 
 
 async def _failed_rows(backbone: Backbone, count: int) -> bool:
@@ -294,10 +330,9 @@ async def test_killing_the_relay_mid_batch_loses_and_duplicates_no_effect(
     ) as backbone:
         bus = backbone.bus("worker")
         await bus.start([tap])
+        worker = Worker(bus, ConsumerRegistry([consumer]), backbone.container.uow, Metrics())
         try:
-            await Worker(
-                bus, ConsumerRegistry([consumer]), backbone.container.uow, Metrics()
-            ).start()
+            await worker.start()
             aggregates = [uuid.uuid4() for _ in range(50)]
             await backbone.produce(total, aggregates=aggregates, per_transaction=200)
             env = backbone.env(relay_batch_size=1000)
@@ -346,6 +381,8 @@ async def test_killing_the_relay_mid_batch_loses_and_duplicates_no_effect(
             # What was republished after the kill reached the bus twice.
             assert await routed() >= total + in_flight
         finally:
+            await bus.close()
+            await worker.close()
             await delete_rabbit_names(backbone, [consumer])
 
 

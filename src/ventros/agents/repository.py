@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Column, DateTime, Table, select
+from sqlalchemy import Column, ColumnElement, DateTime, Table, select
 from sqlalchemy.dialects.postgresql import UUID, insert
 
 from ventros.identity.domain import AgentStatus
@@ -103,6 +104,30 @@ async def lock_agent(tx: UnitOfWork, agent_id: uuid.UUID, *, skip_locked: bool) 
             slot.id, slot.capacity, slot.skills, slot.status, max(last, row.status_changed_at)
         )
     return slot
+
+
+async def lock_first_free(
+    tx: UnitOfWork, agent_ids: list[uuid.UUID], order: ColumnElement[Any]
+) -> AgentSlot | None:
+    """Locks the first of these agents (by `order`) no other transaction holds, in one
+    round trip (SKIP LOCKED); None when every one is held."""
+    query = (
+        select(
+            users.c.id,
+            users.c.max_concurrent_sessions,
+            users.c.skills,
+            users.c.status,
+            users.c.status_changed_at,
+            agent_activity.c.last_assigned_at,
+        )
+        .select_from(users.outerjoin(agent_activity, agent_activity.c.agent_id == users.c.id))
+        .where(users.c.id.in_(agent_ids))
+        .order_by(order)
+        .limit(1)
+        .with_for_update(of=users, skip_locked=True)
+    )
+    row = (await tx.connection.execute(query)).first()
+    return _slot(row) if row is not None else None
 
 
 async def record_assignment(tx: UnitOfWork, agent_id: uuid.UUID, at: datetime) -> None:

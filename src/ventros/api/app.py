@@ -27,9 +27,11 @@ from ventros.contacts.merge_api import router as contacts_merge_router
 from ventros.contacts.profile_picture import router as profile_picture_router
 from ventros.conversations.api import router as conversations_router
 from ventros.conversations.lifecycle_api import router as session_actions_router
+from ventros.conversations.reports import router as reports_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
 from ventros.pipelines.api import router as pipelines_router
+from ventros.privacy.api import router as privacy_router
 from ventros.tracking.ads_api import router as ads_router
 from ventros.tracking.api import router as tracking_router
 from ventros.webhooks.api import router as webhooks_router
@@ -44,11 +46,13 @@ def api_router() -> APIRouter:
     router.include_router(identity_router)
     router.include_router(agents_router)
     router.include_router(contacts_merge_router)  # before /contacts/{id}
+    router.include_router(privacy_router)  # LGPD: /contacts/{id}/export, /anonymize
     router.include_router(contacts_router)
     router.include_router(profile_picture_router)
     router.include_router(channels_router)
     router.include_router(conversations_router)
     router.include_router(session_actions_router)
+    router.include_router(reports_router)
     router.include_router(pipelines_router)
     router.include_router(tracking_router)
     router.include_router(ads_router)

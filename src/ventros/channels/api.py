@@ -24,7 +24,8 @@ Reader = Annotated[Principal, Depends(authorized(Permission.CHANNELS_READ))]
 Manager = Annotated[Principal, Depends(authorized(Permission.CHANNELS_MANAGE))]
 
 
-def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
+# Async on purpose: a sync dependency runs in the thread pool, a hop per request.
+async def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
     box: SecretBox | None = getattr(request.app.state, "secret_box", None)
     if box is None:
         box = SecretBox.from_secret(container.settings.resolved_secret_key())
@@ -35,7 +36,7 @@ def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
 Box = Annotated[SecretBox, Depends(get_secret_box)]
 
 
-def get_webhook_cache(request: Request) -> service.WebhookChannelCache:
+async def get_webhook_cache(request: Request) -> service.WebhookChannelCache:
     cache: service.WebhookChannelCache | None = getattr(
         request.app.state, "waha_webhook_cache", None
     )

@@ -26,8 +26,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Table, Text, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy import Column, DateTime, Index, Table, Text, cast, func, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, array, insert
 from sqlalchemy.exc import DBAPIError
 
 from ventros.agents import repository as agents
@@ -36,6 +36,7 @@ from ventros.agents.repository import AgentSlot
 from ventros.conversations.domain import Session, SessionStatus
 from ventros.conversations.repository import SessionRepository, sessions
 from ventros.identity.domain import AgentStatus
+from ventros.identity.repository import users
 from ventros.kernel.clock import utcnow
 from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
@@ -127,13 +128,23 @@ async def claim_agent(tx: UnitOfWork, required: list[str]) -> AgentSlot | None:
     """The best agent who can take one more session, locked for this transaction."""
     candidates = await agents.available_agents(tx, required)
     ranked = rank(candidates, await open_loads(tx, [a.id for a in candidates]))
-    contended: list[AgentSlot] = []
-    for candidate in ranked:
-        slot, busy = await _try(tx, candidate.id, required, skip_locked=True)
-        if slot is not None:
+    # The best-ranked agent nobody else holds, locked in one round trip (ORDER BY rank,
+    # SKIP LOCKED, LIMIT 1): concurrent assigners rank alike, and trying the agents one by
+    # one would make each walk past all the others' locks.
+    remaining = [a.id for a in ranked]
+    while remaining:
+        savepoint = await tx.connection.begin_nested()
+        order = func.array_position(cast(array(remaining), ARRAY(UUID(as_uuid=True))), users.c.id)
+        slot = await agents.lock_first_free(tx, remaining, order)
+        if slot is None:
+            await savepoint.rollback()
+            break  # every one left is being assigned by someone else
+        if _usable(slot, required) and await load_of(tx, slot.id) < slot.capacity:
+            await savepoint.commit()
             return slot
-        if busy:
-            contended.append(candidate)
+        await savepoint.rollback()  # full meanwhile: release it, try the next
+        remaining.remove(slot.id)
+    contended = [a for a in ranked if a.id in remaining]
     # Everyone with room was being assigned by someone else: wait for them in turn rather
     # than queue a session an agent could take the moment that transaction ends.
     for candidate in contended:
@@ -194,15 +205,22 @@ async def dequeue(tx: UnitOfWork, session_id: uuid.UUID) -> None:
 
 
 async def give_to(
-    tx: UnitOfWork, session: Session, agent_id: uuid.UUID, *, automatic: bool
+    tx: UnitOfWork,
+    session: Session,
+    agent_id: uuid.UUID,
+    *,
+    automatic: bool,
+    skills: list[str] | None = None,
 ) -> None:
-    """Records an assignment the caller decided (holding the agent's lock)."""
+    """Records an assignment the caller decided (holding the agent's lock); `skills`: the
+    session's required skills, when the caller knows them (else they are read)."""
     now = utcnow()
     session.assign(agent_id, automatic=automatic)
     await SessionRepository(tx).save(session)
     await agents.record_assignment(tx, agent_id, now)
-    skills = await _routing(tx, session.id)
-    await _upsert(tx, session.id, skills=skills or [], queued_at=None, assigned_at=now)
+    if skills is None:
+        skills = await _routing(tx, session.id) or []
+    await _upsert(tx, session.id, skills=skills, queued_at=None, assigned_at=now)
 
 
 async def assign_agent_to_session(
@@ -223,8 +241,7 @@ async def assign_agent_to_session(
     if slot is None:
         await _upsert(tx, session_id, skills=skills, queued_at=session.started_at, assigned_at=None)
         return AssignmentResult(session_id, None, queued=True)
-    await _upsert(tx, session_id, skills=skills, queued_at=None, assigned_at=None)
-    await give_to(tx, session, slot.id, automatic=True)
+    await give_to(tx, session, slot.id, automatic=True, skills=skills)
     return AssignmentResult(session_id, slot.id)
 
 
@@ -246,7 +263,15 @@ async def waiting_sessions(tx: UnitOfWork, *, limit: int = DRAIN_BATCH) -> list[
 
 async def drain_queue(tx: UnitOfWork, *, limit: int = DRAIN_BATCH) -> int:
     """Assigns waiting sessions, oldest first, while agents can take them; returns how many.
-    Rows another drainer holds are skipped (SKIP LOCKED): it is serving them."""
+
+    Drains of one tenant run one at a time (a transaction-level advisory lock): two drainers
+    taking disjoint slices of the queue would serve a newer session before an older one, and
+    would deadlock on each other's agents. Rows an assigner holds are skipped (SKIP LOCKED):
+    it is serving them."""
+    await tx.connection.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended('ventros.drain_queue:' || :t, 0))"),
+        {"t": str(tx.tenant_id)},
+    )
     query = (
         select(session_assignments.c.session_id)
         .where(session_assignments.c.queued_at.is_not(None))

@@ -117,6 +117,15 @@ class ConversationBatch:
         self._new_sessions.append(session)
         return session
 
+    async def has_open_session(self, *, contact_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
+        """Whether the contact has an open session on the channel (in this batch or stored)."""
+        key = (contact_id, channel_id)
+        if key not in self._open:
+            self._open[key] = await self._sessions.find_open(
+                contact_id=contact_id, channel_id=channel_id
+            )
+        return self._open[key] is not None
+
     def _touched(self, session: Session) -> None:
         if all(session is not new for new in self._new_sessions):
             self._changed_sessions[session.id] = session

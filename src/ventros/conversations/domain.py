@@ -96,6 +96,10 @@ class Session(AggregateRoot):
     # The first customer message still waiting for a person's reply.
     awaiting_reply_since: datetime | None = None
     first_response_seconds: float | None = None
+    # Every person's reply to a waiting customer: how many, and their waits summed.
+    reply_count: int = 0
+    reply_seconds_total: float = 0.0
+    resolution_seconds: float | None = None  # closed_at - started_at
     closed_at: datetime | None = None
     close_reason: str | None = None
     csat_score: int | None = None
@@ -147,15 +151,28 @@ class Session(AggregateRoot):
     def record_inbound(self, at: datetime) -> None:
         self._touch(at)
         self.last_inbound_at = max(self.last_inbound_at or at, at)
-        if self.first_response_seconds is None and self.awaiting_reply_since is None:
+        # A customer writing twice before a reply waits since the FIRST message.
+        if self.awaiting_reply_since is None:
             self.awaiting_reply_since = at
 
     def record_outbound(self, at: datetime, *, by_person: bool) -> None:
+        """A reply by a person ends the customer's wait: the first one is the first response
+        time, each one counts in the average reply time. Bots and automatic messages do
+        not end a wait."""
         self._touch(at)
         waiting = self.awaiting_reply_since
-        if by_person and waiting is not None and self.first_response_seconds is None:
-            self.first_response_seconds = max((at - waiting).total_seconds(), 0.0)
-            self.awaiting_reply_since = None
+        if not by_person or waiting is None:
+            return
+        wait = max((at - waiting).total_seconds(), 0.0)
+        if self.first_response_seconds is None:
+            self.first_response_seconds = wait
+        self.reply_count += 1
+        self.reply_seconds_total += wait
+        self.awaiting_reply_since = None
+
+    @property
+    def average_reply_seconds(self) -> float | None:
+        return self.reply_seconds_total / self.reply_count if self.reply_count else None
 
     def close(self, reason: str, *, at: datetime | None = None) -> None:
         if not self.is_open:
@@ -164,6 +181,7 @@ class Session(AggregateRoot):
         self.status = SessionStatus.CLOSED
         self.closed_at = at or utcnow()
         self.close_reason = reason
+        self.resolution_seconds = max((self.closed_at - self.started_at).total_seconds(), 0.0)
         self.updated_at = utcnow()
         self.record(
             events.SESSION_CLOSED,

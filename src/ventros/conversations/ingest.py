@@ -17,8 +17,15 @@ from ventros.channels import waha
 from ventros.channels.domain import Channel, InboundEvent
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact, Phone
+from ventros.conversations import csat
 from ventros.conversations.batch import ConversationBatch
-from ventros.conversations.domain import Message, MessageContent, MessageStatus, MessageType
+from ventros.conversations.domain import (
+    Message,
+    MessageContent,
+    MessageStatus,
+    MessageType,
+    Session,
+)
 from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
 from ventros.identity.service import settings_in
 from ventros.kernel.errors import RuleViolation
@@ -186,7 +193,11 @@ class _Ingest:
         except RuleViolation as error:
             return ignored(f"no contact for {message.chat_id}: {error.detail}")
         at = message.timestamp or received_at
-        session = await self.batch.session_for(contact_id=contact.id, channel_id=channel.id, at=at)
+        session = await self._csat_answer(message, contact.id, channel.id, at)
+        if session is None:
+            session = await self.batch.session_for(
+                contact_id=contact.id, channel_id=channel.id, at=at
+            )
         content = _content_of(message)
         if message.from_me:
             stored = Message.sent_elsewhere(
@@ -223,6 +234,23 @@ class _Ingest:
                     )
         await self.batch.add_message(stored)
         return INGESTED
+
+    async def _csat_answer(
+        self,
+        message: waha.WahaMessage,
+        contact_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        at: datetime,
+    ) -> Session | None:
+        """The closed session a lone 1-5 from the customer rates (its CSAT is recorded),
+        when its rating question is pending and no session is open; else None."""
+        if message.from_me or (score := csat.parse_rating(message.text)) is None:
+            return None
+        if await self.batch.has_open_session(contact_id=contact_id, channel_id=channel_id):
+            return None
+        return await csat.answer(
+            self.tx, contact_id=contact_id, channel_id=channel_id, score=score, at=at
+        )
 
     def _phone_of(self, message: waha.WahaMessage) -> Phone | None:
         """The phone of a person's chat (`...@c.us`); RuleViolation when it is none."""

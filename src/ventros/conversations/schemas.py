@@ -28,6 +28,9 @@ class SessionRead(BaseModel):
     closed_at: datetime | None
     close_reason: str | None
     first_response_seconds: float | None
+    average_reply_seconds: float | None
+    reply_count: int
+    resolution_seconds: float | None
     csat: CsatRead | None
 
     @classmethod
@@ -44,6 +47,9 @@ class SessionRead(BaseModel):
             closed_at=session.closed_at,
             close_reason=session.close_reason,
             first_response_seconds=session.first_response_seconds,
+            average_reply_seconds=session.average_reply_seconds,
+            reply_count=session.reply_count,
+            resolution_seconds=session.resolution_seconds,
             csat=(
                 CsatRead(score=session.csat_score, comment=session.csat_comment)
                 if session.csat_score is not None

@@ -287,6 +287,17 @@ async def _inbound_facts(
     return chat, last
 
 
+async def inbound_facts(
+    tx: UnitOfWork, contact_id: uuid.UUID, channel_id: uuid.UUID
+) -> tuple[str | None, datetime | None]:
+    """(chat id, when the contact last wrote on the channel): what the 24 h window needs."""
+    return await _inbound_facts(tx, contact_id, channel_id)
+
+
+def chat_id_of(contact: Contact) -> str:
+    return _chat_id_of(contact)
+
+
 def _chat_id_of(contact: Contact) -> str:
     if contact.phone is not None:
         return contact.phone.whatsapp_chat_id()

@@ -35,6 +35,8 @@ DEFAULT_TENANT_SETTINGS: dict[str, Any] = {
     "rate_limit_per_minute": 100,
     "auto_assign": False,
     "default_region": "BR",
+    "csat_on_close": False,  # ask the customer for a 1-5 rating when a session closes
+    "deleted_contact_retention_days": 30,  # LGPD: soft-deleted contacts purged after this
 }
 
 

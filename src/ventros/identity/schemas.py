@@ -36,8 +36,10 @@ class SettingsRead(BaseModel):
 
     session_timeout_seconds: int
     rate_limit_per_minute: int
+    deleted_contact_retention_days: int = 30
     auto_assign: bool
     default_region: str
+    csat_on_close: bool = False
 
 
 class SettingsUpdate(BaseModel):
@@ -45,8 +47,10 @@ class SettingsUpdate(BaseModel):
 
     session_timeout_seconds: int | None = Field(default=None, ge=1, le=604_800)
     rate_limit_per_minute: int | None = Field(default=None, ge=1, le=1_000_000)
+    deleted_contact_retention_days: int | None = Field(default=None, ge=1, le=3650)
     auto_assign: bool | None = None
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    csat_on_close: bool | None = None
 
 
 class AgentCreate(BaseModel):

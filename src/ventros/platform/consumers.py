@@ -60,6 +60,7 @@ EventHandler = Callable[[DomainEvent, UnitOfWork], Awaitable[None]]
 HANDLER_MODULES: tuple[str, ...] = (
     "ventros.conversations.sending_handlers",  # message.sending -> WAHA
     "ventros.conversations.lifecycle_handlers",  # lifecycle workflow, auto-assign, queue
+    "ventros.conversations.csat_handlers",  # session.closed -> CSAT question
     "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
 )
 

@@ -44,6 +44,8 @@ class Database:
     password: str
     pool_size: int = 10
     max_overflow: int = 10
+    pre_ping: bool = False
+    recycle_seconds: int = 1800
     _engines: dict[str, AsyncEngine] = field(default_factory=dict)
 
     @classmethod
@@ -53,6 +55,8 @@ class Database:
             password=settings.resolved_app_password(),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
+            pre_ping=settings.db_pool_pre_ping,
+            recycle_seconds=settings.db_pool_recycle_seconds,
         )
 
     @property
@@ -73,7 +77,8 @@ class Database:
                 role_url(self.owner_url, role, self.password),
                 pool_size=self.pool_size,
                 max_overflow=self.max_overflow,
-                pool_pre_ping=True,
+                pool_pre_ping=self.pre_ping,
+                pool_recycle=self.recycle_seconds,
             )
         return self._engines[role]
 

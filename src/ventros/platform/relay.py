@@ -12,8 +12,8 @@ published, commit. A crash anywhere before the commit leaves the rows unpublishe
 they are published again: at least once; consumers drop the duplicates.
 
 Commit order: positions are taken at insert, but transactions commit in their own order.
-A row is claimed only once every transaction older than its own has ended
-(`txid < pg_snapshot_xmin(pg_current_snapshot())`), so a lower position that commits late
+A row is claimed only once every transaction of this database older than its own has
+ended (`txid` below the horizon, see `HORIZON_SQL`), so a lower position that commits late
 is never overtaken. A row that waits for a retry holds back its aggregate's later rows.
 """
 
@@ -59,12 +59,29 @@ RELAY_LOCK_KEY = 0x76656E74726F7301
 NOTIFY_CHANNEL = "outbox"
 PRUNE_CHUNK = 10_000
 
-CLAIM_SQL = """
+# The commit-order horizon: every row whose transaction id is below it was committed (or
+# rolled back) before any transaction still running. PostgreSQL's own horizon, the
+# snapshot's xmin, counts every database of the cluster, so one long transaction anywhere
+# on the server would stall the relay; transactions shown (pg_locks + pg_stat_activity,
+# both readable without privileges) to belong to another database are left out. A
+# transaction that ends before we look stays in: that errs on the side of waiting.
+HORIZON_SQL = """
+SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+WHERE (x::text::bigint % 4294967296) NOT IN (
+    SELECT l.transactionid::text::bigint
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
+      AND a.datname IS DISTINCT FROM current_database()
+)
+"""
+
+CLAIM_SQL = f"""
 SELECT o.id, o.tenant_id, o.name, o.aggregate_id, o.event::text AS event, o.attempts
 FROM outbox_events o
 WHERE o.published_at IS NULL AND o.failed_at IS NULL
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
-  AND o.txid::xid8 < pg_snapshot_xmin(pg_current_snapshot())
+  AND o.txid::xid8 < ({HORIZON_SQL})
   AND NOT EXISTS (
       SELECT 1 FROM outbox_events w
       WHERE w.aggregate_id = o.aggregate_id AND w.position < o.position
@@ -73,7 +90,7 @@ WHERE o.published_at IS NULL AND o.failed_at IS NULL
 ORDER BY o.position
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
-"""
+"""  # noqa: S608 - constant SQL
 
 MARK_PUBLISHED_SQL = """
 UPDATE outbox_events
@@ -96,17 +113,17 @@ RETURNING o.failed_at IS NOT NULL AS failed
 
 # After a short batch: is anything committed but not yet claimable (an older transaction
 # still runs), and when is the next retry due?
-WAITING_SQL = """
+WAITING_SQL = f"""
 SELECT
   EXISTS (
     SELECT 1 FROM outbox_events o
     WHERE o.published_at IS NULL AND o.failed_at IS NULL AND o.next_attempt_at IS NULL
-      AND o.txid::xid8 >= pg_snapshot_xmin(pg_current_snapshot())
+      AND o.txid::xid8 >= ({HORIZON_SQL})
   ) AS held_back,
   (SELECT min(o.next_attempt_at) - now() FROM outbox_events o
    WHERE o.next_attempt_at IS NOT NULL
      AND o.published_at IS NULL AND o.failed_at IS NULL) AS next_retry_in
-"""
+"""  # noqa: S608 - constant SQL
 
 STATS_SQL = """
 SELECT

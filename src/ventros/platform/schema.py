@@ -22,6 +22,7 @@ TABLE_MODULES = (
     "ventros.webhooks.repository",
     "ventros.agents.repository",
     "ventros.conversations.assignment",
+    "ventros.conversations.csat",
     "ventros.tracking.ads_tables",
 )
 

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
     app_database_password: str | None = None
     db_pool_size: int = 10
+    # A pre-ping costs one round trip per checkout (a fifth of a webhook's); recycling
+    # connections and SQLAlchemy's invalidation on disconnect errors cover a restart.
+    db_pool_pre_ping: bool = False
+    db_pool_recycle_seconds: int = 1800
     db_max_overflow: int = 10
 
     rabbitmq_url: str | None = None

@@ -35,8 +35,12 @@ import structlog
 import uvicorn
 
 from ventros.conversations.worker import run_ingest
+from ventros.platform.consumers import run_worker
+from ventros.platform.logging import redact_sensitive
+from ventros.platform.relay import run_relay
 from ventros.platform.settings import Settings
 from ventros.platform.temporal import run_temporal_worker
+from ventros.privacy.service import run_privacy_retention
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -53,6 +57,9 @@ BackgroundService = Callable[["Container", asyncio.Event], Awaitable[None]]
 BACKGROUND_SERVICES: list[BackgroundService] = []
 BACKGROUND_SERVICES.append(run_temporal_worker)  # idles without VENTROS_TEMPORAL_ADDRESS
 BACKGROUND_SERVICES.append(run_ingest)  # WAHA webhooks stored by the API -> contacts, messages
+BACKGROUND_SERVICES.append(run_relay)  # outbox -> bus (one active, others stand by)
+BACKGROUND_SERVICES.append(run_worker)  # bus -> registered consumers
+BACKGROUND_SERVICES.append(run_privacy_retention)  # LGPD: purge expired deleted contacts
 
 SERVICE_SHUTDOWN_GRACE_SECONDS = 10.0
 SERVICE_INITIAL_BACKOFF_SECONDS = 1.0
@@ -72,6 +79,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_sensitive,  # after add_log_level: bodies are masked by level
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()

@@ -31,6 +31,9 @@ sessions = Table(
     Column("last_inbound_at", DateTime(timezone=True)),
     Column("awaiting_reply_since", DateTime(timezone=True)),
     Column("first_response_seconds", Float),
+    Column("reply_count", Integer, nullable=False, server_default=text("0")),
+    Column("reply_seconds_total", Float, nullable=False, server_default=text("0")),
+    Column("resolution_seconds", Float),
     Column("closed_at", DateTime(timezone=True)),
     Column("close_reason", Text),
     Column("csat_score", Integer),
@@ -50,6 +53,7 @@ sessions = Table(
     Index("ix_sessions_tenant_id_contact_id_id", "tenant_id", "contact_id", text("id DESC")),
     Index("ix_sessions_tenant_id_channel_id_status", "tenant_id", "channel_id", "status"),
     Index("ix_sessions_tenant_id_agent_id_status", "tenant_id", "agent_id", "status"),
+    Index("ix_sessions_tenant_started", "tenant_id", "started_at"),
 )
 
 messages = Table(

@@ -223,6 +223,15 @@ async def connect_bus(
     return None
 
 
+async def bus_health(settings: Settings) -> tuple[bool, str]:
+    """For /health: RabbitMQ reachable (when configured), else the in-process bus."""
+    if not settings.rabbitmq_url:
+        return True, "in-process bus (no VENTROS_RABBITMQ_URL)"
+    from ventros.platform.bus.rabbitmq import check_rabbitmq
+
+    return await check_rabbitmq(settings.rabbitmq_url)
+
+
 def build_bus(settings: Settings, database: Database, *, name: str = "ventros") -> Bus:
     """RabbitMQ when `rabbitmq_url` is set, else the in-process bus on the database."""
     policy = RetryPolicy(

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any, cast
 
 import aio_pika
@@ -30,6 +29,8 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
+from aiormq.abc import DeliveredMessage
+from yarl import URL
 
 from ventros.platform.bus import (
     BusUnavailable,
@@ -88,7 +89,7 @@ class RabbitMQBus:
         self._confirm_timeout = confirm_timeout_seconds
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
-        self._consumers: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._consumers: list[_Consumer] = []
         self._queues: dict[str, QueueSpec] = {}
         self._in_flight: set[asyncio.Task[Any]] = set()
 
@@ -165,9 +166,8 @@ class RabbitMQBus:
     async def close(self) -> None:
         # Stop taking messages, let the handlers in flight finish, then disconnect; what
         # is still unacknowledged then goes back to its queue.
-        for _channel, queue, tag in self._consumers:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(queue.cancel(tag), 2)
+        for consumer in self._consumers:
+            await consumer.cancel()
         self._consumers.clear()
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=10)
@@ -231,25 +231,28 @@ class RabbitMQBus:
             raise RuntimeError("bus not started")
         channel = await self._connection.channel(publisher_confirms=True)
         await channel.set_qos(prefetch_count=self._prefetch)
-        declared = await self._declare_queue(channel, queue)
-        tag = await declared.consume(partial(self._on_message, queue.name, handler, channel))
-        self._consumers.append((channel, declared, tag))
+        await self._declare_queue(channel, queue)
+        consumer = _Consumer(self, channel, queue.name, handler)
+        await consumer.start()
+        # After a reconnect the robust channel declares the queue again, then calls these.
+        channel.reopen_callbacks.add(consumer.restart)
+        self._consumers.append(consumer)
 
     async def _on_message(
         self,
         queue: str,
         handler: DeliveryHandler,
         channel: AbstractChannel,
-        message: AbstractIncomingMessage,
+        message: amqp.RawDelivery,
     ) -> None:
         task = asyncio.current_task()
         if task is not None:
             self._in_flight.add(task)
         try:
-            headers = amqp.text_headers(message.headers)
+            headers = amqp.text_headers(message.properties.headers)
             envelope = Envelope(
-                message_id=message.message_id or "",
-                routing_key=headers.get(amqp.ORIGINAL_ROUTING_KEY) or message.routing_key or "",
+                message_id=message.message_id,
+                routing_key=headers.get(amqp.ORIGINAL_ROUTING_KEY) or message.routing_key,
                 body=message.body,
                 headers=headers,
                 exchange=self._unprefixed(
@@ -271,7 +274,7 @@ class RabbitMQBus:
         self,
         channel: AbstractChannel,
         queue: str,
-        message: AbstractIncomingMessage,
+        message: amqp.RawDelivery,
         envelope: Envelope,
         attempt: int,
         error: Exception,
@@ -438,12 +441,52 @@ class RabbitMQBus:
             await channel.close()
 
 
+class _Consumer:
+    """One queue's consumer on the aiormq channel under a robust aio-pika channel."""
+
+    def __init__(
+        self, bus: RabbitMQBus, channel: AbstractChannel, queue: str, handler: DeliveryHandler
+    ) -> None:
+        self.bus = bus
+        self.channel = channel
+        self.queue = queue
+        self.handler = handler
+        self.tag: str | None = None
+        self.cancelled = False
+
+    async def start(self) -> None:
+        underlay = await self.channel.get_underlay_channel()
+
+        async def deliver(message: DeliveredMessage) -> None:
+            await self.bus._on_message(
+                self.queue, self.handler, self.channel, amqp.RawDelivery(underlay, message)
+            )
+
+        result = await underlay.basic_consume(self.bus.name(self.queue), deliver)
+        self.tag = result.consumer_tag
+
+    async def restart(self, *_: object) -> None:
+        if not self.cancelled:
+            await self.start()
+
+    async def cancel(self) -> None:
+        self.cancelled = True
+        if self.tag is None:
+            return
+        with contextlib.suppress(Exception):
+            underlay = await asyncio.wait_for(self.channel.get_underlay_channel(), 2)
+            await asyncio.wait_for(underlay.basic_cancel(self.tag), 2)
+
+
 async def check_rabbitmq(url: str, timeout_seconds: float = 2.0) -> tuple[bool, str]:
     """For /health: can a connection be opened now? (A short-lived one: the API process
     holds no bus of its own.)"""
+    connection = aio_pika.Connection(URL(url))
     try:
-        connection = await asyncio.wait_for(aio_pika.connect(url), timeout_seconds)
+        await connection.connect(timeout=timeout_seconds)
     except Exception as error:
+        with contextlib.suppress(Exception):
+            await connection.close()
         return False, f"unreachable: {type(error).__name__}"
     try:
         version = connection.transport.connection.server_properties.get("version", "")  # type: ignore[union-attr]

@@ -1,0 +1,160 @@
+"""Service report: `GET /api/v1/reports/service?from=&to=&group_by=agent|channel|day`.
+
+Sessions started in [from, to), per agent (default), channel or day, and overall, computed
+in SQL from the metrics each session stores (conversations.domain.Session): count, median,
+p90 and average first response, average reply time (all replies' waits over all replies),
+median and average resolution, CSAT average and count. Supervisors and admins
+(`reports:read`); RLS keeps it to the caller's tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from ventros.api.deps import Uow, authorized
+from ventros.identity.domain import Principal
+from ventros.identity.permissions import Permission
+from ventros.kernel.clock import utcnow
+from ventros.kernel.errors import RuleViolation
+from ventros.kernel.events import Actor
+from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+router = APIRouter(tags=["reports"])
+
+ReportReader = Annotated[Principal, Depends(authorized(Permission.REPORTS_READ))]
+DEFAULT_SPAN = timedelta(days=30)
+MAX_SPAN = timedelta(days=366)
+
+
+class GroupBy(StrEnum):
+    AGENT = "agent"
+    CHANNEL = "channel"
+    DAY = "day"
+
+
+_KEYS = {
+    GroupBy.AGENT: "agent_id::text",
+    GroupBy.CHANNEL: "channel_id::text",
+    GroupBy.DAY: "to_char(date_trunc('day', started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
+}
+
+_FIGURES = """
+    count(*) AS sessions,
+    count(*) FILTER (WHERE status = 'closed') AS closed_sessions,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY first_response_seconds)
+        AS median_first_response_seconds,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY first_response_seconds)
+        AS p90_first_response_seconds,
+    avg(first_response_seconds) AS average_first_response_seconds,
+    sum(reply_seconds_total) / NULLIF(sum(reply_count), 0) AS average_reply_seconds,
+    sum(reply_count) AS replies,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY resolution_seconds)
+        AS median_resolution_seconds,
+    avg(resolution_seconds) AS average_resolution_seconds,
+    avg(csat_score)::float8 AS csat_average,
+    count(csat_score) AS csat_count
+"""
+_WHERE = "FROM sessions WHERE started_at >= :since AND started_at < :until"
+
+
+class ServiceFigures(BaseModel):
+    sessions: int
+    closed_sessions: int
+    median_first_response_seconds: float | None
+    p90_first_response_seconds: float | None
+    average_first_response_seconds: float | None
+    average_reply_seconds: float | None
+    replies: int
+    median_resolution_seconds: float | None
+    average_resolution_seconds: float | None
+    csat_average: float | None
+    csat_count: int
+
+
+class ServiceGroup(ServiceFigures):
+    key: str | None  # agent id, channel id or YYYY-MM-DD; None: unassigned sessions
+    agent_id: uuid.UUID | None = None
+
+
+class ServiceReport(BaseModel):
+    from_: datetime
+    to: datetime
+    group_by: GroupBy
+    overall: ServiceFigures
+    groups: list[ServiceGroup]
+
+
+def _figures(row: Any) -> dict[str, Any]:
+    data = dict(row._mapping)
+    for name in ("sessions", "closed_sessions", "csat_count"):
+        data[name] = int(data[name] or 0)
+    data["replies"] = int(data["replies"] or 0)
+    for name, value in data.items():
+        if name not in ("key", "sessions", "closed_sessions", "csat_count", "replies"):
+            data[name] = float(value) if value is not None else None
+    return data
+
+
+async def service_report(
+    tx: UnitOfWork, *, since: datetime, until: datetime, group_by: GroupBy
+) -> ServiceReport:
+    params = {"since": since, "until": until}
+    overall = (await tx.connection.execute(text(f"SELECT {_FIGURES} {_WHERE}"), params)).one()
+    key = _KEYS[group_by]
+    grouped = await tx.connection.execute(
+        text(f"SELECT {key} AS key, {_FIGURES} {_WHERE} GROUP BY 1 ORDER BY 1 NULLS LAST"),
+        params,
+    )
+    groups = []
+    for row in grouped:
+        group = ServiceGroup(**_figures(row))
+        if group_by is GroupBy.AGENT and group.key is not None:
+            group.agent_id = uuid.UUID(group.key)
+        groups.append(group)
+    return ServiceReport(
+        from_=since,
+        to=until,
+        group_by=group_by,
+        overall=ServiceFigures(**_figures(overall)),
+        groups=groups,
+    )
+
+
+async def get_service_report(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    group_by: GroupBy = GroupBy.AGENT,
+) -> ServiceReport:
+    until = until or utcnow()
+    since = since or until - DEFAULT_SPAN
+    if since.tzinfo is None or until.tzinfo is None:
+        raise RuleViolation("from and to need a time zone", field="from")
+    if since >= until:
+        raise RuleViolation("from must be before to", field="from")
+    if until - since > MAX_SPAN:
+        raise RuleViolation("at most 366 days per report", field="from")
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        return await service_report(tx, since=since, until=until, group_by=group_by)
+
+
+@router.get("/reports/service", response_model=ServiceReport)
+async def service(
+    principal: ReportReader,
+    uow: Uow,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    group_by: GroupBy = GroupBy.AGENT,
+) -> ServiceReport:
+    """Service figures of the sessions started in [from, to) (default: the last 30 days),
+    per agent, channel or day, and overall."""
+    return await get_service_report(uow, principal, since=from_, until=to, group_by=group_by)

@@ -1,0 +1,1 @@
+"""LGPD: what is stored about a person (export), erasing it (anonymise), and retention."""
