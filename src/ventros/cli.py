@@ -103,13 +103,20 @@ def _serve_background(name: str) -> None:
     import signal
 
     from ventros.bootstrap import bootstrap
+    from ventros.conversations.worker import run_ingest
     from ventros.platform.consumers import run_worker
     from ventros.platform.relay import run_relay
     from ventros.platform.runtime import configured_or_running_database_url
     from ventros.platform.supervisor import configure_logging
+    from ventros.platform.temporal import run_temporal_worker
 
-    service = {"relay": run_relay, "worker": run_worker}[name]
-    settings = Settings()
+    service = {
+        "relay": run_relay,
+        "worker": run_worker,
+        "ingest": run_ingest,
+        "temporal-worker": run_temporal_worker,
+    }[name]
+    settings = _with_running_temporal(Settings())
     configure_logging(settings)
 
     async def serve() -> None:
@@ -124,6 +131,29 @@ def _serve_background(name: str) -> None:
             await container.aclose()
 
     asyncio.run(serve())
+
+
+def _with_running_temporal(settings: Settings) -> Settings:
+    """Like the database: without VENTROS_TEMPORAL_ADDRESS, the embedded server of a
+    running `ventros run` with the same home."""
+    if settings.temporal_address:
+        return settings
+    from ventros.platform.embedded.temporal import EmbeddedTemporal
+
+    address = EmbeddedTemporal(settings.home / "temporal").running_address()
+    return settings.model_copy(update={"temporal_address": address}) if address else settings
+
+
+@app.command()
+def ingest() -> None:
+    """Run the WhatsApp ingest: stored WAHA webhooks -> contacts, sessions, messages."""
+    _serve_background("ingest")
+
+
+@app.command("temporal-worker")
+def temporal_worker() -> None:
+    """Run the Temporal worker (session timeouts, scheduled messages, webhooks, ads)."""
+    _serve_background("temporal-worker")
 
 
 @app.command()
