@@ -116,12 +116,17 @@ async def test_every_response_carries_a_request_id_and_echoes_the_clients(
     assert refused.headers["x-request-id"]
 
 
-async def test_health_reports_the_database(client: httpx.AsyncClient) -> None:
+async def test_health_reports_the_database_and_the_other_dependencies(
+    client: httpx.AsyncClient,
+) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
     body = response.json()
-    assert body["status"] == "healthy"
     assert body["checks"]["database"]["healthy"] is True
+    # The test app runs without Temporal: that degrades the service but does not down it.
+    assert body["checks"]["temporal"] == {"healthy": False, "message": "not configured"}
+    assert body["checks"]["rabbitmq"]["healthy"] is True
+    assert body["status"] == "degraded"
     assert (await client.get("/health/ready")).status_code == 200
 
 

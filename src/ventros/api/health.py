@@ -32,16 +32,50 @@ async def database_check(container: Container) -> CheckResult:
     return CheckResult(True, "reachable")
 
 
-DEFAULT_CHECKS: dict[str, HealthCheck] = {"database": database_check}
+async def rabbitmq_check(container: Container) -> CheckResult:
+    """The bus: without it the outbox keeps events, so the API is degraded, not down."""
+    url = container.settings.rabbitmq_url
+    if not url:
+        return CheckResult(True, "in-process bus", critical=False)
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    await connection.close()
+    return CheckResult(True, "reachable", critical=False)
+
+
+async def temporal_check(container: Container) -> CheckResult:
+    """Timers and deliveries wait in Temporal while it is away: degraded, not down."""
+    if not container.settings.temporal_address:
+        return CheckResult(False, "not configured", critical=False)
+    from ventros.platform.temporal import shared_client
+
+    client = await shared_client(container.settings)
+    await client.service_client.check_health()
+    return CheckResult(True, "reachable", critical=False)
+
+
+DEFAULT_CHECKS: dict[str, HealthCheck] = {
+    "database": database_check,
+    "rabbitmq": rabbitmq_check,
+    "temporal": temporal_check,
+}
 
 
 async def _run(check: HealthCheck, container: Container) -> CheckResult:
     try:
         return await asyncio.wait_for(check(container), CHECK_TIMEOUT_SECONDS)
     except TimeoutError:
-        return CheckResult(False, f"no answer within {CHECK_TIMEOUT_SECONDS:.0f}s")
+        return CheckResult(
+            False, f"no answer within {CHECK_TIMEOUT_SECONDS:.0f}s", _critical(check)
+        )
     except Exception as error:  # a failing dependency is a report, not a crash
-        return CheckResult(False, f"{type(error).__name__}")
+        return CheckResult(False, f"{type(error).__name__}", _critical(check))
+
+
+def _critical(check: HealthCheck) -> bool:
+    # Only the database makes the API unable to serve; the rest degrade it.
+    return check is database_check
 
 
 async def run_checks(container: Container, checks: dict[str, HealthCheck]) -> dict[str, Any]:
