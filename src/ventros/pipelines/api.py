@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, status
 
 from ventros.api.deps import Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
+from ventros.api.time_range import Since, Until, date_range
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
-from ventros.kernel.clock import utcnow
-from ventros.kernel.errors import RuleViolation
 from ventros.pipelines import service
 from ventros.pipelines.schemas import (
     ContactPipelineRead,
@@ -28,34 +26,6 @@ router = APIRouter(tags=["pipelines"])
 Reader = Annotated[Principal, Depends(authorized(Permission.PIPELINES_READ))]
 Manager = Annotated[Principal, Depends(authorized(Permission.PIPELINES_MANAGE))]
 Mover = Annotated[Principal, Depends(authorized(Permission.PIPELINES_MOVE))]
-
-_BOUND = "RFC 3339 time, or a date (YYYY-MM-DD; as `to`, the whole day is included)"
-Since = Annotated[str | None, Query(alias="from", max_length=40, description=_BOUND)]
-Until = Annotated[str | None, Query(alias="to", max_length=40, description=_BOUND)]
-
-
-def parse_bound(value: str | None, *, name: str, end: bool) -> datetime | None:
-    """A date or an RFC 3339 time; a date as `to` includes that whole day."""
-    if value is None:
-        return None
-    try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            moment = datetime.combine(day + timedelta(days=1 if end else 0), time(), UTC)
-        else:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise RuleViolation(f"'{name}' is not a date or time: {value!r}", field=name) from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def date_range(since: str | None, until: str | None) -> tuple[datetime, datetime]:
-    """Defaults: from the beginning of time until now."""
-    start = parse_bound(since, name="from", end=False) or datetime(1970, 1, 1, tzinfo=UTC)
-    stop = parse_bound(until, name="to", end=True) or utcnow()
-    if start > stop:
-        raise RuleViolation("'from' must not be after 'to'", field="from")
-    return start, stop
 
 
 @router.post("/pipelines", status_code=status.HTTP_201_CREATED, response_model=PipelineRead)
