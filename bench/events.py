@@ -58,7 +58,7 @@ from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Binding, Envelope, QueueSpec, amqp, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.platform.consumers import Consumer, ConsumerRegistry, Worker
+from ventros.platform.consumers import Consumer, ConsumerRegistry, Worker, load_consumers
 from ventros.platform.metrics import Metrics
 from ventros.platform.migrate import upgrade
 from ventros.platform.outbox import contact_of
@@ -723,7 +723,9 @@ async def main(args: argparse.Namespace) -> None:
         )
         if bench.rabbitmq:
             declared = RabbitMQBus(bench.rabbitmq, prefix=bench.prefix)
-            await declared.start([BENCH_QUEUE])
+            # The relay processes declare the registered consumers' queues too: know them,
+            # to delete them all at the end.
+            await declared.start([BENCH_QUEUE, *load_consumers().queue_specs()])
             bench.raw_publish_rate = await raw_publish_rate(bench, args.events, args.batch)
             print(f"raw aio-pika with windowed confirms: {bench.raw_publish_rate:,.0f} msgs/s")
             await purge(bench, "rabbitmq")

@@ -23,7 +23,6 @@ from tests.integration.test_bus_support import (
     rabbit_overrides,
 )
 from ventros.platform.bus import system_dsn
-from ventros.platform.bus.rabbitmq import RabbitMQBus
 from ventros.platform.bus.topology import QUEUES, dlq_name
 from ventros.platform.consumers import Consumer, ConsumerRegistry, Worker
 from ventros.platform.metrics import Metrics
@@ -259,10 +258,7 @@ async def test_relay_and_consumers_reconnect_after_the_connection_drops_under_lo
                 await bus.close()
             await worker.close()
             await proxy.close()
-            cleanup = RabbitMQBus(overrides["rabbitmq_url"], prefix=overrides["rabbitmq_prefix"])
-            await cleanup.start([consumer.queue_spec()])
-            await cleanup.delete_all()
-            await cleanup.close()
+            await delete_rabbit_names(backbone, [consumer], url=overrides["rabbitmq_url"])
 
 
 async def test_health_reports_whether_rabbitmq_answers() -> None:

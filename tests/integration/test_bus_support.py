@@ -35,7 +35,7 @@ from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Bus, QueueSpec, RetryPolicy, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.platform.consumers import Consumer, EventHandler
+from ventros.platform.consumers import Consumer, EventHandler, load_consumers
 from ventros.platform.migrate import upgrade
 from ventros.platform.uow import UnitOfWork
 
@@ -196,26 +196,31 @@ async def fresh_backbone(
 
 
 async def delete_rabbit_names(
-    backbone: Backbone, queues: Iterable[Consumer | QueueSpec] = ()
+    backbone: Backbone, queues: Iterable[Consumer | QueueSpec] = (), *, url: str | None = None
 ) -> None:
-    """Delete every exchange and queue the test declared under its prefix."""
+    """Delete every exchange and queue the test may have declared under its prefix: its
+    own queues, the registered consumers' (a relay declares those too), and their retry
+    queues for the test's delays and for the defaults (a `ventros relay` subprocess)."""
     settings = backbone.settings
-    if not settings.rabbitmq_url:
+    url = url or settings.rabbitmq_url
+    if not url:
         return
     specs = [q.queue_spec() if isinstance(q, Consumer) else q for q in queues]
-    bus = RabbitMQBus(
-        settings.rabbitmq_url,
-        prefix=settings.rabbitmq_prefix,
-        retry=RetryPolicy(
+    specs += load_consumers().queue_specs()
+    policies = {
+        RetryPolicy(
             settings.bus_max_attempts,
             settings.bus_retry_base_seconds,
             settings.bus_retry_max_seconds,
         ),
-    )
-    with suppress(Exception):
-        await bus.start(specs)
-        await bus.delete_all()
-    await bus.close()
+        RetryPolicy(),
+    }
+    for policy in policies:
+        bus = RabbitMQBus(url, prefix=settings.rabbitmq_prefix, retry=policy)
+        with suppress(Exception):
+            await bus.start(specs)
+            await bus.delete_all()
+        await bus.close()
 
 
 def effect(

@@ -383,7 +383,7 @@ async def test_killing_the_relay_mid_batch_loses_and_duplicates_no_effect(
         finally:
             await bus.close()
             await worker.close()
-            await delete_rabbit_names(backbone, [consumer])
+            await delete_rabbit_names(backbone, [consumer, tap])
 
 
 async def _effects(backbone: Backbone, count: int) -> bool:

@@ -81,13 +81,14 @@ def pid_alive(pid: int, names: tuple[str, ...] = ()) -> bool:
     return not names or name in names
 
 
-def parent_death_signal(sig: int) -> Callable[[], None] | None:
+def parent_death_signal(sig: int, *, any_thread: bool = False) -> Callable[[], None] | None:
     """A `preexec_fn` asking Linux to send `sig` to the child when we die, even by SIGKILL,
     so an embedded server never outlives its supervisor. Only armed from the main thread:
-    the kernel signals when the *thread* that forked exits."""
+    the kernel signals when the *thread* that forked exits. `any_thread` is for a child the
+    forking thread waits on (initdb): that thread ends only after the child or the process."""
     if not sys.platform.startswith("linux"):
         return None
-    if threading.current_thread() is not threading.main_thread():
+    if not any_thread and threading.current_thread() is not threading.main_thread():
         return None
     import ctypes
 
@@ -464,6 +465,8 @@ class EmbeddedPostgres:
                 cwd="/",
                 env=self._environment(),
                 check=False,
+                # SIGTERM during start-up must not leave initdb behind.
+                preexec_fn=parent_death_signal(signal.SIGKILL, any_thread=True),
                 **(run_as.popen_kwargs() if run_as is not None else {}),
             )
         if result.returncode != 0:
