@@ -139,8 +139,19 @@ def _install_signal_handler(handler: _SignalHandler) -> dict[signal.Signals, _Si
     return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
 
 
+_received: list[int] = []
+
+
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    # Remembered too: an exception raised inside a `finally` or `__del__` (logging's lock
+    # release, say) is printed and dropped, and start-up would carry on.
+    _received.append(signum)
     raise _Interrupted(signum)
+
+
+def _stop_if_interrupted() -> None:
+    if _received:
+        raise _Interrupted(_received[0])
 
 
 def _already_stopping(signum: int, _frame: FrameType | None) -> None:
@@ -174,15 +185,18 @@ def run_all(settings: Settings) -> None:
         if not database_url:
             postgres = EmbeddedPostgres(settings.home / "postgres")
             database_url = postgres.start()
+        _stop_if_interrupted()
         from ventros.platform import migrate
 
         migrate.upgrade(database_url, settings.resolved_app_password())
+        _stop_if_interrupted()
         log.info("migrations applied", seconds=round(time.monotonic() - started, 2))
         os.environ["VENTROS_DATABASE_URL"] = database_url
         os.environ["VENTROS_TEMPORAL_ADDRESS"] = temporal_address
         resolved = settings.model_copy(
             update={"database_url": database_url, "temporal_address": temporal_address}
         )
+        _stop_if_interrupted()
         asyncio.run(_serve_all(resolved, temporal))
     except _Interrupted as interrupted:
         log.info("stopped during start-up", signal=signal.Signals(interrupted.args[0]).name)
@@ -234,6 +248,8 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
 
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, request_stop, sig)
+        if _received:  # a signal whose exception was swallowed before the loop took over
+            request_stop(signal.Signals(_received[0]))
         services = [
             asyncio.create_task(_supervise(service, container, stop), name=_name(service))
             for service in BACKGROUND_SERVICES
