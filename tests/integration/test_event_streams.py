@@ -2,7 +2,10 @@
 
 import asyncio
 import json
+import os
 import socket
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,7 +15,7 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import TenantLogin
+from tests.conftest import TEST_SECRET, TenantLogin
 from ventros.api.app import create_app
 from ventros.bootstrap import Container
 
@@ -71,10 +74,45 @@ async def _create(base: str, tenant: TenantLogin, name: str) -> str:
         return str(response.json()["id"])
 
 
-async def test_a_stream_delivers_events_committed_through_another_api_process(
-    container: Container, tenant: TenantLogin, other_tenant: TenantLogin
+@asynccontextmanager
+async def api_process(owner_url: str) -> AsyncIterator[str]:
+    """A second API as its own OS process (`ventros api`) on the same database."""
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VENTROS_")}
+    env.update(
+        VENTROS_DATABASE_URL=owner_url,
+        VENTROS_SECRET_KEY=TEST_SECRET,
+        VENTROS_HTTP_HOST="127.0.0.1",
+        VENTROS_HTTP_PORT=str(port),
+        VENTROS_LOG_JSON="false",
+        VENTROS_LOG_LEVEL="warning",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ventros.cli", "api", env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=2) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.returncode is None, "ventros api exited during start-up"
+                assert time.monotonic() < deadline, "ventros api did not become healthy"
+                try:
+                    if (await http.get("/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_a_stream_delivers_events_committed_through_another_api_process_within_1s(
+    container: Container, owner_url: str, tenant: TenantLogin, other_tenant: TenantLogin
 ) -> None:
-    async with serving(container) as streaming, serving(container) as writing:
+    async with api_process(owner_url) as writing, serving(container) as streaming:
         async with (
             httpx.AsyncClient(base_url=streaming, timeout=15) as http,
             http.stream("GET", "/api/v1/events/stream", headers=tenant.headers) as response,
@@ -83,12 +121,15 @@ async def test_a_stream_delivers_events_committed_through_another_api_process(
             assert response.headers["content-type"].startswith("text/event-stream")
             await _create(writing, other_tenant, "Not yours")
             contact_id = await _create(writing, tenant, "Streamed")
+            committed_at = time.monotonic()
             [event] = await read_events(response, 1)
+            latency = time.monotonic() - committed_at
     assert event["event"] == "contact.created"
     data = json.loads(event["data"])
     assert data["aggregate_id"] == contact_id
     assert data["tenant_id"] == str(tenant.tenant_id)
     assert event["id"] == data["id"]
+    assert latency < 1.0, f"the event took {latency:.3f} s to cross processes"
 
 
 async def test_last_event_id_resumes_after_that_event(

@@ -283,11 +283,11 @@ async def test_a_delivery_arrives_signed_and_the_documented_receiver_accepts_it(
     assert shown.json()["last_success_at"] is not None
 
 
-async def test_a_receiver_failing_twice_gets_three_attempts_with_growing_delays(
+async def test_a_receiver_failing_three_times_gets_one_success_after_growing_delays(
     hooks: Hooks, admin: TenantLogin, temporal: Client, worker: Worker, receivers: Any
 ) -> None:
     secret = "whsec_integration-test-secret-2"
-    receiver = receivers(secret, fail_first=2)
+    receiver = receivers(secret, fail_first=3)
     policy = {"initial_interval_seconds": 0.3, "max_attempts": 5}
     webhook = await _subscribe(hooks, admin, url=receiver.url, secret=secret, retry_policy=policy)
     event = await _contact_created(hooks, admin)
@@ -295,17 +295,18 @@ async def test_a_receiver_failing_twice_gets_three_attempts_with_growing_delays(
     await _fan_out(hooks, temporal, worker, event)
     result = await _result(temporal, webhook["id"], event)
 
-    assert (result.outcome, result.attempts) == ("delivered", 3)
-    assert receiver.answers == [500, 500, 200]
+    assert (result.outcome, result.attempts) == ("delivered", 4)
+    assert receiver.answers == [500, 500, 500, 200]
     assert len(receiver.handled) == 1
     assert {headers["X-Ventros-Delivery"] for _, headers in receiver.arrivals} == {str(event.id)}
     times = [at for at, _ in receiver.arrivals]
-    first_gap, second_gap = times[1] - times[0], times[2] - times[1]
-    assert first_gap >= 0.3 * 0.8
-    assert second_gap > first_gap
+    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    assert gaps[0] >= 0.3 * 0.8
+    assert gaps[0] < gaps[1] < gaps[2]
     attempts = await _attempts(hooks, admin, webhook["id"])  # newest first
     assert [(a["attempt"], a["status_code"], a["error"]) for a in attempts] == [
-        (3, 200, None),
+        (4, 200, None),
+        (3, 500, "HTTP 500"),
         (2, 500, "HTTP 500"),
         (1, 500, "HTTP 500"),
     ]
@@ -345,8 +346,8 @@ async def test_killing_the_worker_between_attempts_changes_nothing(
     hooks: Hooks, admin: TenantLogin, temporal: Client, worker: Worker, receivers: Any
 ) -> None:
     secret = "whsec_integration-test-secret-4"
-    receiver = receivers(secret, fail_first=1)
-    policy = {"initial_interval_seconds": 1.5, "max_attempts": 5}
+    receiver = receivers(secret, fail_first=3)
+    policy = {"initial_interval_seconds": 1.0, "max_interval_seconds": 1.5, "max_attempts": 5}
     webhook = await _subscribe(hooks, admin, url=receiver.url, secret=secret, retry_policy=policy)
     event = await _contact_created(hooks, admin)
     await _fan_out(hooks, temporal, worker, event)
@@ -364,12 +365,17 @@ async def test_killing_the_worker_between_attempts_changes_nothing(
     await worker.start()  # a new worker picks the workflow up from its history
     result = await _result(temporal, webhook["id"], event)
 
-    assert (result.outcome, result.attempts) == ("delivered", 2)
-    assert receiver.answers == [500, 200]
+    assert (result.outcome, result.attempts) == ("delivered", 4)
+    assert receiver.answers == [500, 500, 500, 200]
     assert len(receiver.handled) == 1
-    assert receiver.arrivals[1][0] - receiver.arrivals[0][0] >= 1.5 * 0.8
+    assert receiver.arrivals[1][0] - receiver.arrivals[0][0] >= 1.0 * 0.8
     attempts = await _attempts(hooks, admin, webhook["id"])
-    assert [(a["attempt"], a["status_code"]) for a in attempts] == [(2, 200), (1, 500)]
+    assert [(a["attempt"], a["status_code"]) for a in attempts] == [
+        (4, 200),
+        (3, 500),
+        (2, 500),
+        (1, 500),
+    ]
 
 
 async def _timer_started(handle: Any) -> bool:
