@@ -30,6 +30,9 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/events.py
+	$(BIN)/python bench/inbound.py --write bench/RESULTS.md
+	$(BIN)/python bench/outbound.py --write bench/RESULTS.md
+	$(BIN)/python bench/assignment.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
