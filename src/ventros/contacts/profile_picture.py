@@ -10,6 +10,7 @@ limited per channel (VENTROS_WAHA_PROFILE_PICTURE_PER_MINUTE).
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
@@ -30,6 +31,7 @@ from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
+from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -62,71 +64,109 @@ async def _channel_of(tx: UnitOfWork, contact_id: uuid.UUID) -> uuid.UUID | None
     return await latest_channel_of(tx, contact_id)
 
 
+@dataclass(frozen=True)
+class Picture:
+    url: str | None  # None: the contact hides their picture
+
+
+@dataclass(frozen=True)
+class _Where:
+    target: WahaTarget
+    chat_id: str
+    channel_id: uuid.UUID
+
+
+@dataclass(frozen=True)
+class PictureSource:
+    """Pictures come from the WAHA of the contact's latest channel, limited per channel."""
+
+    box: SecretBox
+    waha: WahaClient
+    rate_limits: RateLimits
+    per_minute: int = 30
+
+    @classmethod
+    def from_settings(cls, settings: Settings, rate_limits: RateLimits) -> PictureSource:
+        return cls(
+            SecretBox.from_secret(settings.resolved_secret_key()),
+            WahaClient.create(timeout_seconds=settings.waha_timeout_seconds),
+            rate_limits,
+            settings.waha_profile_picture_per_minute,
+        )
+
+    async def where_to_ask(self, tx: UnitOfWork, contact: Contact) -> _Where | None:
+        channel_id = await _channel_of(tx, contact.id)
+        channel = (
+            await channels.channel_for_ingest(tx, self.box, channel_id) if channel_id else None
+        )
+        chat_id = _chat_id(contact)
+        if channel is None or chat_id is None:
+            log.info("no channel or chat id to fetch a profile picture", contact_id=str(contact.id))
+            return None
+        target = WahaTarget(channel.base_url, channel.waha_session, channel.api_key)
+        return _Where(target, chat_id, channel.id)
+
+    async def ask(self, where: _Where) -> Picture | None:
+        """The picture, or None when WAHA cannot tell now (logged, not raised: optional)."""
+        verdict = await self.rate_limits.hit_per_minute(
+            self.per_minute, "waha-profile-picture", str(where.channel_id)
+        )
+        if not verdict.allowed:
+            log.warning("profile picture fetch over WAHA's rate limit", chat_id=where.chat_id)
+            return None
+        try:
+            return Picture(await self.waha.profile_picture(where.target, where.chat_id))
+        except WahaError as error:
+            log.warning("profile picture fetch failed", error=error.detail)
+            return None
+
+    async def aclose(self) -> None:
+        await self.waha.aclose()
+
+
+def show_picture(contact: Contact, picture: Picture) -> bool:
+    """Puts the picture on the contact; True (and an event) when it changed."""
+    if contact.profile_picture_url == picture.url:
+        return False
+    contact.profile_picture_url = picture.url
+    contact.updated_at = utcnow()
+    contact.record(
+        events.CONTACT_PROFILE_PICTURE_UPDATED,
+        {"contact_id": str(contact.id), "profile_picture_url": picture.url},
+    )
+    return True
+
+
 async def refresh_profile_picture(
-    uow: UnitOfWorkFactory,
-    box: SecretBox,
-    waha: WahaClient,
-    rate_limits: RateLimits,
-    tenant_id: uuid.UUID,
-    contact_id: uuid.UUID,
-    *,
-    per_minute: int = 30,
+    uow: UnitOfWorkFactory, source: PictureSource, tenant_id: uuid.UUID, contact_id: uuid.UUID
 ) -> str | None:
-    """Fetches the contact's picture through WAHA and stores it; returns the URL. Logged,
-    not raised, when WAHA cannot tell (the API already answered 202)."""
+    """Fetches the contact's picture through WAHA and stores it; returns the URL. WAHA is
+    asked outside any transaction (the API already answered 202)."""
     async with uow(tenant_id, Actor.system()) as tx:
         contact = await contact_in(tx, contact_id)
-        channel_id = await _channel_of(tx, contact_id) if contact is not None else None
-        channel = await channels.channel_for_ingest(tx, box, channel_id) if channel_id else None
-    chat_id = _chat_id(contact) if contact is not None else None
-    if contact is None or channel is None or chat_id is None:
-        log.info("no channel or chat id to fetch a profile picture", contact_id=str(contact_id))
-        return None
-    verdict = await rate_limits.hit_per_minute(per_minute, "waha-profile-picture", str(channel.id))
-    if not verdict.allowed:
-        log.warning("profile picture refresh over WAHA's rate limit", contact_id=str(contact_id))
-        return None
-    target = WahaTarget(channel.base_url, channel.waha_session, channel.api_key)
-    try:
-        url = await waha.profile_picture(target, chat_id)
-    except WahaError as error:
-        log.warning("profile picture fetch failed", contact_id=str(contact_id), error=error.detail)
+        where = await source.where_to_ask(tx, contact) if contact is not None else None
+    picture = await source.ask(where) if where is not None else None
+    if picture is None:
         return None
     async with uow(tenant_id, Actor.system()) as tx:
         repository = ContactRepository(tx)
         contact = await repository.get(contact_id)
-        if contact is None or contact.profile_picture_url == url:
-            return url
-        contact.profile_picture_url = url
-        contact.updated_at = utcnow()
-        contact.record(
-            events.CONTACT_PROFILE_PICTURE_UPDATED,
-            {"contact_id": str(contact.id), "profile_picture_url": url},
-        )
-        await repository.save(contact)
-        await tx.commit()
-    return url
+        if contact is not None and show_picture(contact, picture):
+            await repository.save(contact)
+            await tx.commit()
+    return picture.url
 
 
 async def _refresh_in_background(
     container: Container, tenant_id: uuid.UUID, cid: uuid.UUID
 ) -> None:
-    settings = container.settings
-    waha = WahaClient.create(timeout_seconds=settings.waha_timeout_seconds)
+    source = PictureSource.from_settings(container.settings, container.rate_limits)
     try:
-        await refresh_profile_picture(
-            container.uow,
-            SecretBox.from_secret(settings.resolved_secret_key()),
-            waha,
-            container.rate_limits,
-            tenant_id,
-            cid,
-            per_minute=settings.waha_profile_picture_per_minute,
-        )
+        await refresh_profile_picture(container.uow, source, tenant_id, cid)
     except Exception:
         log.exception("profile picture refresh failed", contact_id=str(cid))
     finally:
-        await waha.aclose()
+        await source.aclose()
 
 
 @router.post(

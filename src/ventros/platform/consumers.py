@@ -58,10 +58,13 @@ EventHandler = Callable[[DomainEvent, UnitOfWork], Awaitable[None]]
 
 # Modules with a `CONSUMERS` list (a context's handlers.py). One line per context.
 HANDLER_MODULES: tuple[str, ...] = (
+    "ventros.contacts.handlers",  # contact.created -> profile picture
+    "ventros.conversations.handlers",  # channel.deleted -> close its sessions
     "ventros.conversations.sending_handlers",  # message.sending -> WAHA
     "ventros.conversations.lifecycle_handlers",  # lifecycle workflow, auto-assign, queue
     "ventros.conversations.csat_handlers",  # session.closed -> CSAT question
     "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
+    "ventros.webhooks.handlers",  # every event -> outbound webhook deliveries
 )
 
 # Transactions one queue's consumers may have open at once (on disjoint aggregates).

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ventros.kernel.events import DomainEvent
+from ventros.platform.bus.topology import DOMAIN_EVENTS_ALL
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork
 from ventros.webhooks import service
@@ -47,7 +48,12 @@ CONSUMER_NAME = "webhooks.start_deliveries"
 
 
 def consumer(start: DeliveryStarter = start_delivery) -> Consumer:
-    return Consumer(CONSUMER_NAME, ("#",), WhenAnyEventStartWebhookDeliveries(start))
+    return Consumer(
+        CONSUMER_NAME,
+        ("#",),
+        WhenAnyEventStartWebhookDeliveries(start),
+        queue=DOMAIN_EVENTS_ALL,
+    )
 
 
 CONSUMERS = [consumer()]
