@@ -1,6 +1,6 @@
-"""AssignAgentToSession at scale: 200 sessions start at once and two workers (two
-containers, each with its own engine and pool, as two processes would have) run the
-auto-assign consumer on their `session.started` events concurrently. Five agents with
+"""AssignAgentToSession at scale: 200 sessions start at once and two worker processes (each
+its own OS process, engine and pool) run the auto-assign consumer on their
+`session.started` events concurrently. Five agents with
 capacity 10: nobody ever exceeds 10 — checked during the run by a trigger that aborts any
 transaction putting an agent over capacity and by a sampler, and after it by a query —
 exactly 50 are assigned, 150 wait; closing sessions pulls the waiting ones in arrival order.
@@ -9,6 +9,8 @@ exactly 50 are assigned, 150 wait; closing sessions pulls the waiting ones in ar
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
@@ -19,7 +21,7 @@ import pytest
 from psycopg import sql
 from sqlalchemy import select, text
 
-from tests.conftest import TenantLogin, _libpq, make_settings
+from tests.conftest import TEST_SECRET, TenantLogin, _libpq, make_settings
 from tests.integration.test_sessions_assignment import add_agent
 from ventros.bootstrap import Container, bootstrap
 from ventros.conversations import assignment, lifecycle
@@ -38,6 +40,56 @@ SESSIONS = 200
 AGENTS = 5
 CAPACITY = 10
 PER_WORKER_CONCURRENCY = 25
+
+
+# One worker process: the auto-assign consumer on the given events, as the worker runs it.
+WORKER_PROCESS = """
+import asyncio, json, sys, uuid
+from pathlib import Path
+from ventros.bootstrap import bootstrap
+from ventros.conversations.lifecycle_handlers import ASSIGN
+from ventros.kernel.events import Actor
+from ventros.platform.consumers import process_event
+from ventros.platform.settings import Settings
+from ventros.webhooks.repository import load_event
+
+async def main() -> None:
+    url, secret, tenant_id, concurrency = sys.argv[1:5]
+    settings = Settings(secret_key=secret, home=Path(".ventros-test"), log_json=False,
+                        database_url=None, rabbitmq_url=None, db_pool_size=int(concurrency))
+    container = bootstrap(settings, database_url=url)
+    async with container.uow(uuid.UUID(tenant_id), Actor.system()) as tx:
+        events = [await load_event(tx, uuid.UUID(i)) for i in sys.argv[5:]]
+    gate = asyncio.Semaphore(int(concurrency))
+
+    async def one(event):
+        async with gate:
+            return (await process_event(container.uow, ASSIGN, event)).value
+
+    print(json.dumps(await asyncio.gather(*(one(e) for e in events))))
+    await container.aclose()
+
+asyncio.run(main())
+"""
+
+
+async def _run_in_process(
+    owner_url: str, tenant: TenantLogin, events: list[DomainEvent]
+) -> list[Outcome]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WORKER_PROCESS,
+        owner_url,
+        TEST_SECRET,
+        str(tenant.tenant_id),
+        str(PER_WORKER_CONCURRENCY),
+        *(str(e.id) for e in events),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0
+    return [Outcome(value) for value in json.loads(out)]
 
 
 @pytest.fixture
@@ -185,6 +237,7 @@ async def _agent_of(container: Container, tenant: TenantLogin, session_id: uuid.
 
 @pytest.mark.usefixtures("capacity_check")
 async def test_200_sessions_at_once_across_two_workers_fill_five_agents_to_exactly_ten(
+    owner_url: str,
     container: Container,
     client: httpx.AsyncClient,
     tenant: TenantLogin,
@@ -210,7 +263,8 @@ async def test_200_sessions_at_once_across_two_workers_fill_five_agents_to_exact
 
     sampler = asyncio.create_task(sample())
     results = await asyncio.gather(
-        _run(first_worker, started[0::2], ASSIGN), _run(second_worker, started[1::2], ASSIGN)
+        _run_in_process(owner_url, tenant, started[0::2]),
+        _run_in_process(owner_url, tenant, started[1::2]),
     )
     done.set()
     assert await sampler > 0
