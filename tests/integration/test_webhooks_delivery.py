@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import os
 import shutil
@@ -300,7 +301,7 @@ async def test_a_receiver_failing_three_times_gets_one_success_after_growing_del
     assert len(receiver.handled) == 1
     assert {headers["X-Ventros-Delivery"] for _, headers in receiver.arrivals} == {str(event.id)}
     times = [at for at, _ in receiver.arrivals]
-    gaps = [later - earlier for earlier, later in zip(times, times[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert gaps[0] >= 0.3 * 0.8
     assert gaps[0] < gaps[1] < gaps[2]
     attempts = await _attempts(hooks, admin, webhook["id"])  # newest first
