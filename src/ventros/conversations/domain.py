@@ -308,6 +308,33 @@ class Message(AggregateRoot):
     received_at: datetime = field(default_factory=utcnow)
 
     @classmethod
+    def in_session(
+        cls,
+        session: Session,
+        *,
+        tenant_id: uuid.UUID,
+        direction: Direction,
+        content: MessageContent,
+        status: MessageStatus,
+        at: datetime,
+        message_id: uuid.UUID | None = None,
+        **details: Any,
+    ) -> Message:
+        """A new message of `session`: its channel and contact are the session's."""
+        return cls(
+            id=message_id or new_id(),
+            tenant_id=tenant_id,
+            channel_id=session.channel_id,
+            session_id=session.id,
+            contact_id=session.contact_id,
+            direction=direction,
+            content=content,
+            status=status,
+            created_at=at,
+            **details,
+        )
+
+    @classmethod
     def receive(
         cls,
         *,
@@ -324,16 +351,13 @@ class Message(AggregateRoot):
         referral: dict[str, Any] | None = None,
     ) -> Message:
         """A message the contact wrote."""
-        message = cls(
-            id=new_id(),
+        message = cls.in_session(
+            session,
             tenant_id=tenant_id,
-            channel_id=session.channel_id,
-            session_id=session.id,
-            contact_id=session.contact_id,
             direction=Direction.INBOUND,
             content=content,
             status=MessageStatus.RECEIVED,
-            created_at=at,
+            at=at,
             external_id=external_id,
             wa_id=wa_id,
             chat_id=chat_id,
@@ -363,16 +387,13 @@ class Message(AggregateRoot):
     ) -> Message:
         """A message the business sent without Ventros (from the phone, or another WAHA
         client), learnt from WhatsApp: outbound, already on its way."""
-        message = cls(
-            id=new_id(),
+        message = cls.in_session(
+            session,
             tenant_id=tenant_id,
-            channel_id=session.channel_id,
-            session_id=session.id,
-            contact_id=session.contact_id,
             direction=Direction.OUTBOUND,
             content=content,
             status=MessageStatus.SENT,
-            created_at=at,
+            at=at,
             external_id=external_id,
             wa_id=wa_id,
             chat_id=chat_id,
