@@ -10,9 +10,10 @@ the failure, so the outcome is always in the database, never a crash loop.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from temporalio.client import Client
 
     from ventros.bootstrap import Container
+
+R = TypeVar("R")
 
 CALL_TIMEOUT = timedelta(minutes=2)  # a few Graph calls (15 s each) and two transactions
 REPORT_TIMEOUT = timedelta(seconds=30)
@@ -88,48 +91,60 @@ class SendWorkflowInput:
         return f"conversion-{self.conversion_id}"
 
 
+async def _call_or_record_failure(
+    call: Any,
+    arg: object,
+    backoff: Backoff,
+    *,
+    record_failure: Any,
+    failure: Callable[[str], object],
+    failed: Callable[[str], R],
+) -> R:
+    """Runs the `call` activity with the backoff policy; when its retries run out, the
+    `record_failure` activity stores why (retried until the database takes it) and the
+    workflow ends with `failed(cause)`."""
+    try:
+        result: R = await workflow.execute_activity_method(
+            call, arg, start_to_close_timeout=CALL_TIMEOUT, retry_policy=backoff.policy()
+        )
+        return result
+    except ActivityError as error:
+        cause = str(error.cause or error)
+        await workflow.execute_activity_method(
+            record_failure,
+            failure(cause),
+            start_to_close_timeout=REPORT_TIMEOUT,
+            retry_policy=REPORT_RETRY,
+        )
+        return failed(cause)
+
+
 @workflow.defn(name="EnrichTrackingWorkflow")
 class EnrichTrackingWorkflow:
     @workflow.run
     async def run(self, params: EnrichWorkflowInput) -> EnrichResult:
-        try:
-            return await workflow.execute_activity_method(
-                EnrichmentActivities.enrich,
-                EnrichInput(params.tenant_id, params.tracking_id),
-                start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=params.backoff.policy(),
-            )
-        except ActivityError as error:
-            cause = str(error.cause or error)
-            await workflow.execute_activity_method(
-                EnrichmentActivities.record_failure,
-                EnrichFailureInput(params.tenant_id, params.tracking_id, cause),
-                start_to_close_timeout=REPORT_TIMEOUT,
-                retry_policy=REPORT_RETRY,
-            )
-            return EnrichResult(FAILED, cause)
+        return await _call_or_record_failure(
+            EnrichmentActivities.enrich,
+            EnrichInput(params.tenant_id, params.tracking_id),
+            params.backoff,
+            record_failure=EnrichmentActivities.record_failure,
+            failure=lambda cause: EnrichFailureInput(params.tenant_id, params.tracking_id, cause),
+            failed=lambda cause: EnrichResult(FAILED, cause),
+        )
 
 
 @workflow.defn(name="SendConversionWorkflow")
 class SendConversionWorkflow:
     @workflow.run
     async def run(self, params: SendWorkflowInput) -> SendResult:
-        try:
-            return await workflow.execute_activity_method(
-                ConversionActivities.send,
-                SendInput(params.tenant_id, params.conversion_id),
-                start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=params.backoff.policy(),
-            )
-        except ActivityError as error:
-            cause = str(error.cause or error)
-            await workflow.execute_activity_method(
-                ConversionActivities.record_failure,
-                SendFailureInput(params.tenant_id, params.conversion_id, cause),
-                start_to_close_timeout=REPORT_TIMEOUT,
-                retry_policy=REPORT_RETRY,
-            )
-            return SendResult("failed", cause)
+        return await _call_or_record_failure(
+            ConversionActivities.send,
+            SendInput(params.tenant_id, params.conversion_id),
+            params.backoff,
+            record_failure=ConversionActivities.record_failure,
+            failure=lambda cause: SendFailureInput(params.tenant_id, params.conversion_id, cause),
+            failed=lambda cause: SendResult("failed", cause),
+        )
 
 
 async def start_enrichment(
