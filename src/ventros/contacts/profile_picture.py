@@ -24,6 +24,8 @@ from ventros.channels.waha_client import WahaClient, WahaError, WahaTarget
 from ventros.contacts import events
 from ventros.contacts.domain import Contact
 from ventros.contacts.repository import ContactRepository
+from ventros.contacts.service import contact_in
+from ventros.conversations.sending import latest_channel_of
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.clock import utcnow
@@ -40,11 +42,6 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 Writer = Annotated[Principal, Depends(authorized(Permission.CONTACTS_WRITE))]
 
 
-async def contact_in(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact | None:
-    """The live contact inside an open unit of work (for other contexts' use cases)."""
-    return await ContactRepository(tx).get(contact_id)
-
-
 class RefreshAccepted(BaseModel):
     contact_id: uuid.UUID
     status: str = "accepted"
@@ -59,8 +56,6 @@ def _chat_id(contact: Contact) -> str | None:
 
 async def _channel_of(tx: UnitOfWork, contact_id: uuid.UUID) -> uuid.UUID | None:
     """The channel of the contact's latest message (Conversations knows)."""
-    from ventros.conversations.sending import latest_channel_of  # it imports this module
-
     return await latest_channel_of(tx, contact_id)
 
 

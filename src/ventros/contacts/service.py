@@ -38,6 +38,11 @@ class Page:
     next_before: uuid.UUID | None
 
 
+async def contact_in(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact | None:
+    """The live contact inside an open unit of work (for other contexts' use cases)."""
+    return await ContactRepository(tx).get(contact_id)
+
+
 async def _region(tx: UnitOfWork) -> str:
     return str((await settings_in(tx)).get("default_region", "BR"))
 

@@ -25,7 +25,7 @@ from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, select, te
 from sqlalchemy.dialects.postgresql import UUID, insert
 
 from ventros.channels.waha_client import OutgoingContent
-from ventros.contacts import profile_picture
+from ventros.contacts.service import contact_in
 from ventros.conversations import sending
 from ventros.conversations.domain import (
     CLOSE_CHANNEL_DELETED,
@@ -170,7 +170,7 @@ async def request_on_close(tx: UnitOfWork, session_id: uuid.UUID) -> str:
     if now - last_inbound > sending.WINDOW:
         return await _skip(tx, session, SKIP_OUTSIDE_WINDOW, now)
     if chat_id is None:
-        contact = await profile_picture.contact_in(tx, session.contact_id)
+        contact = await contact_in(tx, session.contact_id)
         try:
             chat_id = sending.chat_id_of(contact) if contact is not None else None
         except RuleViolation:

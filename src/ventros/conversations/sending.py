@@ -19,7 +19,6 @@ from sqlalchemy import func, select
 from ventros.channels import service as channels
 from ventros.channels.domain import Channel
 from ventros.channels.waha_client import OutgoingContent
-from ventros.contacts import profile_picture
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact
 from ventros.conversations import events
@@ -197,16 +196,14 @@ def compose(
     message_id: uuid.UUID | None = None,
 ) -> Message:
     """A new outbound message, `pending`, raising `message.sending` (what the sender reads)."""
-    message = Message(
-        id=message_id or new_id(),
+    message = Message.in_session(
+        session,
         tenant_id=tenant_id,
-        channel_id=session.channel_id,
-        session_id=session.id,
-        contact_id=session.contact_id,
         direction=Direction.OUTBOUND,
         content=content,
         status=MessageStatus.PENDING,
-        created_at=at,
+        at=at,
+        message_id=message_id,
         chat_id=chat_id,
         source="api",
     )
@@ -227,7 +224,7 @@ def compose(
 
 
 async def _contact(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact:
-    found = await profile_picture.contact_in(tx, contact_id)
+    found = await contacts.contact_in(tx, contact_id)
     if found is None:
         raise NotFound("contact not found")
     return found

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from ventros.contacts.service import contact_in
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.kernel.events import DomainEvent
@@ -456,12 +457,11 @@ async def prepare_send(tx: UnitOfWork, conversion_id: uuid.UUID) -> PreparedSend
     if tracking is None:
         return None
     # The contact's phone and email (Contacts context), read-only, for hashed matching.
-    contact = (
-        await tx.connection.execute(
-            text("SELECT phone, email FROM contacts WHERE id = :id"), {"id": tracking.contact_id}
-        )
-    ).first()
-    person = Person(contact.phone, contact.email) if contact else Person()
+    contact = await contact_in(tx, tracking.contact_id)
+    person = Person(
+        contact.phone.e164 if contact and contact.phone else None,
+        contact.email.address if contact and contact.email else None,
+    )
     conversion = Conversion(
         row.id, row.event_id, row.event_name, row.value_cents, row.currency, row.occurred_at
     )
