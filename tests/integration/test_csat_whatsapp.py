@@ -32,6 +32,8 @@ from ventros.webhooks.repository import load_event
 
 pytestmark = pytest.mark.integration
 
+QUESTION = "How did we do today? Reply with a number from 1 (bad) to 5 (great)."
+
 [CSAT] = CSAT_CONSUMERS
 
 
@@ -90,7 +92,9 @@ async def _conversation(
     """A channel on the stand-in with `csat_on_close` on, a customer's message, the session
     assigned to an agent; returns (channel id, session, agent id)."""
     response = await client.patch(
-        "/api/v1/settings", json={"csat_on_close": True}, headers=tenant.headers
+        "/api/v1/settings",
+        json={"csat_on_close": True, "csat_question": QUESTION},
+        headers=tenant.headers,
     )
     assert response.status_code == 200, response.text
     assert response.json()["csat_on_close"] is True
@@ -152,12 +156,12 @@ async def test_a_rating_reply_becomes_the_closed_sessions_csat_with_the_agent_at
     [sent] = waha.sends()
     assert sent.path == "/api/sendText"
     assert sent.body is not None
-    assert sent.body["text"] == csat.QUESTION
+    assert sent.body["text"] == QUESTION
     assert sent.body["chatId"] == "5511976543210@c.us"
     messages = await client.get(
         f"/api/v1/sessions/{session['id']}/messages", headers=tenant.headers
     )
-    assert [m["text"] for m in messages.json()["items"]][-1] == csat.QUESTION
+    assert [m["text"] for m in messages.json()["items"]][-1] == QUESTION
     assert messages.json()["items"][-1]["status"] == "sent"
 
     await deliver(client, channel, whatsapp_message("5", int(time.time())))

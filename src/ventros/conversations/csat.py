@@ -41,7 +41,6 @@ from ventros.kernel.errors import RuleViolation
 from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
 
-QUESTION = "Como você avalia o nosso atendimento? Responda com um número de 1 (ruim) a 5 (ótimo)."
 ANSWER_WINDOW = timedelta(hours=24)  # how long a question waits for its answer
 
 PENDING = "pending"
@@ -145,8 +144,10 @@ async def _skip(tx: UnitOfWork, session: Session, reason: str, at: datetime) -> 
 async def request_on_close(tx: UnitOfWork, session_id: uuid.UUID) -> str:
     """Asks the customer of a closed session for a rating, or records why not. Returns what
     it did. Idempotent: a session is asked at most once."""
-    if not (await settings_in(tx)).get("csat_on_close"):
+    tenant_settings = await settings_in(tx)
+    if not tenant_settings.get("csat_on_close"):
         return "off"
+    question = str(tenant_settings["csat_question"])
     session = await SessionRepository(tx).get(session_id)
     if session is None or session.is_open:
         return "not closed"
@@ -180,10 +181,10 @@ async def request_on_close(tx: UnitOfWork, session_id: uuid.UUID) -> str:
     message = sending.compose(
         tenant_id=session.tenant_id,
         session=session,
-        content=MessageContent(type=MessageType.TEXT, text=QUESTION),
+        content=MessageContent(type=MessageType.TEXT, text=question),
         chat_id=chat_id,
         at=now,
-        outgoing=OutgoingContent(type="text", text=QUESTION),
+        outgoing=OutgoingContent(type="text", text=question),
     )
     # An older question still waiting is no longer the one an answer is for.
     await tx.connection.execute(

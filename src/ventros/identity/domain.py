@@ -36,6 +36,9 @@ DEFAULT_TENANT_SETTINGS: dict[str, Any] = {
     "auto_assign": False,
     "default_region": "BR",
     "csat_on_close": False,  # ask the customer for a 1-5 rating when a session closes
+    "csat_question": (
+        "Como você avalia o nosso atendimento? Responda com um número de 1 (ruim) a 5 (ótimo)."
+    ),
     "deleted_contact_retention_days": 30,  # LGPD: soft-deleted contacts purged after this
 }
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from ventros.identity.domain import AgentStatus, Role, User
+from ventros.identity.domain import DEFAULT_TENANT_SETTINGS, AgentStatus, Role, User
 
 
 class LoginRequest(BaseModel):
@@ -40,6 +40,7 @@ class SettingsRead(BaseModel):
     auto_assign: bool
     default_region: str
     csat_on_close: bool = False
+    csat_question: str = DEFAULT_TENANT_SETTINGS["csat_question"]
 
 
 class SettingsUpdate(BaseModel):
@@ -51,6 +52,12 @@ class SettingsUpdate(BaseModel):
     auto_assign: bool | None = None
     default_region: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
     csat_on_close: bool | None = None
+    csat_question: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="What the customer is asked when a session closes (a 1-5 reply rates it)",
+    )
 
 
 class AgentCreate(BaseModel):
