@@ -85,3 +85,30 @@ async def test_another_tenants_events_are_invisible(
     ).json()
     assert all(e["tenant_id"] == str(other_tenant.tenant_id) for e in theirs["items"])
     assert contact_id not in {e["aggregate_id"] for e in theirs["items"]}
+
+
+async def test_a_survivors_timeline_includes_the_history_of_the_contacts_merged_into_it(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    ids = []
+    for name in ("Survivor", "Duplicate", "Older duplicate"):
+        created = await client.post("/api/v1/contacts", json={"name": name}, headers=tenant.headers)
+        ids.append(created.json()["id"])
+    survivor, duplicate, older = ids
+    await client.patch(f"/api/v1/contacts/{older}", json={"tags": ["vip"]}, headers=tenant.headers)
+    # A merge of a merge: the older duplicate went into the duplicate first.
+    for into, away in ((duplicate, older), (survivor, duplicate)):
+        merged = await client.post(
+            f"/api/v1/contacts/{into}/merge", json={"duplicate_id": away}, headers=tenant.headers
+        )
+        assert merged.status_code == 200, merged.text
+
+    timeline = await client.get(f"/api/v1/contacts/{survivor}/timeline", headers=tenant.headers)
+
+    assert timeline.status_code == 200
+    history = [(e["aggregate_id"], e["name"]) for e in timeline.json()["items"]]
+    assert (older, "contact.created") in history
+    assert (older, "contact.updated") in history
+    assert (duplicate, "contact.created") in history
+    assert history[0] == (survivor, "contact.created")
+    assert history[-1][1] == "contact.merged"

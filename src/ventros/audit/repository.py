@@ -36,7 +36,7 @@ class EventLog:
         after: uuid.UUID | None,
         limit: int,
         name: str | None = None,
-        contact_id: uuid.UUID | None = None,
+        contact_ids: list[uuid.UUID] | None = None,
     ) -> list[DomainEvent]:
         """Events oldest first, strictly after `after` (ids are time-ordered UUIDv7)."""
         query = select(domain_events).where(domain_events.c.tenant_id == self._uow.tenant_id)
@@ -44,15 +44,15 @@ class EventLog:
             query = query.where(domain_events.c.id > after)
         if name is not None:
             query = query.where(domain_events.c.name == name)
-        if contact_id is not None:
-            query = query.where(domain_events.c.contact_id == contact_id)
+        if contact_ids is not None:
+            query = query.where(domain_events.c.contact_id.in_(contact_ids))
         rows = await self._uow.connection.execute(query.order_by(domain_events.c.id).limit(limit))
         return [_event(row) for row in rows]
 
-    async def latest_id(self, *, contact_id: uuid.UUID | None = None) -> uuid.UUID | None:
+    async def latest_id(self, *, contact_ids: list[uuid.UUID] | None = None) -> uuid.UUID | None:
         query = select(domain_events.c.id).where(domain_events.c.tenant_id == self._uow.tenant_id)
-        if contact_id is not None:
-            query = query.where(domain_events.c.contact_id == contact_id)
+        if contact_ids is not None:
+            query = query.where(domain_events.c.contact_id.in_(contact_ids))
         result = await self._uow.connection.execute(
             query.order_by(domain_events.c.id.desc()).limit(1)
         )

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from ventros.audit.repository import EventLog
-from ventros.contacts.service import get_contact
+from ventros.contacts.service import get_contact, identities_of
 from ventros.identity.domain import Principal
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.event_feed import EventFeed
@@ -32,8 +32,9 @@ async def list_events(
     contact_id: uuid.UUID | None = None,
 ) -> EventPage:
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        contact_ids = await identities_of(tx, contact_id) if contact_id else None
         events = await EventLog(tx).after(
-            after=after, limit=limit + 1, name=name, contact_id=contact_id
+            after=after, limit=limit + 1, name=name, contact_ids=contact_ids
         )
     return EventPage(events[:limit], len(events) > limit)
 
@@ -46,6 +47,7 @@ async def contact_timeline(
     after: uuid.UUID | None,
     limit: int,
 ) -> EventPage:
+    """The contact's events, including those of contacts merged into it."""
     await get_contact(uow, principal, contact_id)  # 404 for a missing or foreign contact
     return await list_events(uow, principal, after=after, limit=limit, contact_id=contact_id)
 
@@ -78,4 +80,5 @@ async def _latest_id(
     uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID | None
 ) -> uuid.UUID | None:
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
-        return await EventLog(tx).latest_id(contact_id=contact_id)
+        contact_ids = await identities_of(tx, contact_id) if contact_id else None
+        return await EventLog(tx).latest_id(contact_ids=contact_ids)

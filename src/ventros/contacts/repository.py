@@ -184,6 +184,19 @@ class ContactRepository:
             return (await self.merged_survivors([str(phone)])).get(str(phone))
         return self._uow.track(_from_row(row))
 
+    async def merged_into(self, contact_id: uuid.UUID) -> list[uuid.UUID]:
+        """The contacts merged into this one, and into those (oldest merge chains too)."""
+        absorbed = (
+            select(contacts.c.id)
+            .where(contacts.c.merged_into_id == contact_id)
+            .cte("absorbed", recursive=True)
+        )
+        absorbed = absorbed.union(
+            select(contacts.c.id).where(contacts.c.merged_into_id == absorbed.c.id)
+        )
+        rows = await self._uow.connection.execute(select(absorbed.c.id))
+        return [row.id for row in rows]
+
     async def merged_survivors(self, phones: list[str]) -> dict[str, Contact]:
         """Phones of contacts merged away, each resolved to the live contact that took them
         (following merges of merges)."""

@@ -43,6 +43,11 @@ async def contact_in(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact | None:
     return await ContactRepository(tx).get(contact_id)
 
 
+async def identities_of(tx: UnitOfWork, contact_id: uuid.UUID) -> list[uuid.UUID]:
+    """The contact and every contact merged into it: the ids its history was recorded under."""
+    return [contact_id, *await ContactRepository(tx).merged_into(contact_id)]
+
+
 async def _region(tx: UnitOfWork) -> str:
     return str((await settings_in(tx)).get("default_region", "BR"))
 
