@@ -392,3 +392,30 @@ async def test_the_daily_rollup_kept_by_moves_agrees_with_the_history(
         [(1, 3, 1, 1 / 3), (1, 2, 1, 0.5), (1, 1, 0, 0.0), (1, 1, 0, 0.0)],
         0.5,
     )
+
+
+async def test_contacts_are_listed_by_the_pipeline_and_stage_they_are_in_now(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    headers = tenant.headers
+    sales, other = await _pipeline(client, headers), await _pipeline(client, headers)
+    lead, moved_on, elsewhere = [
+        await _contact(client, headers, name) for name in ("Lead", "Moved on", "Elsewhere")
+    ]
+    first, second = STAGES[0]["name"], STAGES[1]["name"]
+    assert (await _move(client, headers, lead, sales, first)).status_code == 200
+    assert (await _move(client, headers, moved_on, sales, first)).status_code == 200
+    assert (await _move(client, headers, moved_on, sales, second)).status_code == 200
+    assert (await _move(client, headers, elsewhere, other, first)).status_code == 200
+
+    async def listed(**params: str) -> set[str]:
+        response = await client.get("/api/v1/contacts", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return {c["id"] for c in response.json()["items"]}
+
+    assert await listed(pipeline_id=sales["id"]) == {lead, moved_on}
+    assert await listed(pipeline_id=sales["id"], stage_id=_stage(sales, first)) == {lead}
+    assert await listed(stage_id=_stage(sales, second)) == {moved_on}
+    assert await listed(pipeline_id=str(uuid.uuid4())) == set()
+    bad = await client.get("/api/v1/contacts", params={"stage_id": "nope"}, headers=headers)
+    assert bad.status_code == 422

@@ -36,14 +36,17 @@ async def list_contacts(
     q: Annotated[str | None, Query(max_length=200)] = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
+    pipeline_id: uuid.UUID | None = None,
+    stage_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[ContactRead]:
-    """List contacts, newest first; q matches name, email, or digits of the phone."""
+    """List contacts, newest first; q matches name, email, or digits of the phone;
+    pipeline_id / stage_id keep those there now."""
     page = await service.list_contacts(
         uow,
         principal,
-        ContactFilter(q=q, tag=tag, source=source),
+        ContactFilter(q=q, tag=tag, source=source, pipeline_id=pipeline_id, stage_id=stage_id),
         limit=limit,
         before=decode_cursor(cursor),
     )

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ventros.contacts.domain import Contact, Email, Phone
 from ventros.kernel.errors import Conflict
+from ventros.pipelines.repository import contacts_placed
 from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
 
@@ -83,6 +84,8 @@ class ContactFilter:
     q: str | None = None
     tag: str | None = None
     source: str | None = None
+    pipeline_id: uuid.UUID | None = None
+    stage_id: uuid.UUID | None = None
 
 
 def _values(contact: Contact) -> dict[str, Any]:
@@ -283,6 +286,9 @@ class ContactRepository:
             query = query.where(contacts.c.source == filters.source)
         if filters.q:
             query = query.where(_matches(filters.q))
+        if filters.pipeline_id or filters.stage_id:
+            placed = contacts_placed(filters.pipeline_id, filters.stage_id)
+            query = query.where(contacts.c.id.in_(placed))
         query = query.order_by(contacts.c.id.desc()).limit(limit)
         rows = await self._uow.connection.execute(query)
         return [_from_row(row) for row in rows]

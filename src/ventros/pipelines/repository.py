@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     PrimaryKeyConstraint,
     Row,
+    Select,
     Table,
     Text,
     UniqueConstraint,
@@ -200,6 +201,18 @@ class PipelineRepository:
         for stage in stage_rows:
             by_pipeline.setdefault(stage.pipeline_id, []).append(stage)
         return [_pipeline_from(row, by_pipeline.get(row.id, [])) for row in rows]
+
+
+def contacts_placed(pipeline_id: uuid.UUID | None, stage_id: uuid.UUID | None) -> Select[Any]:
+    """Ids of the contacts now in the pipeline and/or stage: a subquery for other contexts'
+    lists to filter by (the index on current positions answers it)."""
+    h = pipeline_stage_history
+    query = select(h.c.contact_id).where(h.c.exited_at.is_(None))
+    if pipeline_id is not None:
+        query = query.where(h.c.pipeline_id == pipeline_id)
+    if stage_id is not None:
+        query = query.where(h.c.stage_id == stage_id)
+    return query
 
 
 class PositionRepository:
