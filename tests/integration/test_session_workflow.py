@@ -1,12 +1,13 @@
 """SessionLifecycleWorkflow on a real Temporal dev server, with a 2-second timeout: an idle
 session closes by timeout; one with fresh activity stays open past several timeouts; both
-carry on across a worker restart."""
+carry on across a worker restart, and across a restart of the Temporal server."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,6 +24,7 @@ from ventros.conversations.workflows import LifecycleInput, start_lifecycle
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.platform.consumers import Outcome, process_event
+from ventros.platform.embedded.temporal import EmbeddedTemporal
 from ventros.platform.temporal import run_temporal_worker
 
 pytestmark = pytest.mark.integration
@@ -124,3 +126,38 @@ async def test_idle_sessions_close_by_timeout_and_active_ones_stay_open_across_a
         assert await _status(container, tenant, active.id) == ("closed", "timeout")
     finally:
         await worker.close()
+
+
+async def test_session_timeouts_carry_on_across_a_temporal_server_restart(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin, tmp_path: Path
+) -> None:
+    await _set_timeout(client, tenant, 2)
+    queue = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    server = EmbeddedTemporal(tmp_path / "temporal")  # state in SQLite, as `ventros run`
+    try:
+        temporal = await Client.connect(await asyncio.to_thread(server.start))
+        idle = await open_session(container, tenant)
+        active = await open_session(container, tenant)
+        for session in (idle, active):
+            params = LifecycleInput(str(tenant.tenant_id), str(session.id))
+            await start_lifecycle(params, client=temporal, task_queue=queue)
+        worker = _Worker(container, temporal, queue)
+        await _touch(container, tenant, active.id)
+        await worker.close()
+        await asyncio.to_thread(server.stop)
+
+        # Temporal is down for longer than the timeout; activity goes on meanwhile.
+        await _touch(container, tenant, active.id)
+        address = await asyncio.to_thread(server.start)
+        temporal = await Client.connect(address)
+        worker = _Worker(container, temporal, queue)
+        try:
+            for _ in range(4):
+                await _touch(container, tenant, active.id)
+                await asyncio.sleep(1)
+            assert await _status(container, tenant, idle.id) == ("closed", "timeout")
+            assert await _status(container, tenant, active.id) == ("open", None)
+        finally:
+            await worker.close()
+    finally:
+        await asyncio.to_thread(server.stop)
