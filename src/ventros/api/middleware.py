@@ -11,6 +11,8 @@ from collections.abc import Callable
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ventros.kernel.tracing import TraceContext, traced
+
 log = structlog.get_logger(__name__)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -49,8 +51,9 @@ async def send_problem(
 
 
 class RequestContextMiddleware:
-    """X-Request-ID on every response (echoed when the client sent a sane one), the id bound
-    to logs, and a last-resort problem+json 500 that still carries the request id."""
+    """X-Request-ID on every response (echoed when the client sent a sane one), the id and
+    the trace (continued from `traceparent`) bound to logs, and a last-resort problem+json
+    500 that still carries the request id."""
 
     def __init__(
         self, app: ASGIApp, on_finish: Callable[[str, str, int, float], None] | None = None
@@ -77,9 +80,14 @@ class RequestContextMiddleware:
                 message["headers"] = [*message.get("headers", []), id_header]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # The caller's trace continues here (W3C traceparent), or this request starts one;
+        # the events it records carry it to every consumer.
+        caller = TraceContext.parse(header_value(scope, b"traceparent"))
+        trace = caller.child() if caller else TraceContext.new()
+        structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace.trace_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            with traced(trace):
+                await self.app(scope, receive, send_with_id)
         except Exception:
             log.exception("unhandled error", path=scope.get("path"))
             if not started:
@@ -91,7 +99,7 @@ class RequestContextMiddleware:
                     [id_header],
                 )
         finally:
-            structlog.contextvars.unbind_contextvars("request_id")
+            structlog.contextvars.unbind_contextvars("request_id", "trace_id")
             if self.on_finish is not None:
                 elapsed = time.perf_counter() - began
                 self.on_finish(scope.get("method", ""), route_template(scope), status, elapsed)

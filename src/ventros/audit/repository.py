@@ -23,6 +23,7 @@ def _event(row: Row[Any]) -> DomainEvent:
         actor=Actor(row.actor_type, row.actor_id),
         payload=dict(row.data),
         schema_version=row.schema_version,
+        traceparent=None,  # read back from the log: not in a trace of ours
     )
 
 

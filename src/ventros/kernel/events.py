@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from ventros.kernel.clock import utcnow
 from ventros.kernel.ids import new_id
+from ventros.kernel.tracing import current_traceparent
 
 ActorType = Literal["user", "system"]
 
@@ -40,6 +41,8 @@ class DomainEvent:
     id: uuid.UUID = field(default_factory=new_id)
     occurred_at: datetime = field(default_factory=utcnow)
     schema_version: int = 1
+    # The trace it was recorded in (W3C traceparent): operational, not part of the fact.
+    traceparent: str | None = field(default_factory=current_traceparent, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The event JSON of the API contract (timelines, SSE, webhooks)."""
@@ -69,4 +72,5 @@ class DomainEvent:
             actor=Actor(actor.get("type", "system"), uuid.UUID(actor_id) if actor_id else None),
             payload=data.get("data") or {},
             schema_version=int(data.get("schema_version", 1)),
+            traceparent=data.get("traceparent"),
         )

@@ -36,6 +36,7 @@ import structlog
 from sqlalchemy import text
 
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.kernel.tracing import TraceContext, traced
 from ventros.platform.bus import (
     DOMAIN_EVENTS,
     TRACEPARENT_HEADER,
@@ -206,17 +207,24 @@ class _Pending:
     event: DomainEvent
     done: asyncio.Future[None]
 
-    def log_context(self, consumer: Consumer) -> contextlib.AbstractContextManager[object]:
-        traceparent = self.delivery.envelope.headers.get(TRACEPARENT_HEADER) or ""
-        parts = traceparent.split("-")
-        return structlog.contextvars.bound_contextvars(
-            consumer=consumer.name,
-            event_id=str(self.event.id),
-            event_name=self.event.name,
-            tenant_id=str(self.event.tenant_id),
-            trace_id=parts[1] if len(parts) >= 4 else None,
-            attempt=self.delivery.attempt,
-        )
+    @contextlib.contextmanager
+    def handling(self, consumer: Consumer) -> Iterator[None]:
+        """The handler runs in the event's trace (events it raises carry it) and logs say
+        which consumer, event and attempt they are about."""
+        published = TraceContext.parse(self.delivery.envelope.headers.get(TRACEPARENT_HEADER))
+        trace = published.child() if published else TraceContext.new()
+        with (
+            traced(trace),
+            structlog.contextvars.bound_contextvars(
+                consumer=consumer.name,
+                event_id=str(self.event.id),
+                event_name=self.event.name,
+                tenant_id=str(self.event.tenant_id),
+                trace_id=trace.trace_id,
+                attempt=self.delivery.attempt,
+            ),
+        ):
+            yield
 
 
 class _QueueBatcher:
@@ -319,7 +327,7 @@ class _QueueBatcher:
                     continue
                 fresh.discard(key)
                 started = time.perf_counter()
-                with item.log_context(consumer):
+                with item.handling(consumer):
                     await consumer.handler(item.event, tx)
                 outcomes.append((consumer.name, Outcome.PROCESSED, time.perf_counter() - started))
             await tx.commit()
@@ -335,7 +343,7 @@ class _QueueBatcher:
         error: Exception | None = None
         for consumer in self.consumers:
             started = time.perf_counter()
-            with item.log_context(consumer):
+            with item.handling(consumer):
                 try:
                     outcome = await process_event(self.worker.uow, consumer, item.event)
                 except Exception as failure:

@@ -92,6 +92,14 @@ def contact_of(event: DomainEvent) -> Any:
     return event.payload.get("contact_id")
 
 
+def _outbox_json(event: DomainEvent) -> dict[str, object]:
+    """The event as published: the API's event JSON plus the trace it was recorded in."""
+    published = event.to_json()
+    if event.traceparent:
+        published["traceparent"] = event.traceparent
+    return published
+
+
 async def write_events(connection: AsyncConnection, events: Sequence[DomainEvent]) -> None:
     """Append events to the outbox and the event log, inside the caller's transaction."""
     if not events:
@@ -106,7 +114,7 @@ async def write_events(connection: AsyncConnection, events: Sequence[DomainEvent
                 "aggregate_type": e.aggregate_type,
                 "aggregate_id": e.aggregate_id,
                 "occurred_at": e.occurred_at,
-                "event": e.to_json(),
+                "event": _outbox_json(e),
             }
             for e in events
         ],

@@ -77,7 +77,8 @@ WHERE (x::text::bigint % 4294967296) NOT IN (
 """
 
 CLAIM_SQL = f"""
-SELECT o.id, o.tenant_id, o.name, o.aggregate_id, o.event::text AS event, o.attempts
+SELECT o.id, o.tenant_id, o.name, o.aggregate_id, o.event::text AS event, o.attempts,
+       o.event->>'traceparent' AS traceparent
 FROM outbox_events o
 WHERE o.published_at IS NULL AND o.failed_at IS NULL
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
@@ -156,9 +157,18 @@ class BatchReport:
     locked_out: bool = False  # another relay is active (Temporal driver only)
 
 
+def _traceparent(recorded: str | None, event_id: str) -> str:
+    """The trace the event was recorded in; an event recorded outside any trace (a timer,
+    the ingest of a webhook) starts its own, whose id is the event id, so the logs of
+    every consumer of it still line up."""
+    if recorded:
+        return recorded
+    hexid = event_id.replace("-", "")
+    return f"00-{hexid}-{hexid[16:]}-01"
+
+
 def envelope_of(row: asyncpg.Record) -> Envelope:
     event_id = str(row["id"])
-    hexid = event_id.replace("-", "")
     return Envelope(
         message_id=event_id,
         routing_key=row["name"],
@@ -167,9 +177,7 @@ def envelope_of(row: asyncpg.Record) -> Envelope:
             TENANT_HEADER: str(row["tenant_id"]),
             EVENT_NAME_HEADER: row["name"],
             AGGREGATE_HEADER: str(row["aggregate_id"]),
-            # The outbox keeps no trace context yet: each event starts a trace of its own,
-            # whose id is the event id, so logs of every consumer of it line up.
-            TRACEPARENT_HEADER: f"00-{hexid}-{hexid[16:]}-01",
+            TRACEPARENT_HEADER: _traceparent(row["traceparent"], event_id),
         },
         exchange=DOMAIN_EVENTS,
     )

@@ -267,4 +267,5 @@ async def load_event(tx: UnitOfWork, event_id: uuid.UUID) -> DomainEvent | None:
         actor=actor,
         occurred_at=row.occurred_at,
         schema_version=row.schema_version,
+        traceparent=None,  # read back from the log: not in a trace of ours
     )
