@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from collections.abc import Callable
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
@@ -35,6 +35,9 @@ class UnitOfWork:
         self._tracked_ids: set[int] = set()
         self._events: list[DomainEvent] = []
         self.committed_events: list[DomainEvent] = []
+        # Reads worth doing once per transaction: a consumer's batch may hold hundreds of
+        # events of one tenant that all need the same rows (e.g. its webhook subscriptions).
+        self.memo: dict[str, Any] = {}
 
     @property
     def connection(self) -> AsyncConnection:

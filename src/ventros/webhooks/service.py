@@ -150,12 +150,15 @@ async def list_attempts(
 
 
 async def subscriptions_for(tx: UnitOfWork, event: DomainEvent) -> list[Subscription]:
-    """The tenant's active subscriptions that want this event."""
-    return [
-        s
-        for s in await SubscriptionRepository(tx).active()
-        if s.wants(event.name, event.aggregate_type, event.aggregate_id)
-    ]
+    """The tenant's active subscriptions that want this event (read once per transaction:
+    the fan-out consumer sees every event)."""
+    active: list[Subscription] | None = tx.memo.get(_ACTIVE_SUBSCRIPTIONS)
+    if active is None:
+        active = tx.memo[_ACTIVE_SUBSCRIPTIONS] = await SubscriptionRepository(tx).active()
+    return [s for s in active if s.wants(event.name, event.aggregate_type, event.aggregate_id)]
+
+
+_ACTIVE_SUBSCRIPTIONS = "webhooks.active_subscriptions"
 
 
 @dataclass(frozen=True)
