@@ -1,7 +1,7 @@
 """Inbound WhatsApp benchmark: webhook acceptance, then end-to-end ingest.
 
     .venv/bin/python bench/inbound.py [--webhooks 20000] [--ingest 10000] [--concurrency 32]
-        [--write bench/RESULTS.md] [--profile-api PATH]
+        [--ingest-rate 1500] [--write bench/RESULTS.md] [--profile-api PATH]
 
 * webhook acceptance: the API (one process) on 127.0.0.1; `--concurrency` keep-alive
   connections post signed WAHA `message` envelopes (distinct messages, 200 contacts) as fast
@@ -11,7 +11,9 @@
   `ventros worker` runs); the messages are posted the same way; latency of each message is
   from its webhook's insert (`inbound_events.received_at`, when the 200 is decided) to the
   ingest transaction that stored it (`processed_at`, the same transaction as the message);
-  msg/s = messages / (last processed - first received).
+  msg/s = messages / (last processed - first received). Run twice: webhooks posted flat
+  out (the ingest's ceiling; a backlog forms when webhooks outrun it), then offered at a
+  steady `--ingest-rate` (the latency of a sustained load).
 """
 
 from __future__ import annotations
@@ -101,6 +103,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             results["ingest"] = await _ingest_figures(b.container, b.tenant_id, since)
             results["ingest"]["webhook_rate_meanwhile"] = args.ingest / elapsed
             print("ingest", results["ingest"], flush=True)
+            if args.ingest_rate:
+                # 3. the same, offered at a steady rate: latency when ingest keeps up
+                n = args.ingest
+                reqs = [request_bytes(b.channel_id, envelope("p", i)) for i in range(n)]
+                since = datetime.now(UTC)
+                elapsed, lat = await post_all(b.port, reqs, args.concurrency, rate=args.ingest_rate)
+                await _wait_drained(b, limit_seconds=600)
+                paced = await _ingest_figures(b.container, b.tenant_id, since)
+                paced["offered_rate"] = args.ingest_rate
+                paced["webhook_rate_meanwhile"] = n / elapsed
+                paced["webhook_p99_ms"] = percentile(lat, 0.99) * 1000
+                results["ingest_paced"] = paced
+                print("ingest_paced", paced, flush=True)
         finally:
             stop(worker)
     return results
@@ -151,8 +166,21 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             "|---|---|---|---|---|---|",
             f"| webhook acceptance | {w['messages']} | {w['rate']:.0f} | {w['p50_ms']:.1f} ms "
             f"| {w['p99_ms']:.1f} ms | >= 3,000 msg/s, p99 <= 50 ms |",
-            f"| end-to-end ingest | {i['messages']} | {i['rate']:.0f} | {i['p50_ms']:.0f} ms "
-            f"| {i['p99_ms']:.0f} ms | >= 1,500 msg/s, p99 <= 500 ms |",
+            f"| end-to-end ingest, webhooks flat out | {i['messages']} | {i['rate']:.0f} "
+            f"| {i['p50_ms']:.0f} ms | {i['p99_ms']:.0f} ms | >= 1,500 msg/s, p99 <= 500 ms |",
+            *(
+                [
+                    f"| end-to-end ingest, offered {p['offered_rate']:,.0f} msg/s "
+                    f"| {p['messages']} | {p['rate']:.0f} | {p['p50_ms']:.0f} ms "
+                    f"| {p['p99_ms']:.0f} ms | >= 1,500 msg/s, p99 <= 500 ms |"
+                ]
+                if (p := results.get("ingest_paced"))
+                else []
+            ),
+            "",
+            "Flat out, the webhooks arrive faster than one ingest worker stores them (they share"
+            " the cores), so the backlog they leave sets that row's latency; the offered row"
+            " posts at a steady rate.",
             "",
         ]
     )
@@ -163,6 +191,12 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=20000)
     parser.add_argument("--ingest", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--ingest-rate",
+        type=float,
+        default=1500.0,
+        help="then post --ingest more at this steady rate (msg/s; 0: skip)",
+    )
     parser.add_argument("--write", type=Path, help="replace the inbound section of this file")
     parser.add_argument("--profile-api", help="cProfile the API process into this file")
     args = parser.parse_args()

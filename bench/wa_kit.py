@@ -140,16 +140,26 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def post_all(port: int, requests: list[bytes], concurrency: int) -> tuple[float, list[float]]:
-    """Posts every request over `concurrency` keep-alive connections; (seconds, latencies)."""
-    queue = iter(requests)
+async def post_all(
+    port: int, requests: list[bytes], concurrency: int, *, rate: float | None = None
+) -> tuple[float, list[float]]:
+    """Posts every request over `concurrency` keep-alive connections; (seconds, latencies).
+
+    Without `rate`, as fast as the server answers; with it, request n is sent at n / rate
+    seconds after the start (or as soon as a connection is free, when late)."""
+    queue = iter(enumerate(requests))
     latencies: list[float] = []
     failures: list[int] = []
+    began = time.perf_counter()
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            for raw in queue:
+            for n, raw in queue:
+                if rate:
+                    delay = began + n / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 started = time.perf_counter()
                 writer.write(raw)
                 status = await _read_response(reader)
@@ -159,9 +169,8 @@ async def post_all(port: int, requests: list[bytes], concurrency: int) -> tuple[
         finally:
             writer.close()
 
-    started = time.perf_counter()
     await asyncio.gather(*(connection() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - started
+    elapsed = time.perf_counter() - began
     if failures:
         raise SystemExit(f"{len(failures)} webhooks were refused, e.g. {failures[:5]}")
     return elapsed, latencies

@@ -20,6 +20,7 @@ from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.audit.api import router as audit_router
 from ventros.bootstrap import Container
+from ventros.channels.api import WahaWebhookLane, webhook_context
 from ventros.channels.api import router as channels_router
 from ventros.channels.api import webhook_router as waha_webhook_router
 from ventros.contacts.api import router as contacts_router
@@ -69,6 +70,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        await webhook_context(app, container).intake.wait_idle()
         feed = getattr(app.state, "event_feed", None)
         if feed is not None:
             await feed.close()
@@ -118,5 +120,14 @@ def create_app(
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(RequestContextMiddleware, on_finish=instrument(container).observe)
+    observe = instrument(container).observe
+    app.add_middleware(RequestContextMiddleware, on_finish=observe)
+    # Outermost: WAHA's webhook skips the stack above (it keeps its own request id,
+    # security headers, body limit and metrics) and stores in group commits.
+    app.add_middleware(
+        WahaWebhookLane,
+        webhook=webhook_context(app, container),
+        max_body_bytes=settings.media_max_body_bytes,
+        on_finish=observe,
+    )
     return app

@@ -15,7 +15,7 @@ from ventros.kernel.tracing import TraceContext, traced
 
 log = structlog.get_logger(__name__)
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # what a client may send as X-Request-ID
 
 
 def header_value(scope: Scope, name: bytes) -> str | None:
@@ -66,7 +66,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         sent = header_value(scope, b"x-request-id")
-        request_id = sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
+        request_id = sent if sent and REQUEST_ID.match(sent) else uuid.uuid4().hex
         id_header = (b"x-request-id", request_id.encode())
         started = False
         status = 500

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,13 +19,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
-    bindparam,
     func,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ventros.channels.domain import Channel, ChannelType, InboundEvent
 from ventros.platform.crypto import SecretBox
@@ -98,6 +98,63 @@ _STORE_INBOUND_EVENT = text(
         RETURNING id
     )
     SELECT id, pg_notify('inbound_events', '') FROM stored
+    """
+)
+
+# Many deliveries of one tenant in one statement — the webhook's group commit — and in one
+# round trip: run outside an explicit transaction, it is its own transaction (one commit,
+# no BEGIN), and it sets the tenant itself, transaction-locally, before the rows it
+# inserts are checked by row-level security (each row's tenant is the one just set).
+# Arrays, one per column, keep the statement the same whatever the batch size (prepared
+# once). A repeat, stored before or earlier in the same batch, inserts nothing and is not
+# returned; the NOTIFY is delivered on commit only.
+_STORE_INBOUND_EVENTS = text(
+    """
+    WITH tenant AS MATERIALIZED (
+        SELECT CAST(set_config('app.tenant_id', CAST(:tenant_id AS text), true) AS uuid) AS id
+    ), stored AS (
+        INSERT INTO inbound_events (id, tenant_id, channel_id, event_key, event, body)
+        SELECT r.id, tenant.id, r.channel_id, r.event_key, r.event, CAST(r.body AS jsonb)
+        FROM tenant, unnest(
+            CAST(:ids AS uuid[]), CAST(:channel_ids AS uuid[]), CAST(:event_keys AS text[]),
+            CAST(:events AS text[]), CAST(:bodies AS text[])
+        ) WITH ORDINALITY AS r(id, channel_id, event_key, event, body, position)
+        ORDER BY r.position
+        ON CONFLICT (channel_id, event_key) DO NOTHING
+        RETURNING id
+    )
+    SELECT id, pg_notify('inbound_events', '') FROM stored
+    """
+)
+
+
+async def store_inbound_events(
+    engine: AsyncEngine, tenant_id: uuid.UUID, events: Sequence[NewInboundEvent]
+) -> set[uuid.UUID]:
+    """Stores deliveries of one tenant durably, in one statement and one transaction (the
+    first of repeats within `events` wins); returns the ids of those stored now. `engine`
+    is the application's (row-level security applies)."""
+    params = {
+        "tenant_id": str(tenant_id),
+        "ids": [e.id for e in events],
+        "channel_ids": [e.channel_id for e in events],
+        "event_keys": [e.event_key for e in events],
+        "events": [e.event for e in events],
+        "bodies": [e.raw_json for e in events],
+    }
+    async with engine.connect() as connection:
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        result = await autocommit.execute(_STORE_INBOUND_EVENTS, params)
+        return {row.id for row in result}
+
+
+# A whole batch's outcomes in one statement (one execution, not one per row).
+_MARK_PROCESSED = text(
+    """
+    UPDATE inbound_events AS e
+    SET processed_at = :at, outcome = o.outcome, attempts = e.attempts + 1
+    FROM unnest(CAST(:ids AS uuid[]), CAST(:outcomes AS text[])) AS o(id, outcome)
+    WHERE e.id = o.id
     """
 )
 
@@ -228,6 +285,18 @@ class ChannelRepository:
         return [self._from_row(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class NewInboundEvent:
+    """A verified delivery, about to be stored (`raw_json`: the body exactly as received)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    channel_id: uuid.UUID
+    event_key: str
+    event: str
+    raw_json: str
+
+
 class InboundEventRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -281,19 +350,8 @@ class InboundEventRepository:
     async def mark_processed(self, outcomes: dict[uuid.UUID, str], *, at: datetime) -> None:
         if not outcomes:
             return
-        statement = (
-            inbound_events.update()
-            .where(inbound_events.c.id == bindparam("event_id"))
-            .values(
-                processed_at=at,
-                outcome=bindparam("event_outcome"),
-                attempts=inbound_events.c.attempts + 1,
-            )
-        )
-        await self._uow.connection.execute(
-            statement,
-            [{"event_id": key, "event_outcome": value} for key, value in outcomes.items()],
-        )
+        params = {"at": at, "ids": list(outcomes), "outcomes": list(outcomes.values())}
+        await self._uow.connection.execute(_MARK_PROCESSED, params)
 
     async def record_failure(
         self, event_id: uuid.UUID, *, error: str, retry_at: datetime, give_up: bool

@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventros.channels import waha
 from ventros.channels.domain import DEFAULT_RATE_LIMIT, DEFAULT_WAHA_SESSION, Channel, InboundEvent
+from ventros.channels.intake import InboundIntake
 from ventros.channels.repository import (
     ChannelRepository,
     InboundEventRepository,
+    NewInboundEvent,
     WebhookChannel,
     find_webhook_channel,
     prune_processed_events,
@@ -209,11 +211,13 @@ async def accept_waha_webhook(
     signature: str | None,
     algorithm: str | None,
     cache: WebhookChannelCache | None = None,
+    intake: InboundIntake | None = None,
 ) -> AcceptedWebhook:
     """Authenticates a WAHA delivery and stores it durably; a repeat is accepted, not stored.
 
     Checks in order: the channel exists (404), the signature (401) — before the body is
-    even parsed —, JSON (400), the envelope's shape (422).
+    even parsed —, JSON (400), the envelope's shape (422). With an `intake`, the delivery
+    is stored in a group commit with others arriving meanwhile; else in its own transaction.
     """
     channel = await _webhook_channel(uow, box, channel_id, cache)
     if algorithm is not None and algorithm.strip().lower() != waha.SIGNATURE_ALGORITHM:
@@ -231,15 +235,27 @@ async def accept_waha_webhook(
         raise RuleViolation(f"not a WAHA webhook envelope: {error}", field="body") from error
     event_id = new_id()
     try:
-        async with uow(channel.tenant_id, Actor.system()) as tx:
-            stored = await InboundEventRepository(tx).add(
-                event_id=event_id,
-                channel_id=channel.id,
-                event_key=waha.dedupe_key(envelope, body),
-                event=envelope.event,
-                raw_json=raw_json,
+        if intake is not None:
+            stored = await intake.store(
+                NewInboundEvent(
+                    id=event_id,
+                    tenant_id=channel.tenant_id,
+                    channel_id=channel.id,
+                    event_key=waha.dedupe_key(envelope, body),
+                    event=envelope.event,
+                    raw_json=raw_json,
+                )
             )
-            await tx.commit()
+        else:
+            async with uow(channel.tenant_id, Actor.system()) as tx:
+                stored = await InboundEventRepository(tx).add(
+                    event_id=event_id,
+                    channel_id=channel.id,
+                    event_key=waha.dedupe_key(envelope, body),
+                    event=envelope.event,
+                    raw_json=raw_json,
+                )
+                await tx.commit()
     except DBAPIError as error:
         if _sqlstate(error) == _UNTRANSLATABLE_CHARACTER:
             raise RuleViolation("the envelope contains a NUL character", field="body") from error

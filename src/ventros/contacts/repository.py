@@ -15,6 +15,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    any_,
+    bindparam,
     or_,
     select,
     text,
@@ -207,7 +209,9 @@ class ContactRepository:
         query = (
             select(contacts.c.phone, contacts.c.merged_into_id)
             .where(
-                contacts.c.phone.in_(sorted(set(phones))), contacts.c.merged_into_id.is_not(None)
+                contacts.c.phone
+                == any_(bindparam("phones", sorted(set(phones)), type_=ARRAY(Text))),
+                contacts.c.merged_into_id.is_not(None),
             )
             .order_by(contacts.c.deleted_at)
         )
@@ -243,7 +247,10 @@ class ContactRepository:
         if not phones:
             return []
         query = select(contacts).where(
-            contacts.c.phone.in_(sorted({str(p) for p in phones})), _live()
+            # An array, not an IN list: one statement text whatever the number of phones.
+            contacts.c.phone
+            == any_(bindparam("phones", sorted({str(p) for p in phones}), type_=ARRAY(Text))),
+            _live(),
         )
         rows = await self._uow.connection.execute(query)
         found = [self._uow.track(_from_row(row)) for row in rows]

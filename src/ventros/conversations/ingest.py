@@ -5,6 +5,7 @@ and messages — in one transaction per batch, with the batch's lookups made up 
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections import defaultdict
@@ -90,7 +91,6 @@ class _Ingest:
         self.batch = batch
         self._channels: dict[uuid.UUID, Channel | None] = {}
         self._contacts: dict[str, Contact] = {}  # by E.164 phone
-        self._phones: dict[str, Phone | None] = {}  # by chat id; parsing is not cheap
         self._new_contacts: set[uuid.UUID] = set()  # their first message may carry an ad
 
     async def prepare(self, event: InboundEvent) -> _Item:
@@ -257,13 +257,7 @@ class _Ingest:
         chat_id = message.phone_chat_id or message.chat_id
         if not chat_id.endswith("@c.us"):
             return None
-        if chat_id not in self._phones:
-            try:
-                self._phones[chat_id] = Phone.parse(chat_id)
-            except RuleViolation:
-                self._phones[chat_id] = None
-                raise
-        phone = self._phones[chat_id]
+        phone = _chat_phone(chat_id)
         if phone is None:
             raise RuleViolation(f"invalid phone number: {chat_id!r}", field="phone")
         return phone
@@ -296,6 +290,16 @@ class _Ingest:
             self.batch.knows_no_session(contact.id, channel_id)
             self._new_contacts.add(contact.id)
         return contact
+
+
+@functools.lru_cache(maxsize=65_536)
+def _chat_phone(chat_id: str) -> Phone | None:
+    """The phone of a chat id, None when it is not a valid one. Parsing is not cheap and the
+    same few chats come back batch after batch, so results are kept (a pure function)."""
+    try:
+        return Phone.parse(chat_id)
+    except RuleViolation:
+        return None
 
 
 def _content_of(message: waha.WahaMessage) -> MessageContent:

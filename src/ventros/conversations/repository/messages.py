@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 from sqlalchemy import (
     Row,
     Select,
+    Text,
+    any_,
+    bindparam,
     select,
     text,
     tuple_,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from ventros.conversations.domain import (
     Direction,
@@ -95,6 +99,39 @@ def _message_from_row(row: Row[Any]) -> Message:
     )
 
 
+# Many messages in one statement whose text does not depend on how many: one array per
+# column, unnested. (A multi-row VALUES list is a new statement for every batch size, so
+# each size is parsed and planned again.) JSON columns travel as JSON text, as SQLAlchemy's
+# JSON type sends them (None as JSON null); `vcards` (text[]) as a JSON array of strings.
+_ARRAY_TYPES = {
+    **dict.fromkeys(("id", "tenant_id", "channel_id", "session_id", "contact_id"), "uuid"),
+    **dict.fromkeys(
+        ("revoked_at", "created_at", "received_at", "sent_at", "delivered_at", "read_at"),
+        "timestamptz",
+    ),
+    "revoked": "boolean",
+}
+_JSON_COLUMNS = frozenset(("media", "location", "referral", "reactions", "vcards"))
+_COLUMNS = [column.name for column in messages.columns]
+
+
+def _inserted(name: str) -> str:
+    if name == "vcards":
+        return "ARRAY(SELECT jsonb_array_elements_text(CAST(r.vcards AS jsonb)))"
+    return f"CAST(r.{name} AS jsonb)" if name in _JSON_COLUMNS else f"r.{name}"
+
+
+_COLUMN_LIST = ", ".join(_COLUMNS)
+_SELECTED = ", ".join(_inserted(name) for name in _COLUMNS)
+_ARRAYS = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES.get(name, 'text')}[])" for name in _COLUMNS)
+_INSERT_MANY = text(
+    f"INSERT INTO messages ({_COLUMN_LIST}) SELECT {_SELECTED} "  # noqa: S608 - constant SQL
+    f"FROM unnest({_ARRAYS}) AS r({_COLUMN_LIST}) "
+    "ON CONFLICT (channel_id, external_id) WHERE external_id IS NOT NULL DO NOTHING "
+    "RETURNING id"
+)
+
+
 class MessageRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
@@ -112,7 +149,9 @@ class MessageRepository:
             return set()
         query = select(messages.c.external_id).where(
             messages.c.channel_id == channel_id,
-            messages.c.external_id.in_(sorted(set(external_ids))),
+            # An array, not an IN list: one statement text whatever the number.
+            messages.c.external_id
+            == any_(bindparam("external_ids", sorted(set(external_ids)), type_=ARRAY(Text))),
         )
         return set((await self._uow.connection.execute(query)).scalars())
 
@@ -121,17 +160,12 @@ class MessageRepository:
         stored meanwhile by another transaction (nothing is tracked then)."""
         if not new:
             return True
-        statement = (
-            insert(messages)
-            .on_conflict_do_nothing(
-                index_elements=["channel_id", "external_id"],
-                index_where=text("external_id IS NOT NULL"),
-            )
-            .returning(messages.c.id)
-        )
-        result = await self._uow.connection.execute(
-            statement, [_message_values(message) for message in new]
-        )
+        rows = [_message_values(message) for message in new]
+        params = {
+            name: [json.dumps(row[name]) if name in _JSON_COLUMNS else row[name] for row in rows]
+            for name in _COLUMNS
+        }
+        result = await self._uow.connection.execute(_INSERT_MANY, params)
         inserted = set(result.scalars())
         if len(inserted) != len(new):
             return False

@@ -8,11 +8,15 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Text,
     and_,
+    any_,
+    bindparam,
     delete,
     or_,
     select,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventros.conversations.repository.tables import pending_message_updates
@@ -62,7 +66,12 @@ class PendingUpdateRepository:
         table = pending_message_updates
         query = select(table.c.external_id, table.c.wa_id).where(
             table.c.channel_id == channel_id,
-            or_(table.c.external_id.in_(external_ids), table.c.wa_id.in_(wa_ids)),
+            or_(
+                # Arrays, not IN lists: one statement text whatever the lengths.
+                table.c.external_id
+                == any_(bindparam("external_ids", external_ids, type_=ARRAY(Text))),
+                table.c.wa_id == any_(bindparam("wa_ids", wa_ids, type_=ARRAY(Text))),
+            ),
         )
         found: set[str] = set()
         for row in await self._uow.connection.execute(query):

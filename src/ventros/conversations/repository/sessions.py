@@ -9,11 +9,12 @@ from typing import Any
 from sqlalchemy import (
     Row,
     Select,
+    any_,
     bindparam,
     select,
     text,
 )
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 
 from ventros.conversations.domain import (
     Session,
@@ -155,7 +156,9 @@ class SessionRepository:
             select(sessions)
             .where(
                 sessions.c.channel_id == channel_id,
-                sessions.c.contact_id.in_(sorted(set(contact_ids))),
+                # An array, not an IN list: one statement text whatever the number.
+                sessions.c.contact_id
+                == any_(bindparam("contact_ids", sorted(set(contact_ids)), type_=ARRAY(UUID))),
                 sessions.c.status == SessionStatus.OPEN.value,
             )
             .order_by(sessions.c.id)
