@@ -43,13 +43,20 @@ async def source() -> AsyncIterator[PictureSource]:
         await picture_source.aclose()
 
 
-async def _contact_created(container: Container, tenant: TenantLogin) -> list[DomainEvent]:
-    found = await rows(
+async def _first_contact_created(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin, waha: WahaStandIn
+) -> DomainEvent:
+    """A customer writes in on a channel of the stand-in: their `contact.created`."""
+    channel = await create_channel(client, tenant, base_url=waha.base_url)
+    await deliver(client, channel["id"], "message.text.json")
+    await ingest(container, tenant)
+    [found] = await rows(
         container, tenant, "SELECT id FROM domain_events WHERE name = 'contact.created'"
     )
     async with container.uow(tenant.tenant_id, Actor.system()) as tx:
-        loaded = [await load_event(tx, row.id) for row in found]
-    return [event for event in loaded if event is not None]
+        event = await load_event(tx, found.id)
+    assert event is not None
+    return event
 
 
 async def test_a_new_whatsapp_contact_gets_the_profile_picture_once(
@@ -59,10 +66,7 @@ async def test_a_new_whatsapp_contact_gets_the_profile_picture_once(
     waha: WahaStandIn,
     source: PictureSource,
 ) -> None:
-    channel = await create_channel(client, tenant, base_url=waha.base_url)
-    await deliver(client, channel["id"], "message.text.json")
-    await ingest(container, tenant)
-    [event] = await _contact_created(container, tenant)
+    event = await _first_contact_created(client, container, tenant, waha)
     fetch = consumer(lambda: source)
 
     assert await process_event(container.uow, fetch, event) is Outcome.PROCESSED
@@ -87,10 +91,7 @@ async def test_when_waha_fails_the_contact_stays_without_a_picture_and_nothing_f
     waha: WahaStandIn,
     source: PictureSource,
 ) -> None:
-    channel = await create_channel(client, tenant, base_url=waha.base_url)
-    await deliver(client, channel["id"], "message.text.json")
-    await ingest(container, tenant)
-    [event] = await _contact_created(container, tenant)
+    event = await _first_contact_created(client, container, tenant, waha)
     waha.fail(1, status=500)
 
     outcome = await process_event(container.uow, consumer(lambda: source), event)
