@@ -258,5 +258,98 @@ def dlq_purge(
     typer.echo(f"purged {_with_bus(purge)} dead letter(s)")
 
 
+# --------------------------------------------------------------------------- WAHA simulator
+
+waha_sim_app = typer.Typer(
+    help="WAHA simulator: WAHA's API and signed webhooks, locally (demos, tests, benchmarks)",
+    invoke_without_command=True,
+)
+app.add_typer(waha_sim_app, name="waha-sim")
+
+
+@waha_sim_app.callback()
+def waha_sim(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    port: int = typer.Option(3000, help="Port to listen on (WAHA's default is 3000)"),
+    api_key: str = typer.Option("waha-sim-api-key", help="X-Api-Key the sends must carry"),
+    webhook_url: str | None = typer.Option(
+        None, help="Where webhooks go, e.g. http://127.0.0.1:8000/webhooks/waha/<channel id>"
+    ),
+    webhook_secret: str | None = typer.Option(None, help="HMAC key of the webhooks"),
+    session: str = typer.Option("default", help="WAHA session name"),
+    acks: bool = typer.Option(True, help="Post message.ack (sent, delivered) after each send"),
+    read_acks: bool = typer.Option(False, help="Also post the read ack"),
+    ack_delay: float = typer.Option(0.05, help="Seconds between a send and each ack"),
+) -> None:
+    """Serve the simulator (or run a subcommand: `say`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ventros.stand_ins.waha import WahaSimulator, serve
+
+    simulator = WahaSimulator(
+        api_key=api_key or None,
+        webhook_url=webhook_url,
+        webhook_secret=webhook_secret,
+        sessions=(session,),
+        acks=acks,
+        read_acks=read_acks,
+        ack_delay_seconds=ack_delay,
+    )
+    serve(simulator, host=host, port=port)
+
+
+@waha_sim_app.command("say")
+def waha_sim_say(
+    text: str = typer.Argument(..., help="What the customer writes"),
+    sender: str = typer.Option("5511976543210", "--from", help="The customer's phone or chat id"),
+    push_name: str | None = typer.Option("Mariana Costa", help="The customer's WhatsApp name"),
+    sim_url: str = typer.Option("http://127.0.0.1:3000", help="A running simulator"),
+    to_url: str | None = typer.Option(
+        None,
+        help="Post straight to this webhook URL (http://…/webhooks/waha/<channel id>), "
+        "no simulator needed",
+    ),
+    secret: str | None = typer.Option(None, help="HMAC key when posting straight to --to-url"),
+    session: str = typer.Option("default", help="WAHA session name (with --to-url)"),
+) -> None:
+    """Play a customer writing in: a signed `message` webhook, like WAHA's."""
+    import httpx
+
+    from ventros.stand_ins.waha import (
+        chat_id_of,
+        customer_payload,
+        encode,
+        envelope,
+        webhook_headers,
+    )
+
+    try:
+        if to_url:
+            payload = customer_payload(chat_id_of(sender), text, push_name=push_name)
+            body = encode(envelope("message", session, payload))
+            answer = httpx.post(
+                to_url, content=body, headers=webhook_headers(body, secret), timeout=30
+            )
+            typer.echo(f"{answer.status_code} {answer.text}")
+            if answer.status_code >= 300:
+                raise typer.Exit(code=1)
+            return
+        answer = httpx.post(
+            f"{sim_url.rstrip('/')}/_sim/customer-message",
+            json={"from": sender, "body": text, "push_name": push_name},
+            timeout=30,
+        )
+    except httpx.HTTPError as error:
+        typer.echo(f"error: {to_url or sim_url} is not reachable ({error})", err=True)
+        raise typer.Exit(code=1) from error
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(answer.text)
+    if answer.status_code >= 400 or (answer.json().get("webhook_status") or 500) >= 300:
+        raise typer.Exit(code=1)
+
+
 if __name__ == "__main__":
     app()

@@ -9,8 +9,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -24,6 +25,8 @@ from ventros.platform.embedded.postgres import (
 from ventros.platform.embedded.temporal import EmbeddedTemporal
 
 pytestmark = pytest.mark.e2e
+
+T = TypeVar("T")
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
@@ -333,3 +336,98 @@ async def test_a_crashing_background_service_is_restarted_and_the_others_keep_ru
     assert {"flaky stopped", "steady stopped"} <= set(calls)
     assert calls.count("steady") == 1
     assert all(task.done() for task in tasks)
+
+
+def _session_texts(
+    base_url: str, headers: dict[str, str], channel_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Per session on the channel: its messages (text, direction, status), oldest first."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    sessions = httpx.get(f"{base_url}/api/v1/sessions", headers=headers, timeout=10)
+    assert sessions.status_code == 200, sessions.text
+    for session in sessions.json()["items"]:
+        if session.get("channel_id") != channel_id:
+            continue
+        listed = httpx.get(
+            f"{base_url}/api/v1/sessions/{session['id']}/messages", headers=headers, timeout=10
+        )
+        assert listed.status_code == 200, listed.text
+        found[session["id"]] = sorted(listed.json()["items"], key=lambda m: m["created_at"])
+    return found
+
+
+def _eventually(check: Callable[[], T | None], what: str, output: Callable[[], str]) -> T:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        value = check()
+        if value is not None:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"{what} did not happen within 30 s:\n{output()}")
+
+
+def test_the_demo_has_a_whatsapp_channel_on_the_simulator_where_customers_write_in(
+    tmp_path: Path, processes: list[Ventros]
+) -> None:
+    from ventros.stand_ins.demo import DEMO_CHANNEL_NAME, DEMO_TEXT
+
+    run = Ventros("run", tmp_path / "home", free_port())
+    processes.append(run)
+    run.wait_healthy()
+    email, password = run.line_starting("Demo login:").removeprefix("Demo login:").split()
+    sim_url = run.line_starting("Demo WhatsApp:").rsplit(" ", 1)[-1]
+    headers = login(run.base_url, email, password)
+
+    listed = httpx.get(f"{run.base_url}/api/v1/channels", headers=headers, timeout=10)
+    assert listed.status_code == 200, listed.text
+    [channel] = [c for c in listed.json()["items"] if c["name"] == DEMO_CHANNEL_NAME]
+    assert channel["base_url"] == sim_url
+
+    def first_message() -> tuple[str, dict[str, Any]] | None:
+        for session_id, items in _session_texts(run.base_url, headers, channel["id"]).items():
+            if items and items[0]["text"] == DEMO_TEXT:
+                return session_id, items[0]
+        return None
+
+    session_id, greeting = _eventually(
+        first_message, "the demo customer's message", lambda: run.output
+    )
+    assert greeting["direction"] == "inbound"
+
+    # Another customer message, played from the command line.
+    said = subprocess.run(
+        [sys.executable, "-m", "ventros.cli", "waha-sim", "say", "--sim-url", sim_url,
+         "Vocês abrem sábado?"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert said.returncode == 0, said.stdout + said.stderr
+
+    def texts() -> list[str] | None:
+        items = _session_texts(run.base_url, headers, channel["id"]).get(session_id, [])
+        found = [m["text"] for m in items]
+        return found if "Vocês abrem sábado?" in found else None
+
+    assert _eventually(texts, "the second message", lambda: run.output)[:1] == [DEMO_TEXT]
+
+    # An answer goes out through the worker to the simulator, whose acks mark it delivered.
+    sent = httpx.post(
+        f"{run.base_url}/api/v1/messages/send",
+        json={"contact_id": greeting["contact_id"], "type": "text", "text": "Abrimos sim!"},
+        headers=headers,
+        timeout=10,
+    )
+    assert sent.status_code == 202, sent.text
+
+    def delivered() -> dict[str, Any] | None:
+        got = httpx.get(
+            f"{run.base_url}/api/v1/messages/{sent.json()['id']}", headers=headers, timeout=10
+        ).json()
+        return got if got["status"] == "delivered" else None
+
+    answer = _eventually(delivered, "the answer's delivery", lambda: run.output)
+    assert answer["external_id"].startswith("true_5511976543210@c.us_")
+    sends = httpx.get(f"{sim_url}/_sim/sends", timeout=10).json()
+    assert [s["body"]["text"] for s in sends["sends"]] == ["Abrimos sim!"]
+
+    assert run.terminate(signal.SIGTERM) == 0, run.output
+    assert processes_under(tmp_path / "home") == [], run.output

@@ -1,8 +1,10 @@
-"""A local WAHA stand-in: an HTTP server on 127.0.0.1 that checks requests against WAHA's
-real API (reference/waha.md §2-3: session in the body, `X-Api-Key`, required fields per
-endpoint) and answers like WAHA on the NOWEB engine (201 with a Baileys message; the
-profile picture as `{profilePictureURL}`). It can be told to fail: the next n requests with
-a status, every request, or after a delay (timeouts).
+"""A local WAHA stand-in for tests that steer a server in their own thread from Python
+(`ventros.stand_ins.waha` is the full simulator, with webhooks, and owns the table of send
+endpoints both use): an HTTP server on 127.0.0.1 that checks requests against WAHA's real
+API (reference/waha.md §2-3: session in the body, `X-Api-Key`, required fields per endpoint)
+and answers like WAHA on the NOWEB engine (201 with a Baileys message; the profile picture
+as `{profilePictureURL}`). It can be told to fail: the next n requests with a status, every
+request, or after a delay (timeouts).
 """
 
 from __future__ import annotations
@@ -16,19 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-PICTURE_URL = "https://pps.whatsapp.net/v/t61.24694-24/stand-in.jpg"
+from ventros.stand_ins.waha import REQUIRED, problem
 
-# Required body fields of each send endpoint (WAHA 2026.7.1 OpenAPI).
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "/api/sendText": ("session", "chatId", "text"),
-    "/api/sendImage": ("session", "chatId", "file"),
-    "/api/sendFile": ("session", "chatId", "file"),
-    "/api/sendVoice": ("session", "chatId", "file", "convert"),
-    "/api/sendVideo": ("session", "chatId", "file", "convert"),
-    "/api/sendLocation": ("session", "chatId", "latitude", "longitude", "title"),
-    "/api/sendContactVcard": ("session", "chatId", "contacts"),
-}
-_MEDIA = ("/api/sendImage", "/api/sendFile", "/api/sendVoice", "/api/sendVideo")
+PICTURE_URL = "https://pps.whatsapp.net/v/t61.24694-24/stand-in.jpg"
 
 
 @dataclass
@@ -125,14 +117,13 @@ class WahaStandIn:
                 received, go_on = self._common("POST")
                 if not go_on:
                     return
-                required = REQUIRED.get(received.path)
                 body = received.body
-                if required is None:
+                if received.path not in REQUIRED:
                     self._answer(404, {"message": f"Cannot POST {received.path}"})
                     return
-                problem = _problem(received.path, body, required, outer.sessions)
-                if problem:
-                    self._answer(400, {"message": problem, "statusCode": 400})
+                refused = problem(received.path, body, outer.sessions)
+                if refused:
+                    self._answer(400, {"message": refused, "statusCode": 400})
                     return
                 assert body is not None
                 with outer._lock:
@@ -164,33 +155,3 @@ class WahaStandIn:
                 self._answer(200, {"profilePictureURL": outer.picture_url})
 
         return Handler
-
-
-def _problem(
-    path: str, body: Any, required: tuple[str, ...], sessions: tuple[str, ...]
-) -> str | None:
-    if not isinstance(body, dict):
-        return "body must be a JSON object"
-    missing = [name for name in required if name not in body]
-    if missing:
-        return f"missing {', '.join(missing)}"
-    if body["session"] not in sessions:
-        return f"session {body['session']!r} does not exist"
-    chat = str(body["chatId"])
-    if not chat.endswith(("@c.us", "@g.us", "@lid")) or chat.startswith("+"):
-        return f"bad chatId {chat!r}"
-    if path in _MEDIA:
-        file = body["file"]
-        if not isinstance(file, dict) or not file.get("mimetype"):
-            return "file.mimetype is required"
-        if not (file.get("url") or file.get("data")):
-            return "file.url or file.data is required"
-    if path == "/api/sendLocation" and not all(
-        isinstance(body[k], int | float) for k in ("latitude", "longitude")
-    ):
-        return "latitude and longitude must be numbers"
-    if path == "/api/sendContactVcard" and not (
-        isinstance(body["contacts"], list) and body["contacts"]
-    ):
-        return "contacts must be a non-empty array"
-    return None

@@ -137,6 +137,20 @@ async def ensure_demo_tenant(
     return await create_tenant(uow, name=name, admin_email=email, admin_password=password)
 
 
+async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
+    """The demo tenant's admin, acting (what seeding the demo's channel needs)."""
+    async with uow(NO_TENANT, Actor.system()) as tx:
+        login = await find_login(tx, normalise_email(email))
+    if login is None:
+        return None
+    return Principal(
+        user_id=UserId(login.user_id),
+        tenant_id=TenantId(login.tenant_id),
+        role=login.role,
+        email=login.email,
+    )
+
+
 async def settings_in(tx: UnitOfWork) -> dict[str, Any]:
     """The tenant's settings, read inside another context's open unit of work."""
     tenant = await TenantRepository(tx).get(tx.tenant_id)

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     demo_email: str = "admin@demo.ventros.local"
     demo_password: str = "ventros-demo"  # noqa: S105 - documented demo login
     demo_tenant_name: str = "Demo"
+    # The demo's WhatsApp: a WAHA simulator (`ventros waha-sim`) started by `ventros run`
+    # beside the API, with a demo channel pointing at it. Port 0 = any free port; when the
+    # port is taken another one is used.
+    waha_sim_demo: bool = True
+    waha_sim_host: str = "127.0.0.1"
+    waha_sim_port: int = Field(default=3000, ge=0, le=65535)
 
     max_body_bytes: int = 1 << 20
     media_max_body_bytes: int = 16 << 20

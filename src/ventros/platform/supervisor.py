@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from ventros.bootstrap import Container
     from ventros.platform.embedded.temporal import EmbeddedTemporal
+    from ventros.stand_ins.demo import DemoWhatsApp
 
 log = structlog.get_logger(__name__)
 
@@ -229,9 +230,12 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)
     stop = asyncio.Event()
+    demo_whatsapp: DemoWhatsApp | None = None
     try:
         if settings.demo:
             await _seed_demo(container, settings)
+            if settings.waha_sim_demo:
+                demo_whatsapp = await _start_demo_whatsapp(container, settings)
         server = _Server(_uvicorn_config(create_app(container), settings))
         if temporal is not None:
             await temporal.wait_ready()  # background services (Temporal worker) need it
@@ -254,7 +258,7 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
             asyncio.create_task(_supervise(service, container, stop), name=_name(service))
             for service in BACKGROUND_SERVICES
         ]
-        announce = asyncio.create_task(_announce(server, settings))
+        announce = asyncio.create_task(_announce(server, settings, demo_whatsapp))
         try:
             await server.serve()
         finally:
@@ -265,6 +269,8 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
                 loop.remove_signal_handler(sig)
             _install_signal_handler(_already_stopping)  # asyncio restored the defaults
     finally:
+        if demo_whatsapp is not None:  # after the worker: its last sends are answered
+            await demo_whatsapp.stop()
         await container.aclose()
 
 
@@ -281,13 +287,31 @@ async def _seed_demo(container: Container, settings: Settings) -> None:
     _say(f"Demo login: {settings.demo_email} {settings.demo_password}")
 
 
-async def _announce(server: _Server, settings: Settings) -> None:
+async def _start_demo_whatsapp(container: Container, settings: Settings) -> DemoWhatsApp | None:
+    from ventros.stand_ins.demo import DEMO_CHANNEL_NAME, start_demo_whatsapp
+
+    demo = await start_demo_whatsapp(container.uow, settings)
+    if demo is not None:
+        _say(f"Demo WhatsApp: channel {DEMO_CHANNEL_NAME!r} on the WAHA simulator {demo.url}")
+        _say(f'  a customer writes in: ventros waha-sim say --sim-url {demo.url} "Olá!"')
+    return demo
+
+
+async def _announce(
+    server: _Server, settings: Settings, demo_whatsapp: DemoWhatsApp | None = None
+) -> None:
     await server.ready.wait()
     port = settings.http_port
     for listener in server.servers:
         for sock in listener.sockets:
             port = sock.getsockname()[1]
     _say(f"Ventros is up: http://{settings.http_host}:{port}")
+    if demo_whatsapp is not None:
+        host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+        try:
+            await demo_whatsapp.api_ready(f"http://{host}:{port}")
+        except Exception:
+            log.exception("the demo customer could not write in")
 
 
 def _name(service: BackgroundService) -> str:
