@@ -1,19 +1,30 @@
-"""Outbound WhatsApp benchmark: messages sent to a WAHA stand-in.
+"""Outbound WhatsApp benchmark: messages sent to the WAHA simulator (`ventros waha-sim`).
 
-    .venv/bin/python bench/outbound.py [--outbound 2000] [--concurrency 32]
-        [--write bench/RESULTS.md]
+    .venv/bin/python bench/outbound.py [--outbound 2000] [--chats 200]
+        [--path worker|lanes] [--concurrency 32] [--profile FILE] [--write bench/RESULTS.md]
 
-N messages are queued through the send use case (what `POST /api/v1/messages/send` runs; not
-timed), then the sending consumer (`WhenMessageSendingSendThroughWaha` via `process_event`,
-as the worker runs it) handles their `message.sending` events, `--concurrency` at a time,
-against the WAHA stand-in: msg/s from the first to the last sent.
+The simulator runs as its own process (uvicorn, no acks). N messages to `--chats` customers
+are queued through the send use case (what `POST /api/v1/messages/send` runs; not timed).
+Then, timed until every message is `sent` in the database:
+
+- `--path worker` (default): the real worker path in this process — the outbox relay
+  publishes the `message.sending` events on the in-process bus and the consumer framework's
+  worker runs the sending consumer (dispatch mode: WAHA called outside the transaction,
+  concurrently per channel, results recorded in batches);
+- `--path lanes`: the old way, `--concurrency` lanes of `process_event` with the consumer
+  inline (WAHA called inside each event's transaction).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import json
+import os
+import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -28,66 +39,196 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from tests.stand_ins.waha import WahaStandIn  # noqa: E402
-from wa_kit import SECRET, Bench, bench_tenant, machine_line, scalar, write_section  # noqa: E402
+from wa_kit import (  # noqa: E402
+    SECRET,
+    Bench,
+    bench_tenant,
+    free_port,
+    machine_line,
+    scalar,
+    write_section,
+)
 
 from ventros.channels.sender import Sender, SenderPolicy  # noqa: E402
 from ventros.channels.waha_client import WahaClient  # noqa: E402
+from ventros.contacts.service import CreateContact, create_contact  # noqa: E402
 from ventros.conversations.sending import SendMessage, send_message_as  # noqa: E402
 from ventros.conversations.sending_handlers import (  # noqa: E402
     CONSUMER_NAME,
     WhenMessageSendingSendThroughWaha,
 )
+from ventros.identity.domain import Principal, Role  # noqa: E402
 from ventros.kernel.events import Actor  # noqa: E402
-from ventros.platform.consumers import Consumer, process_event  # noqa: E402
+from ventros.kernel.ids import TenantId, UserId  # noqa: E402
+from ventros.platform.consumers import (  # noqa: E402
+    Consumer,
+    ConsumerRegistry,
+    process_event,
+    run_worker,
+)
 from ventros.platform.crypto import SecretBox  # noqa: E402
 from ventros.platform.outbox import domain_events  # noqa: E402
 from ventros.platform.ratelimit import RateLimits  # noqa: E402
+from ventros.platform.relay import run_relay  # noqa: E402
 from ventros.webhooks.repository import load_event  # noqa: E402
+
+API_KEY = "bench-waha-key"
+SENT_SQL = "SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'sent'"
+
+
+@contextlib.contextmanager
+def simulator(port: int) -> Any:
+    """`ventros waha-sim` in its own process, acks off (no webhook URL)."""
+    command = [sys.executable, "-m", "ventros.cli", "waha-sim", "--port", str(port)]
+    command += ["--api-key", API_KEY, "--no-acks"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/ping", timeout=1).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the WAHA simulator did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+async def sim_total(sim_url: str) -> int:
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{sim_url}/_sim/sends", params={"limit": 0})
+        return int(answer.json()["total"])
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    waha = WahaStandIn()
-    try:
-        async with bench_tenant(waha.base_url, waha.api_key) as b:
-            await b.http.post(
-                "/api/v1/contacts",
-                json={"name": "Bench customer", "phone": "+5511980000000"},
-                headers=b.headers,
-            )
-            contact_id = await _a_contact(b.http, b.headers)
-            return await outbound(b, contact_id, waha, args)
-    finally:
-        waha.close()
+    with simulator(free_port()) as sim_url:
+        async with bench_tenant(sim_url, API_KEY) as b:
+            contact_ids = await _contacts(b, args.chats)
+            await _queue(b, contact_ids, args.outbound)
+            return await outbound(b, sim_url, args)
 
 
-async def _a_contact(http: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    contacts = await http.get("/api/v1/contacts", params={"limit": 1}, headers=headers)
-    return str(contacts.json()["items"][0]["id"])
+async def _contacts(b: Bench, count: int) -> list[uuid.UUID]:
+    # The create-contact use case in this process (the API's per-tenant rate limit would
+    # pace 200 POSTs over minutes), as the tenant's admin.
+    me = (await b.http.get("/api/v1/me", headers=b.headers)).json()
+    admin = Principal(
+        user_id=UserId(uuid.UUID(me["id"])),
+        tenant_id=TenantId(b.tenant_id),
+        role=Role(me["role"]),
+        email=me["email"],
+    )
+    ids = []
+    for n in range(count):
+        command = CreateContact(name=f"Bench customer {n}", phone=f"+55119{70000000 + n:08d}")
+        ids.append((await create_contact(b.container.uow, admin, command)).id)
+    return ids
 
 
-async def outbound(
-    b: Bench,
-    contact_id: str,
-    waha: WahaStandIn,
-    args: argparse.Namespace,
-) -> dict[str, Any]:
-    # Queued through the send use case in this process (what POST /messages/send runs; the
-    # API's per-tenant rate limit would otherwise pace the setup), not timed.
+async def _queue(b: Bench, contact_ids: list[uuid.UUID], count: int) -> None:
+    # Through the send use case in this process (what POST /messages/send runs; the API's
+    # per-tenant rate limit would otherwise pace the setup), not timed. Eight at a time,
+    # each lane with its own customers (one customer's messages in order, one session).
     box = SecretBox.from_secret(SECRET)
-    for n in range(args.outbound):
-        await send_message_as(
-            b.container.uow,
-            box,
-            b.tenant_id,
-            Actor.system(),
-            SendMessage(
-                contact_id=uuid.UUID(contact_id),
-                channel_id=uuid.UUID(b.channel_id),
-                type="text",
-                text=f"Resposta {n}",
-            ),
-        )
+
+    async def lane(first: int) -> None:
+        for n in range(count):
+            if n % len(contact_ids) % 8 != first:
+                continue
+            await send_message_as(
+                b.container.uow,
+                box,
+                b.tenant_id,
+                Actor.system(),
+                SendMessage(
+                    contact_id=contact_ids[n % len(contact_ids)],
+                    channel_id=uuid.UUID(b.channel_id),
+                    type="text",
+                    text=f"Resposta {n}",
+                ),
+            )
+
+    await asyncio.gather(*(lane(first) for first in range(8)))
+
+
+def _sender() -> Sender:
+    policy = SenderPolicy(
+        deadline_seconds=600.0,
+        attempts=3,
+        retry_base_seconds=0.05,
+        retry_max_seconds=0.2,
+        breaker_failures=50,
+        breaker_reset_seconds=5.0,
+    )
+    return Sender(WahaClient.create(timeout_seconds=10.0), RateLimits(), policy)
+
+
+async def outbound(b: Bench, sim_url: str, args: argparse.Namespace) -> dict[str, Any]:
+    box = SecretBox.from_secret(SECRET)
+    sender = _sender()
+    before = await sim_total(sim_url)
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler:
+        profiler.enable()
+    cpu = time.process_time()
+    started = time.perf_counter()
+    if args.path == "worker":
+        await _through_worker(b, sender, box, args.outbound, sim_url, trace=args.trace)
+    else:
+        await _through_lanes(b, sender, box, args.concurrency)
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    await sender.client.aclose()
+    sent = await sim_total(sim_url) - before
+    stored_sent = await scalar(b.container, b.tenant_id, SENT_SQL)
+    return {
+        "path": args.path,
+        "messages": args.outbound,
+        "chats": args.chats,
+        "sent_to_waha": sent,
+        "marked_sent": int(stored_sent),
+        "seconds": elapsed,
+        "cpu_seconds_this_process": cpu,
+        "rate": int(stored_sent) / elapsed,
+    }
+
+
+async def _through_worker(
+    b: Bench, sender: Sender, box: SecretBox, count: int, sim_url: str, *, trace: bool
+) -> None:
+    handler = WhenMessageSendingSendThroughWaha(lambda: (sender, box), dispatch=True)
+    registry = ConsumerRegistry([Consumer(CONSUMER_NAME, ("message.sending",), handler)])
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_worker(b.container, stop, registry=registry))
+    relay = asyncio.create_task(run_relay(b.container, stop))
+    started = time.perf_counter()
+    try:
+        while (done := int(await scalar(b.container, b.tenant_id, SENT_SQL))) < count:
+            if trace:
+                sent = await sim_total(sim_url)
+                print(f"{time.perf_counter() - started:6.2f}s sent {sent} recorded {done}")
+            for task in (worker, relay):
+                if task.done():
+                    task.result()
+                    raise SystemExit("the worker or the relay stopped")
+            await asyncio.sleep(0.25 if trace else 0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(worker, relay, return_exceptions=True), 30)
+
+
+async def _through_lanes(b: Bench, sender: Sender, box: SecretBox, concurrency: int) -> None:
     async with b.container.uow(b.tenant_id, Actor.system()) as tx:
         ids = list(
             (
@@ -97,46 +238,18 @@ async def outbound(
             ).scalars()
         )
         loaded = [await load_event(tx, event_id) for event_id in ids]
-    events = [e for e in loaded if e is not None]
-    client = WahaClient.create(timeout_seconds=10.0)
-    policy = SenderPolicy(
-        deadline_seconds=600.0,
-        attempts=3,
-        retry_base_seconds=0.05,
-        retry_max_seconds=0.2,
-        breaker_failures=50,
-        breaker_reset_seconds=5.0,
-    )
-    sender = Sender(client, RateLimits(), policy)
     consumer = Consumer(
         CONSUMER_NAME,
         ("message.sending",),
         WhenMessageSendingSendThroughWaha(lambda: (sender, box)),
     )
-    before = len(waha.sends())
-    work = iter(events)
+    work = iter([e for e in loaded if e is not None])
 
     async def lane() -> None:
         for event in work:
             await process_event(b.container.uow, consumer, event)
 
-    started = time.perf_counter()
-    await asyncio.gather(*(lane() for _ in range(args.concurrency)))
-    elapsed = time.perf_counter() - started
-    await client.aclose()
-    sent = len(waha.sends()) - before
-    stored_sent = await scalar(
-        b.container,
-        b.tenant_id,
-        "SELECT count(*) FROM messages WHERE direction = 'outbound' AND status = 'sent'",
-    )
-    return {
-        "messages": len(events),
-        "sent_to_waha": sent,
-        "marked_sent": int(stored_sent),
-        "seconds": elapsed,
-        "rate": sent / elapsed,
-    }
+    await asyncio.gather(*(lane() for _ in range(concurrency)))
 
 
 def report(o: dict[str, Any], args: argparse.Namespace) -> str:
@@ -146,8 +259,8 @@ def report(o: dict[str, Any], args: argparse.Namespace) -> str:
             "",
             "| measure | messages | msg/s | target |",
             "|---|---|---|---|",
-            f"| outbound to the WAHA stand-in | {o['sent_to_waha']} | {o['rate']:.0f} "
-            "| >= 500 msg/s |",
+            f"| outbound to the WAHA simulator ({o['path']} path, {o['chats']} chats) "
+            f"| {o['marked_sent']} | {o['rate']:.0f} | >= 500 msg/s |",
             "",
         ]
     )
@@ -156,7 +269,11 @@ def report(o: dict[str, Any], args: argparse.Namespace) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--outbound", type=int, default=2000)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--chats", type=int, default=200, help="customers the messages go to")
+    parser.add_argument("--path", choices=("worker", "lanes"), default="worker")
+    parser.add_argument("--concurrency", type=int, default=32, help="lanes (--path lanes)")
+    parser.add_argument("--trace", action="store_true", help="print progress while timing")
+    parser.add_argument("--profile", help="cProfile this process's timed part into FILE")
     parser.add_argument("--write", type=Path, help="replace the outbound section of this file")
     args = parser.parse_args()
     results = asyncio.run(run(args))

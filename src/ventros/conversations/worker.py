@@ -21,8 +21,10 @@ import structlog
 
 from ventros.channels import service as channels
 from ventros.channels.domain import InboundEvent
+from ventros.channels.sender import SenderPolicy
 from ventros.conversations.ingest import ingest_events
 from ventros.conversations.repository import prune_pending_updates
+from ventros.conversations.sending_handlers import fail_abandoned_sends
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
@@ -45,6 +47,7 @@ RETRY_MAX_SECONDS = 300.0
 IDLE_POLL_SECONDS = 2.0  # safety net behind LISTEN/NOTIFY
 RETENTION = timedelta(days=7)  # processed events (for dedupe) and orphan updates
 PRUNE_EVERY_SECONDS = 600.0
+ABANDONED_SENDS_EVERY_SECONDS = 60.0
 NOTIFY_CHANNEL = "inbound_events"
 
 
@@ -147,7 +150,7 @@ async def run_ingest(container: Container, stop: asyncio.Event) -> None:
     box = SecretBox.from_secret(container.settings.resolved_secret_key())
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
-    next_prune = 0.0
+    next_prune = next_sweep = 0.0
     loop = asyncio.get_running_loop()
     try:
         while not stop.is_set():
@@ -158,6 +161,9 @@ async def run_ingest(container: Container, stop: asyncio.Event) -> None:
             if loop.time() >= next_prune:
                 await _prune(container)
                 next_prune = loop.time() + PRUNE_EVERY_SECONDS
+            if loop.time() >= next_sweep:
+                await _fail_abandoned_sends(container)
+                next_sweep = loop.time() + ABANDONED_SENDS_EVERY_SECONDS
             if handled:
                 continue
             await _wait_any(stop, wake, seconds=IDLE_POLL_SECONDS)
@@ -202,3 +208,15 @@ async def _prune(container: Container) -> None:
             log.info("ingest housekeeping", inbound_events=events, pending_updates=updates)
     except Exception:
         log.warning("ingest housekeeping failed", exc_info=True)
+
+
+async def _fail_abandoned_sends(container: Container) -> None:
+    deadline = SenderPolicy.from_settings(container.settings).deadline_seconds
+    try:
+        failed = await fail_abandoned_sends(
+            container.uow, container.database.system, deadline_seconds=deadline
+        )
+        if failed:
+            log.warning("failed outbound messages their sender abandoned", messages=failed)
+    except Exception:
+        log.warning("abandoned-send sweep failed", exc_info=True)

@@ -99,6 +99,14 @@ messages = Table(
     Index("ix_messages_channel_id_wa_id", "channel_id", "wa_id"),
     Index("ix_messages_tenant_id_session_id_created_at", "tenant_id", "session_id", "created_at"),
     Index("ix_messages_tenant_id_contact_id_created_at", "tenant_id", "contact_id", "created_at"),
+    # Outbound messages not yet answered by WAHA: the housekeeping finds abandoned ones.
+    Index(
+        "ix_messages_unsent_created_at",
+        "created_at",
+        postgresql_where=text(
+            "status = 'pending' AND direction = 'outbound' AND external_id IS NULL"
+        ),
+    ),
 )
 
 # Acks, reactions and revokes whose message is not stored yet (WAHA does not promise
