@@ -222,11 +222,16 @@ async def test_relay_and_consumers_reconnect_after_the_connection_drops_under_lo
                     await backbone.produce(100, aggregates=aggregates, per_transaction=100)
                     await asyncio.sleep(0.04)
 
+            async def connected() -> bool:
+                return bool(proxy.writers)
+
             producing = asyncio.create_task(produce())
             for _ in range(3):
-                await asyncio.sleep(0.6)
+                # Cut while traffic flows, once the clients are back from the last cut
+                # (their reconnect backoff grows on a loaded machine).
+                await eventually(connected, within=30, interval=0.05)
+                await asyncio.sleep(0.4)
                 assert proxy.cut() > 0
-                await asyncio.sleep(0.2)
             await producing
 
             async def all_effects() -> bool:
