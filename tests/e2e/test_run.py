@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -35,13 +36,16 @@ STOP_TIMEOUT = 30.0
 class Ventros:
     """One `ventros <command>` process; its output is collected line by line."""
 
-    def __init__(self, command: str, home: Path, port: int) -> None:
+    def __init__(
+        self, command: str, home: Path, port: int, settings: dict[str, str] | None = None
+    ) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VENTROS_")}
         env.update(
             VENTROS_HOME=str(home),
             VENTROS_HTTP_HOST="127.0.0.1",
             VENTROS_HTTP_PORT=str(port),
             VENTROS_LOG_JSON="false",
+            **(settings or {}),
         )
         self.base_url = f"http://127.0.0.1:{port}"
         self.lines: list[str] = []
@@ -431,3 +435,73 @@ def test_the_demo_has_a_whatsapp_channel_on_the_simulator_where_customers_write_
 
     assert run.terminate(signal.SIGTERM) == 0, run.output
     assert processes_under(tmp_path / "home") == [], run.output
+
+
+def test_a_running_ventros_delivers_signed_webhooks_of_what_happens(
+    tmp_path: Path, processes: list[Ventros]
+) -> None:
+    """The whole chain as `make run` runs it: API -> outbox -> relay -> bus -> worker ->
+    Temporal delivery workflow -> the subscriber, signed as the docs say."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.unit.test_webhooks_docs import receiver_example
+
+    verify = receiver_example()["verify"]
+    secret = "whsec_e2e-receiver-secret"
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    class Receiver(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        run = Ventros(
+            "run",
+            tmp_path / "home",
+            free_port(),
+            {"VENTROS_WEBHOOKS_ALLOW_PRIVATE": "true", "VENTROS_WAHA_SIM_DEMO": "false"},
+        )
+        processes.append(run)
+        run.wait_healthy()
+        email, password = run.line_starting("Demo login:").removeprefix("Demo login:").split()
+        headers = login(run.base_url, email, password)
+        subscribed = httpx.post(
+            f"{run.base_url}/api/v1/webhooks",
+            json={
+                "url": f"http://127.0.0.1:{receiver.server_port}/hooks",
+                "events": ["contact.created"],
+                "secret": secret,
+            },
+            headers=headers,
+            timeout=10,
+        )
+        assert subscribed.status_code == 201, subscribed.text
+        created = httpx.post(
+            f"{run.base_url}/api/v1/contacts",
+            json={"name": "Webhook Ana", "phone": "+5511912345678"},
+            headers=headers,
+            timeout=10,
+        )
+        assert created.status_code == 201, created.text
+
+        def delivered() -> list[tuple[dict[str, str], bytes]] | None:
+            return list(received) or None
+
+        [(sent_headers, body)] = _eventually(delivered, "the webhook delivery", lambda: run.output)
+        event = json.loads(body)
+        assert event["name"] == "contact.created"
+        assert event["aggregate_id"] == created.json()["id"]
+        assert sent_headers["X-Ventros-Event"] == "contact.created"
+        assert sent_headers["X-Ventros-Delivery"] == event["id"]
+        assert verify(secret, sent_headers["X-Ventros-Signature"], body)
+        assert run.terminate(signal.SIGTERM) == 0, run.output
+    finally:
+        receiver.shutdown()
