@@ -24,15 +24,6 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-async def waha() -> AsyncIterator[WahaStandIn]:
-    stand_in = WahaStandIn()
-    try:
-        yield stand_in
-    finally:
-        stand_in.close()
-
-
-@pytest.fixture
 async def source() -> AsyncIterator[PictureSource]:
     picture_source = PictureSource(
         SecretBox.from_secret(TEST_SECRET), WahaClient.create(timeout_seconds=5), RateLimits()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,15 +35,6 @@ pytestmark = pytest.mark.integration
 QUESTION = "How did we do today? Reply with a number from 1 (bad) to 5 (great)."
 
 [CSAT] = CSAT_CONSUMERS
-
-
-@pytest.fixture
-def waha() -> Iterator[WahaStandIn]:
-    stand_in = WahaStandIn()
-    try:
-        yield stand_in
-    finally:
-        stand_in.close()
 
 
 @pytest.fixture

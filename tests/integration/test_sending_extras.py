@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -21,15 +20,6 @@ pytestmark = pytest.mark.integration
 CTWA_CLID = fixture("message.ctwa_ad_referral.json")["payload"]["_data"]["message"][
     "extendedTextMessage"
 ]["contextInfo"]["externalAdReply"]["ctwaClid"]
-
-
-@pytest.fixture
-def waha() -> Iterator[WahaStandIn]:
-    stand_in = WahaStandIn()
-    try:
-        yield stand_in
-    finally:
-        stand_in.close()
 
 
 async def contact_of(client: httpx.AsyncClient, tenant: TenantLogin, phone: str) -> dict[str, Any]:

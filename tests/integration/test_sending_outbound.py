@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,15 +37,6 @@ FAST = SenderPolicy(
 )
 SENT_ID = "3EB0A1C47D92E5F38B6A04"  # the id the ack fixtures refer to
 MEDIA = "https://cdn.example.com/files/"
-
-
-@pytest.fixture
-def waha() -> Iterator[WahaStandIn]:
-    stand_in = WahaStandIn()
-    try:
-        yield stand_in
-    finally:
-        stand_in.close()
 
 
 @pytest.fixture
