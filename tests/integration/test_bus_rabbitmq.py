@@ -109,6 +109,7 @@ async def test_the_topology_is_declared_as_listed(backbone: Backbone) -> None:
             expected = {
                 "domain.events.all": 2,
                 "contact.events.enrichment": 1,
+                "contact.events.webhook": 1,
                 "waha.messages": 1,
                 "waha.messages.dlq": 1,
                 "webhooks.delivery": 1,

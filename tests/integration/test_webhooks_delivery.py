@@ -33,11 +33,11 @@ from ventros.api.app import create_app
 from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
-from ventros.platform.consumers import Outcome, process_event
+from ventros.platform.consumers import Consumer, Outcome, process_event
 from ventros.platform.outbox import domain_events
 from ventros.platform.temporal import run_temporal_worker
 from ventros.webhooks.domain import signature
-from ventros.webhooks.handlers import consumer
+from ventros.webhooks.handlers import DeliveryStarter, consumers
 from ventros.webhooks.repository import load_event, webhook_subscriptions
 from ventros.webhooks.workflows import (
     DeliveryInput,
@@ -225,7 +225,13 @@ async def _contact_created(hooks: Hooks, admin: TenantLogin) -> DomainEvent:
 
 async def _fan_out(hooks: Hooks, temporal: Client, worker: Worker, event: DomainEvent) -> Outcome:
     starter = functools.partial(start_delivery, client=temporal, task_queue=worker.task_queue)
-    return await process_event(hooks.container.uow, consumer(starter), event)
+    return await process_event(hooks.container.uow, _fan_out_of(event, starter), event)
+
+
+def _fan_out_of(event: DomainEvent, start: DeliveryStarter) -> Consumer:
+    """The webhook fan-out consumer that takes this event (contact events have their own)."""
+    [taking] = [c for c in consumers(start) if c.matches(event.name)]
+    return taking
 
 
 async def _result(temporal: Client, webhook_id: str, event: DomainEvent) -> DeliveryResult:
@@ -420,7 +426,7 @@ async def test_a_subscription_failing_for_days_is_disabled_and_says_why(
     # Disabled: the next event starts no delivery.
     started: list[DeliveryInput] = []
     later = await _contact_created(hooks, admin)
-    await process_event(hooks.container.uow, consumer(_recorder(started)), later)
+    await process_event(hooks.container.uow, _fan_out_of(later, _recorder(started)), later)
     assert started == []
 
 
@@ -449,7 +455,7 @@ async def test_a_tenant_receives_only_its_own_events_and_only_those_it_subscribe
     event = await _contact_created(hooks, admin)
 
     started: list[DeliveryInput] = []
-    await process_event(hooks.container.uow, consumer(_recorder(started)), event)
+    await process_event(hooks.container.uow, _fan_out_of(event, _recorder(started)), event)
 
     assert [(s.tenant_id, s.subscription_id, s.event_id) for s in started] == [
         (str(admin.tenant_id), mine["id"], str(event.id))

@@ -23,7 +23,15 @@ def test_every_module_with_consumers_is_listed_in_handler_modules() -> None:
 
 def test_the_webhook_fan_out_and_contact_enrichment_use_the_declared_queues() -> None:
     queues = load_consumers().by_queue()
-    assert [c.name for c in queues["domain.events.all"]] == ["webhooks.start_deliveries"]
+    [everything_else] = queues["domain.events.all"]
+    [contacts] = queues["contact.events.webhook"]
+    assert (everything_else.name, contacts.name) == (
+        "webhooks.start_deliveries",
+        "webhooks.start_contact_deliveries",
+    )
+    # Each event is fanned out once: contact events by one, the rest by the other.
+    for name in ("contact.created", "contact.merged", "message.received", "session.closed"):
+        assert everything_else.matches(name) != contacts.matches(name)
     assert [c.name for c in queues["contact.events.enrichment"]] == [
         "contacts.fetch_profile_picture"
     ]

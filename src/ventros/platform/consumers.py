@@ -95,13 +95,16 @@ class Consumer:
     handler: EventHandler
     queue: str | None = None  # default: a queue of its own, `consumers.<name>`
     exchange: str = DOMAIN_EVENTS
+    excluding: tuple[str, ...] = ()  # names it leaves to another consumer (`contact.#`)
 
     def __post_init__(self) -> None:
         if not self.name or not self.patterns:
             raise ValueError("a consumer needs a name and at least one pattern")
 
     def matches(self, event_name: str) -> bool:
-        return any(topic_matches(p, event_name) for p in self.patterns)
+        return any(topic_matches(p, event_name) for p in self.patterns) and not any(
+            topic_matches(p, event_name) for p in self.excluding
+        )
 
     @property
     def queue_name(self) -> str:

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from ventros.kernel.events import DomainEvent
-from ventros.platform.bus.topology import DOMAIN_EVENTS_ALL
+from ventros.platform.bus import CONTACT_EVENTS
+from ventros.platform.bus.topology import CONTACT_WEBHOOK, DOMAIN_EVENTS_ALL
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork
 from ventros.webhooks import service
@@ -45,15 +46,34 @@ class WhenAnyEventStartWebhookDeliveries:
 
 
 CONSUMER_NAME = "webhooks.start_deliveries"
+CONTACT_CONSUMER_NAME = "webhooks.start_contact_deliveries"
 
 
 def consumer(start: DeliveryStarter = start_delivery) -> Consumer:
+    """The fan-out of every event but contact ones, from `domain.events.all`."""
     return Consumer(
         CONSUMER_NAME,
         ("#",),
         WhenAnyEventStartWebhookDeliveries(start),
         queue=DOMAIN_EVENTS_ALL,
+        excluding=("contact.#",),
     )
 
 
-CONSUMERS = [consumer()]
+def contact_consumer(start: DeliveryStarter = start_delivery) -> Consumer:
+    """The fan-out of contact events, from their own queue, so that a flood of message
+    events never holds up the webhooks of a new or changed contact."""
+    return Consumer(
+        CONTACT_CONSUMER_NAME,
+        ("contact.#",),
+        WhenAnyEventStartWebhookDeliveries(start),
+        queue=CONTACT_WEBHOOK,
+        exchange=CONTACT_EVENTS,
+    )
+
+
+def consumers(start: DeliveryStarter = start_delivery) -> list[Consumer]:
+    return [consumer(start), contact_consumer(start)]
+
+
+CONSUMERS = consumers()

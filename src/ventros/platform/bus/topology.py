@@ -5,11 +5,10 @@ Every domain event is published to `domain.events` with its name as routing key.
 of that exchange without the relay publishing twice. `waha.events` (inbound WhatsApp
 envelopes) and `webhooks.outbound` are fed directly by their producers.
 
-`domain.events.all` is the outbound webhooks' fan-out queue (it wants every event), and
+Outbound webhooks are fanned out from two queues: contact events from
+`contact.events.webhook`, every other event from `domain.events.all` (its consumer leaves
+contact events out), so a flood of message events never delays a contact's webhooks.
 `contact.events.enrichment` feeds the contact enrichment consumer (profile pictures).
-The seed design's `contact.events.webhook` is not declared: one fan-out consumer for every
-event already covers contact events, a second one would start their deliveries twice, and a
-queue nobody consumes only fills its dead-letter queue when the 24 h TTL ends.
 
 Each queue `q` is durable with a 24 h message TTL and dead-letters into `q.dlq` (through
 the direct exchange `ventros.dlx`, routing key `q`). Retries wait in `q.retry.<ms>ms`
@@ -44,12 +43,14 @@ EXCHANGE_BINDINGS = (ExchangeBinding(DOMAIN_EVENTS, CONTACT_EVENTS, "contact.#")
 
 WAHA_MESSAGES = "waha.messages"
 CONTACT_ENRICHMENT = "contact.events.enrichment"
+CONTACT_WEBHOOK = "contact.events.webhook"
 WEBHOOKS_DELIVERY = "webhooks.delivery"
 DOMAIN_EVENTS_ALL = "domain.events.all"
 
 QUEUES = (
     QueueSpec(WAHA_MESSAGES, (Binding(WAHA_EVENTS, "#"),)),
     QueueSpec(CONTACT_ENRICHMENT, (Binding(CONTACT_EVENTS, "#"),)),
+    QueueSpec(CONTACT_WEBHOOK, (Binding(CONTACT_EVENTS, "#"),)),
     QueueSpec(WEBHOOKS_DELIVERY, (Binding(WEBHOOKS_OUTBOUND, "#"),)),
     QueueSpec(DOMAIN_EVENTS_ALL, (Binding(DOMAIN_EVENTS, "#"),)),
 )
