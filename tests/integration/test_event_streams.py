@@ -2,9 +2,7 @@
 
 import asyncio
 import json
-import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
-from tests.conftest import TEST_SECRET, TenantLogin
+from tests.conftest import TenantLogin
+from tests.integration.processes import api_process
 from ventros.api.app import create_app
 from ventros.bootstrap import Container
 
@@ -72,41 +71,6 @@ async def _create(base: str, tenant: TenantLogin, name: str) -> str:
         response = await http.post("/api/v1/contacts", json={"name": name}, headers=tenant.headers)
         assert response.status_code == 201
         return str(response.json()["id"])
-
-
-@asynccontextmanager
-async def api_process(owner_url: str) -> AsyncIterator[str]:
-    """A second API as its own OS process (`ventros api`) on the same database."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VENTROS_")}
-    env.update(
-        VENTROS_DATABASE_URL=owner_url,
-        VENTROS_SECRET_KEY=TEST_SECRET,
-        VENTROS_HTTP_HOST="127.0.0.1",
-        VENTROS_HTTP_PORT=str(port),
-        VENTROS_LOG_JSON="false",
-        VENTROS_LOG_LEVEL="warning",
-    )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ventros.cli", "api", env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.returncode is None, "ventros api exited during start-up"
-                assert time.monotonic() < deadline, "ventros api did not become healthy"
-                try:
-                    if (await http.get("/health")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), 30)
 
 
 async def test_a_stream_delivers_events_committed_through_another_api_process_within_1s(

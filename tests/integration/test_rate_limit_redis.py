@@ -2,7 +2,7 @@
 
 150 requests within a minute from one tenant: exactly 100 succeed and 50 get 429 with
 `Retry-After`; another tenant is unaffected. With Redis the requests are spread over two
-applications built on two containers, as two API processes would be.
+API processes: this one, and a `ventros api` of its own.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import make_settings, new_tenant
+from tests.integration.processes import api_process
 from ventros.api.app import create_app
 from ventros.bootstrap import Container, bootstrap
 
@@ -80,10 +81,12 @@ async def test_two_api_processes_sharing_redis_admit_exactly_100_per_minute(
     owner_url: str, stack: AsyncExitStack
 ) -> None:
     redis_url = _redis_url()
-    apps = await _apps(stack, owner_url, redis_url, 2)
-    clients = [client for _, client in apps]
-    tenant = await new_tenant(apps[0][0], clients[0])
-    other = await new_tenant(apps[1][0], clients[1])
+    [(container, here)] = await _apps(stack, owner_url, redis_url, 1)
+    base = await stack.enter_async_context(api_process(owner_url, redis_url=redis_url))
+    there = await stack.enter_async_context(httpx.AsyncClient(base_url=base, timeout=10))
+    clients = [here, there]
+    tenant = await new_tenant(container, here)
+    other = await new_tenant(container, here)
 
     answers = await _burst(clients, tenant.headers)
     _assert_exactly_the_limit_passes(answers)
