@@ -331,6 +331,17 @@ async def test_killing_the_relay_mid_batch_loses_and_duplicates_no_effect(
         bus = backbone.bus("worker")
         await bus.start([tap])
         worker = Worker(bus, ConsumerRegistry([consumer]), backbone.container.uow, Metrics())
+        # Marking a batch published takes 0.3 s here (a trigger of this test's database):
+        # every batch then sits published-but-unmarked long enough to be caught, however
+        # loaded the machine is.
+        await backbone.fetchval(
+            "CREATE FUNCTION test_slow_mark() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$"
+        )
+        await backbone.fetchval(
+            "CREATE TRIGGER test_slow_mark AFTER UPDATE OF published_at ON outbox_events"
+            " FOR EACH STATEMENT EXECUTE FUNCTION test_slow_mark()"
+        )
         try:
             await worker.start()
             aggregates = [uuid.uuid4() for _ in range(50)]
