@@ -95,8 +95,9 @@ def dispatching(
     return Consumer(CONSUMER_NAME, ("message.sending",), handler), handler, sender
 
 
-async def drained(container: Container, handler: WhenMessageSendingSendThroughWaha) -> None:
-    await asyncio.wait_for(handler.dispatcher(container.database.app).drain(), 10)
+async def drained(handler: WhenMessageSendingSendThroughWaha) -> None:
+    """What a stopping worker does: wait until every handed-over message is recorded."""
+    await asyncio.wait_for(handler.drain(), 10)
 
 
 async def queue_text(
@@ -140,7 +141,7 @@ async def test_dispatch_sends_outside_the_transaction_and_acks_mark_it_delivered
     consumer, handler, _ = dispatching(container, waha_client)
     message_id, event = await queue_text(client, container, tenant, contact_id, "Entregamos!")
     assert await process_event(container.uow, consumer, event) is Outcome.PROCESSED
-    await drained(container, handler)
+    await drained(handler)
     [sent] = waha.sim.sends
     assert sent.path == "/api/sendText"
     assert sent.body == {
@@ -175,12 +176,12 @@ async def test_dispatch_never_sends_a_message_twice(
     for _ in range(2):
         async with container.uow(tenant.tenant_id, Actor.system()) as tx:
             await handler(event, tx)  # not committed: rolled back
-    await drained(container, handler)
+    await drained(handler)
     assert waha.sim.sends_total == 1
     # Redelivered after it was sent: handled before, or sent already — nothing goes out.
     assert await process_event(container.uow, consumer, event) is Outcome.PROCESSED
     assert await process_event(container.uow, consumer, event) is Outcome.DUPLICATE
-    await drained(container, handler)
+    await drained(handler)
     assert waha.sim.sends_total == 1
     assert (await message(client, tenant, message_id))["status"] == "sent"
 
@@ -200,7 +201,7 @@ async def test_dispatch_keeps_a_chats_order_and_retries_5xx(
     waha.sim.fail_status, waha.sim.fail_count = 502, 2
     for _, event in queued:
         assert await process_event(container.uow, consumer, event) is Outcome.PROCESSED
-    await drained(container, handler)
+    await drained(handler)
     assert [s.body["text"] for s in waha.sim.sends] == [f"parte {n}" for n in range(6)]
     assert waha.sim.fail_count == 0  # both failures were answered, then retried
     for message_id, _ in queued:
@@ -221,7 +222,7 @@ async def test_dispatch_records_failures_and_opens_the_breaker(
     for n in range(3):
         message_id, event = await queue_text(client, container, tenant, contact_id, f"m{n}")
         await process_event(container.uow, consumer, event)
-        await drained(container, handler)
+        await drained(handler)
         failed.append(await message(client, tenant, message_id))
     assert [m["status"] for m in failed] == ["failed"] * 3
     assert "500" in failed[0]["error"]
@@ -240,7 +241,7 @@ async def test_a_wahas_timeout_is_retried_then_fails_the_message(
         waha.sim.delay_seconds = 1.0
         message_id, event = await queue_text(client, container, tenant, contact_id, "lento")
         await process_event(container.uow, consumer, event)
-        await drained(container, handler)
+        await drained(handler)
     finally:
         await slow.aclose()
     stored = await message(client, tenant, message_id)

@@ -361,6 +361,13 @@ class WhenMessageSendingSendThroughWaha:
         self.targets = ChannelTargets()
         self._dispatchers: dict[tuple[int, int], SendDispatcher] = {}
 
+    async def drain(self) -> None:
+        """At shutdown (the worker calls it once the bus stopped delivering): until every
+        message handed over is sent and recorded, so none is left `pending` after WAHA
+        took it."""
+        for dispatcher in list(self._dispatchers.values()):
+            await dispatcher.drain()
+
     def dispatcher(self, engine: AsyncEngine) -> SendDispatcher:
         """This event loop's dispatcher for the database behind `engine`."""
         key = (id(asyncio.get_running_loop()), id(engine))

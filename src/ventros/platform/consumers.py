@@ -70,6 +70,8 @@ HANDLER_MODULES: tuple[str, ...] = (
 
 # Transactions one queue's consumers may have open at once (on disjoint aggregates).
 BATCHES_IN_FLIGHT = 1
+# How long a stopping worker waits for handlers that finish work after their transaction.
+DRAIN_SECONDS = 10.0
 
 _CLAIM_SQL = text(
     "INSERT INTO processed_events (consumer, event_id, tenant_id)"
@@ -391,10 +393,20 @@ class Worker:
             await self.bus.consume(spec, batcher.submit)
             log.info("consuming", queue=queue, consumers=[c.name for c in consumers])
 
-    async def close(self) -> None:
-        """After the bus stopped delivering: stop the batch loops."""
+    async def close(self, *, drain_seconds: float = DRAIN_SECONDS) -> None:
+        """After the bus stopped delivering: stop the batch loops, then let handlers that
+        finish work after their transaction (a `drain()` coroutine, like the WhatsApp
+        sender's dispatcher) finish it, for at most `drain_seconds`."""
         for batcher in self._batchers:
             await batcher.close()
+        for consumer in self.registry:
+            drain = getattr(consumer.handler, "drain", None)
+            if drain is None:
+                continue
+            try:
+                await asyncio.wait_for(drain(), drain_seconds)
+            except Exception:
+                log.warning("a consumer did not drain in time", consumer=consumer.name)
 
 
 async def run_worker(
