@@ -7,16 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Text,
-    and_,
-    any_,
-    bindparam,
-    delete,
-    or_,
-    select,
-)
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, delete, or_, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ventros.conversations.repository.tables import pending_message_updates
@@ -27,6 +18,27 @@ from ventros.platform.uow import UnitOfWork
 class PendingUpdate:
     kind: str  # "status" | "reaction" | "revoke"
     data: dict[str, Any]
+
+
+# One index lookup per asked id, whatever the table holds: `= ANY(:ids)` lets the planner
+# scan the channel's rows and compare each with the array (see MessageRepository's twin).
+_WAITING_KEYS = text(
+    """
+    SELECT wanted.key
+    FROM unnest(CAST(:external_ids AS text[])) AS wanted(key)
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM pending_message_updates p
+        WHERE p.channel_id = :channel_id AND p.external_id = wanted.key LIMIT 1
+    ) AS hit
+    UNION
+    SELECT wanted.key
+    FROM unnest(CAST(:wa_ids AS text[])) AS wanted(key)
+    CROSS JOIN LATERAL (
+        SELECT 1 FROM pending_message_updates p
+        WHERE p.channel_id = :channel_id AND p.wa_id = wanted.key LIMIT 1
+    ) AS hit
+    """
+)
 
 
 class PendingUpdateRepository:
@@ -63,20 +75,9 @@ class PendingUpdateRepository:
         """Which of these external or bare ids have updates waiting for them."""
         if not external_ids and not wa_ids:
             return set()
-        table = pending_message_updates
-        query = select(table.c.external_id, table.c.wa_id).where(
-            table.c.channel_id == channel_id,
-            or_(
-                # Arrays, not IN lists: one statement text whatever the lengths.
-                table.c.external_id
-                == any_(bindparam("external_ids", external_ids, type_=ARRAY(Text))),
-                table.c.wa_id == any_(bindparam("wa_ids", wa_ids, type_=ARRAY(Text))),
-            ),
-        )
-        found: set[str] = set()
-        for row in await self._uow.connection.execute(query):
-            found.update(key for key in (row.external_id, row.wa_id) if key)
-        return found
+        params = {"channel_id": channel_id, "external_ids": external_ids, "wa_ids": wa_ids}
+        result = await self._uow.connection.execute(_WAITING_KEYS, params)
+        return set(result.scalars())
 
     async def take(
         self, *, channel_id: uuid.UUID, external_id: str | None, wa_id: str | None
