@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from ventros.api.security import SecurityHeadersMiddleware
 from ventros.channels import intake as intake_module
 from ventros.channels import service
 from ventros.channels.api import WahaWebhookLane
@@ -176,13 +178,15 @@ async def _behind(scope: Any, receive: Any, send: Any) -> None:
 
 
 def _client(webhook: FakeWebhook, finished: list[tuple[str, str, int, float]]) -> httpx.AsyncClient:
-    lane = WahaWebhookLane(
-        _behind,
-        webhook=webhook,  # type: ignore[arg-type]
-        max_body_bytes=64,
-        on_finish=lambda *args: finished.append(args),
+    """The lane inside the middleware `create_app` wraps it in."""
+    lane = WahaWebhookLane(_behind, webhook=webhook)  # type: ignore[arg-type]
+    limited = BodyLimitMiddleware(
+        lane, default_limit=64, large_limit=64, large_prefixes=("/webhooks/",)
     )
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=lane), base_url="http://t")
+    app = RequestContextMiddleware(
+        SecurityHeadersMiddleware(limited), on_finish=lambda *args: finished.append(args)
+    )
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
 
 
 async def test_the_lane_serves_only_posts_to_a_channel_and_passes_the_rest_on() -> None:

@@ -100,6 +100,9 @@ def create_app(
         limits=container.rate_limits,
         tenant_limit=lambda tenant_id: rate_limit_of(container.uow, tenant_id),
     )
+    # WAHA's webhook skips what is above (and FastAPI's routing) and stores in group
+    # commits; the body limit, CORS, security headers and request context wrap it too.
+    app.add_middleware(WahaWebhookLane, webhook=webhook_context(app, container))
     app.add_middleware(
         BodyLimitMiddleware,
         default_limit=settings.max_body_bytes,
@@ -120,14 +123,5 @@ def create_app(
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)
-    observe = instrument(container).observe
-    app.add_middleware(RequestContextMiddleware, on_finish=observe)
-    # Outermost: WAHA's webhook skips the stack above (it keeps its own request id,
-    # security headers, body limit and metrics) and stores in group commits.
-    app.add_middleware(
-        WahaWebhookLane,
-        webhook=webhook_context(app, container),
-        max_body_bytes=settings.media_max_body_bytes,
-        on_finish=observe,
-    )
+    app.add_middleware(RequestContextMiddleware, on_finish=instrument(container).observe)
     return app

@@ -9,13 +9,14 @@ import uuid
 from collections.abc import Callable
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ventros.kernel.tracing import TraceContext, traced
 
 log = structlog.get_logger(__name__)
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")  # what a client may send as X-Request-ID
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def header_value(scope: Scope, name: bytes) -> str | None:
@@ -66,7 +67,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         sent = header_value(scope, b"x-request-id")
-        request_id = sent if sent and REQUEST_ID.match(sent) else uuid.uuid4().hex
+        request_id = sent if sent and _REQUEST_ID.match(sent) else uuid.uuid4().hex
         id_header = (b"x-request-id", request_id.encode())
         started = False
         status = 500
@@ -88,6 +89,8 @@ class RequestContextMiddleware:
         try:
             with traced(trace):
                 await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            status = 499  # gone before its body arrived: nothing done, nobody to answer
         except Exception:
             log.exception("unhandled error", path=scope.get("path"))
             if not started:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Annotated, Any
 
-import structlog
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
-from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
-from ventros.api.middleware import REQUEST_ID, send_problem
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.api.security import SECURITY_HEADERS
 from ventros.bootstrap import Container
 from ventros.channels import service
 from ventros.channels.intake import InboundIntake
@@ -27,8 +20,6 @@ from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.errors import DomainError
 from ventros.platform.crypto import SecretBox
-
-log = structlog.get_logger(__name__)
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -204,48 +195,48 @@ async def waha_webhook(
     webhook: Webhook,
     x_webhook_hmac: Annotated[str | None, Header()] = None,
     x_webhook_hmac_algorithm: Annotated[str | None, Header()] = None,
-) -> WebhookAccepted | JSONResponse:
+) -> Response:
     """Where WAHA posts a channel's events; 200 means stored durably (repeats are ignored).
 
     `create_app` serves this path through `WahaWebhookLane` (same answers, without the
     /api/v1 middleware); this route documents it and serves it in an app without the lane.
     """
     body = await request.body()
+    return await _answer(webhook, channel_id, body, x_webhook_hmac, x_webhook_hmac_algorithm)
+
+
+async def _answer(
+    webhook: WebhookContext,
+    channel_id: str,
+    body: bytes,
+    signature: str | None,
+    algorithm: str | None,
+) -> Response:
+    """The webhook's answer, for the route and the lane alike (domain errors are raised)."""
     try:
-        accepted = await webhook.accept(channel_id, body, x_webhook_hmac, x_webhook_hmac_algorithm)
+        accepted = await webhook.accept(channel_id, body, signature, algorithm)
     except service.WebhookBodyNotJson as error:
         return problem(400, error.detail)
-    return WebhookAccepted(
-        status="duplicate" if accepted.duplicate else "stored", event=accepted.event
+    return JSONResponse(
+        {"status": "duplicate" if accepted.duplicate else "stored", "event": accepted.event}
     )
 
 
 # --------------------------------------------------------------------------- the lean lane
 
 WEBHOOK_PATH = "/webhooks/waha/"
-WEBHOOK_ROUTE = "/webhooks/waha/{channel_id}"  # the metrics label, as the route's template
-_JSON_HEADERS = [(b"content-type", b"application/json"), *SECURITY_HEADERS]
 
 
 class WahaWebhookLane:
-    """ASGI middleware, outermost: serves `POST /webhooks/waha/{channel_id}` itself and
-    passes everything else on. The webhook is WAHA's hot path, and none of the /api/v1
-    middleware applies to it (no JWT, no tenant rate limit, no idempotency keys); it keeps
-    what does: the body limit (413), an X-Request-ID, the security headers, the HTTP
-    metrics, and the same answers as the route above (problem+json errors)."""
+    """ASGI middleware inside the request context (request id, trace, metrics, last-resort
+    500), the security headers and the body limit: serves `POST /webhooks/waha/{channel_id}`
+    itself and passes everything else on. The webhook is WAHA's hot path, and neither the
+    /api/v1 middleware below (no JWT, no tenant rate limit, no idempotency keys) nor
+    FastAPI's routing applies to it; the answers are the route's."""
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        webhook: WebhookContext,
-        max_body_bytes: int,
-        on_finish: Callable[[str, str, int, float], None] | None = None,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, webhook: WebhookContext) -> None:
         self.app = app
         self.webhook = webhook
-        self.max_body_bytes = max_body_bytes
-        self.on_finish = on_finish
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "") if scope["type"] == "http" else ""
@@ -257,110 +248,15 @@ class WahaWebhookLane:
         ):
             await self.app(scope, receive, send)
             return
-        began = time.perf_counter()
-        headers = _webhook_headers(scope)
-        sent_id = headers.get(b"x-request-id")
-        request_id = sent_id if sent_id and REQUEST_ID.match(sent_id) else uuid.uuid4().hex
-        id_header = (b"x-request-id", request_id.encode())
-        status = 500
-        started = False
-
-        async def reply(message: Message) -> None:
-            nonlocal status, started
-            if message["type"] == "http.response.start":
-                started = True
-                status = int(message["status"])
-                present = {key.lower() for key, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
-                message["headers"] = [*message.get("headers", []), *extra, id_header]
-            await send(message)
-
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # This lane is the route: the metrics label it as the route's template.
+        scope["route"] = waha_webhook
+        scope["path_params"] = {"channel_id": channel_id}
+        request = Request(scope, receive)
+        signature = request.headers.get("x-webhook-hmac")
+        algorithm = request.headers.get("x-webhook-hmac-algorithm")
         try:
-            await self._serve(channel_id, headers, receive, scope, reply)
-        except ClientDisconnect:
-            status = 499  # gone before its body arrived: nothing stored, nothing to answer
-        except Exception:
-            log.exception("unhandled error", path=path)
-            if not started:
-                await problem(500, "an unexpected error occurred; it has been logged")(
-                    scope, receive, reply
-                )
-        finally:
-            structlog.contextvars.unbind_contextvars("request_id")
-            if self.on_finish is not None:
-                self.on_finish("POST", WEBHOOK_ROUTE, status, time.perf_counter() - began)
-
-    async def _serve(
-        self,
-        channel_id: str,
-        headers: dict[bytes, str],
-        receive: Receive,
-        scope: Scope,
-        reply: Send,
-    ) -> None:
-        limit = self.max_body_bytes
-        declared = headers.get(b"content-length")
-        body = None
-        if not (declared is not None and declared.isdigit() and int(declared) > limit):
-            body = await _read_body(receive, limit)
-        if body is None:
-            detail = f"request body exceeds {limit} bytes"
-            await send_problem(reply, 413, "Content Too Large", detail, [])
-            return
-        try:
-            accepted = await self.webhook.accept(
-                channel_id,
-                body,
-                headers.get(b"x-webhook-hmac"),
-                headers.get(b"x-webhook-hmac-algorithm"),
-            )
-        except service.WebhookBodyNotJson as error:
-            await problem(400, error.detail)(scope, receive, reply)
-            return
+            body = await request.body()
+            response = await _answer(self.webhook, channel_id, body, signature, algorithm)
         except DomainError as error:
-            await domain_error_response(error)(scope, receive, reply)
-            return
-        answer = json.dumps(
-            {"status": "duplicate" if accepted.duplicate else "stored", "event": accepted.event},
-            separators=(",", ":"),
-        ).encode()
-        await reply(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [*_JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
-            }
-        )
-        await reply({"type": "http.response.body", "body": answer})
-
-
-_LANE_HEADERS = frozenset(
-    (b"x-request-id", b"content-length", b"x-webhook-hmac", b"x-webhook-hmac-algorithm")
-)
-
-
-def _webhook_headers(scope: Scope) -> dict[bytes, str]:
-    found: dict[bytes, str] = {}
-    for key, value in scope["headers"]:
-        name = key.lower()
-        if name in _LANE_HEADERS:
-            found[name] = value.decode("latin-1")
-    return found
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit`."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+            response = domain_error_response(error)
+        await response(scope, receive, send)
