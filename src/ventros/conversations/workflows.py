@@ -29,12 +29,10 @@ with workflow.unsafe.imports_passed_through():
     from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
     from ventros.identity.service import settings_in
     from ventros.kernel.events import Actor
-    from ventros.platform.temporal import WorkerParts, start_workflow_once
+    from ventros.platform.temporal import OnceStarter, WorkerParts
     from ventros.platform.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from ventros.bootstrap import Container
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -176,17 +174,7 @@ class SessionLifecycleWorkflow:
         self._close_reason = reason or lifecycle.CLOSE_BY_AGENT
 
 
-async def start_lifecycle(
-    params: LifecycleInput, *, client: Client | None = None, task_queue: str | None = None
-) -> bool:
-    """Start the session's workflow unless it was started before."""
-    return await start_workflow_once(
-        SessionLifecycleWorkflow.run,
-        params,
-        workflow_id=params.workflow_id,
-        client=client,
-        task_queue=task_queue,
-    )
+start_lifecycle = OnceStarter[LifecycleInput](SessionLifecycleWorkflow.run)
 
 
 def worker_parts(container: Container) -> WorkerParts:

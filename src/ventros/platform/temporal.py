@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
 
@@ -121,6 +121,30 @@ async def start_workflow_once(
     except WorkflowAlreadyStartedError:
         return False
     return True
+
+
+class _Identified(Protocol):
+    @property
+    def workflow_id(self) -> str: ...
+
+
+P = TypeVar("P", bound=_Identified)
+
+
+class OnceStarter(Generic[P]):
+    """`await start(params)` starts the workflow (its run method) under `params.workflow_id`
+    unless it was started before: what a consumer calls, so a redelivered event starts
+    nothing new. `client` and `task_queue` default to this process's."""
+
+    def __init__(self, run: Callable[[Any, P], Awaitable[Any]]) -> None:
+        self._run = run
+
+    async def __call__(
+        self, params: P, *, client: Client | None = None, task_queue: str | None = None
+    ) -> bool:
+        return await start_workflow_once(
+            self._run, params, workflow_id=params.workflow_id, client=client, task_queue=task_queue
+        )
 
 
 def load_worker_parts(

@@ -20,7 +20,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.platform.temporal import WorkerParts, start_workflow_once
+    from ventros.platform.temporal import OnceStarter, WorkerParts
     from ventros.tracking.activities import (
         ConversionActivities,
         SendFailureInput,
@@ -36,8 +36,6 @@ with workflow.unsafe.imports_passed_through():
     )
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from ventros.bootstrap import Container
 
 R = TypeVar("R")
@@ -147,28 +145,10 @@ class SendConversionWorkflow:
         )
 
 
-async def start_enrichment(
-    params: EnrichWorkflowInput, *, client: Client | None = None, task_queue: str | None = None
-) -> bool:
-    return await start_workflow_once(
-        EnrichTrackingWorkflow.run,
-        params,
-        workflow_id=params.workflow_id,
-        client=client,
-        task_queue=task_queue,
-    )
+start_enrichment = OnceStarter[EnrichWorkflowInput](EnrichTrackingWorkflow.run)
 
 
-async def start_conversion(
-    params: SendWorkflowInput, *, client: Client | None = None, task_queue: str | None = None
-) -> bool:
-    return await start_workflow_once(
-        SendConversionWorkflow.run,
-        params,
-        workflow_id=params.workflow_id,
-        client=client,
-        task_queue=task_queue,
-    )
+start_conversion = OnceStarter[SendWorkflowInput](SendConversionWorkflow.run)
 
 
 def worker_parts(container: Container) -> WorkerParts:

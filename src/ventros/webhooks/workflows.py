@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.platform.temporal import WorkerParts, start_workflow_once
+    from ventros.platform.temporal import OnceStarter, WorkerParts
     from ventros.webhooks.activities import (
         DELIVERED,
         FAILED,
@@ -31,8 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from ventros.webhooks.domain import DeliveryPolicy
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
     from ventros.bootstrap import Container
 
 # Includes the HTTP timeout (VENTROS_WEBHOOKS_TIMEOUT_SECONDS, 10 s) and two short
@@ -146,17 +144,7 @@ class WebhookDeliveryWorkflow:
             return AttemptResult(FAILED, error=f"the attempt could not run: {cause}")
 
 
-async def start_delivery(
-    params: DeliveryInput, *, client: Client | None = None, task_queue: str | None = None
-) -> bool:
-    """Start the delivery unless it was started before; True if this call started it."""
-    return await start_workflow_once(
-        WebhookDeliveryWorkflow.run,
-        params,
-        workflow_id=params.workflow_id,
-        client=client,
-        task_queue=task_queue,
-    )
+start_delivery = OnceStarter[DeliveryInput](WebhookDeliveryWorkflow.run)
 
 
 def worker_parts(container: Container) -> WorkerParts:
