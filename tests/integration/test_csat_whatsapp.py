@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -35,15 +34,6 @@ pytestmark = pytest.mark.integration
 QUESTION = "How did we do today? Reply with a number from 1 (bad) to 5 (great)."
 
 [CSAT] = CSAT_CONSUMERS
-
-
-@pytest.fixture
-async def waha_client() -> AsyncIterator[WahaClient]:
-    client = WahaClient.create(timeout_seconds=2.0)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def _event(

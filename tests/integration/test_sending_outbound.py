@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,15 +36,6 @@ FAST = SenderPolicy(
 )
 SENT_ID = "3EB0A1C47D92E5F38B6A04"  # the id the ack fixtures refer to
 MEDIA = "https://cdn.example.com/files/"
-
-
-@pytest.fixture
-async def waha_client() -> AsyncIterator[WahaClient]:
-    client = WahaClient.create(timeout_seconds=2.0)
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 def sender_consumer(

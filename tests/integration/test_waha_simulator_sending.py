@@ -60,15 +60,6 @@ async def waha(client: httpx.AsyncClient) -> AsyncIterator[Running]:
         await asyncio.wait_for(task, 10)
 
 
-@pytest.fixture
-async def waha_client() -> AsyncIterator[WahaClient]:
-    client = WahaClient.create(timeout_seconds=2.0)
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
 async def customer_writes(
     client: httpx.AsyncClient, container: Container, tenant: TenantLogin, waha: Running
 ) -> tuple[str, str]:
