@@ -87,27 +87,13 @@ inbound_events = Table(
     Index("ix_inbound_events_processed_at", "processed_at"),
 )
 
-# One round trip: the insert, and a NOTIFY (delivered on commit only) that wakes the
-# ingest worker without polling. A repeat inserts nothing and notifies nobody.
-_STORE_INBOUND_EVENT = text(
-    """
-    WITH stored AS (
-        INSERT INTO inbound_events (id, tenant_id, channel_id, event_key, event, body)
-        VALUES (:id, :tenant_id, :channel_id, :event_key, :event, CAST(:body AS jsonb))
-        ON CONFLICT (channel_id, event_key) DO NOTHING
-        RETURNING id
-    )
-    SELECT id, pg_notify('inbound_events', '') FROM stored
-    """
-)
-
 # Many deliveries of one tenant in one statement — the webhook's group commit — and in one
 # round trip: run outside an explicit transaction, it is its own transaction (one commit,
 # no BEGIN), and it sets the tenant itself, transaction-locally, before the rows it
 # inserts are checked by row-level security (each row's tenant is the one just set).
 # Arrays, one per column, keep the statement the same whatever the batch size (prepared
 # once). A repeat, stored before or earlier in the same batch, inserts nothing and is not
-# returned; the NOTIFY is delivered on commit only.
+# returned; the NOTIFY, delivered on commit only, wakes the ingest worker without polling.
 _STORE_INBOUND_EVENTS = text(
     """
     WITH tenant AS MATERIALIZED (
@@ -300,28 +286,6 @@ class NewInboundEvent:
 class InboundEventRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
-
-    async def add(
-        self,
-        *,
-        event_id: uuid.UUID,
-        channel_id: uuid.UUID,
-        event_key: str,
-        event: str,
-        raw_json: str,
-    ) -> bool:
-        """Stores the envelope as received (the JSON text becomes JSONB in the database, not
-        re-serialised here); False when this delivery was stored before."""
-        params = {
-            "id": event_id,
-            "tenant_id": self._uow.tenant_id,
-            "channel_id": channel_id,
-            "event_key": event_key,
-            "event": event,
-            "body": raw_json,
-        }
-        row = (await self._uow.connection.execute(_STORE_INBOUND_EVENT, params)).first()
-        return row is not None
 
     async def claim(self, *, limit: int) -> list[InboundEvent]:
         """The oldest unprocessed events of this tenant, locked until the transaction ends;

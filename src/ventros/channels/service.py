@@ -210,14 +210,14 @@ async def accept_waha_webhook(
     body: bytes,
     signature: str | None,
     algorithm: str | None,
+    intake: InboundIntake,
     cache: WebhookChannelCache | None = None,
-    intake: InboundIntake | None = None,
 ) -> AcceptedWebhook:
     """Authenticates a WAHA delivery and stores it durably; a repeat is accepted, not stored.
 
     Checks in order: the channel exists (404), the signature (401) — before the body is
-    even parsed —, JSON (400), the envelope's shape (422). With an `intake`, the delivery
-    is stored in a group commit with others arriving meanwhile; else in its own transaction.
+    even parsed —, JSON (400), the envelope's shape (422). The `intake` stores it in a group
+    commit with others arriving meanwhile.
     """
     channel = await _webhook_channel(uow, box, channel_id, cache)
     if algorithm is not None and algorithm.strip().lower() != waha.SIGNATURE_ALGORITHM:
@@ -235,27 +235,16 @@ async def accept_waha_webhook(
         raise RuleViolation(f"not a WAHA webhook envelope: {error}", field="body") from error
     event_id = new_id()
     try:
-        if intake is not None:
-            stored = await intake.store(
-                NewInboundEvent(
-                    id=event_id,
-                    tenant_id=channel.tenant_id,
-                    channel_id=channel.id,
-                    event_key=waha.dedupe_key(envelope, body),
-                    event=envelope.event,
-                    raw_json=raw_json,
-                )
+        stored = await intake.store(
+            NewInboundEvent(
+                id=event_id,
+                tenant_id=channel.tenant_id,
+                channel_id=channel.id,
+                event_key=waha.dedupe_key(envelope, body),
+                event=envelope.event,
+                raw_json=raw_json,
             )
-        else:
-            async with uow(channel.tenant_id, Actor.system()) as tx:
-                stored = await InboundEventRepository(tx).add(
-                    event_id=event_id,
-                    channel_id=channel.id,
-                    event_key=waha.dedupe_key(envelope, body),
-                    event=envelope.event,
-                    raw_json=raw_json,
-                )
-                await tx.commit()
+        )
     except DBAPIError as error:
         if _sqlstate(error) == _UNTRANSLATABLE_CHARACTER:
             raise RuleViolation("the envelope contains a NUL character", field="body") from error
