@@ -156,3 +156,49 @@ async def test_streams_need_a_token_and_hide_other_tenants_contacts(
                     f"/api/v1/contacts/{uuid.uuid4()}/events/stream", headers=tenant.headers
                 )
             ).status_code == 404
+
+
+async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_one(
+    container: Container, tenant: TenantLogin
+) -> None:
+    """Event ids are taken when an event is raised; commits come in their own order. Under
+    load an event with a lower id often commits after one with a higher id: a stream that
+    moved past the higher id used to lose the lower one for good."""
+    from ventros.audit.service import follow
+    from ventros.identity.domain import Principal, Role
+    from ventros.kernel.events import Actor, DomainEvent
+    from ventros.platform.event_feed import EventFeed
+    from ventros.platform.outbox import write_events
+
+    def event() -> DomainEvent:
+        return DomainEvent("contact.updated", tenant.tenant_id, "contact", uuid.uuid4(), {})
+
+    principal = Principal(tenant.admin_id, tenant.tenant_id, Role.ADMIN, tenant.email)
+    feed = EventFeed(container.database.app_dsn())
+    feed.start()
+    stream = follow(container.uow, principal, feed, after=None, poll_seconds=0.05)
+    received: list[uuid.UUID] = []
+
+    async def read() -> None:
+        async for e in stream:
+            received.append(e.id)
+
+    reader = asyncio.create_task(read())
+    try:
+        await asyncio.sleep(0.3)  # the stream has started and is waiting
+        early, late = event(), event()
+        assert early.id < late.id
+        async with container.uow(tenant.tenant_id, Actor.system()) as slow:
+            await write_events(slow.connection, [early])  # raised first, commits last
+            async with container.uow(tenant.tenant_id, Actor.system()) as fast:
+                await write_events(fast.connection, [late])
+                await fast.commit()
+            await asyncio.sleep(0.5)  # the stream polls while `early` is still open
+            await slow.commit()
+        deadline = time.monotonic() + 5
+        while len(received) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert received == [early.id, late.id]
+    finally:
+        reader.cancel()
+        await feed.close()

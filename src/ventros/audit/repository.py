@@ -5,11 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import BigInteger, Row, literal_column, select, tuple_
+from sqlalchemy.sql.elements import ColumnClause
 
 from ventros.kernel.events import Actor, DomainEvent
-from ventros.platform.outbox import domain_events
+from ventros.platform.outbox import HORIZON_SQL, domain_events
 from ventros.platform.uow import UnitOfWork
+
+# Where a stream stands, in the order it sends: (transaction id, event id).
+StreamPosition = tuple[int, uuid.UUID]
+_BEFORE_ANY = uuid.UUID(int=0)
+_HORIZON: ColumnClause[int] = literal_column(f"(({HORIZON_SQL})::text::bigint)", type_=BigInteger)
 
 
 def _event(row: Row[Any]) -> DomainEvent:
@@ -50,12 +56,56 @@ class EventLog:
         rows = await self._uow.connection.execute(query.order_by(domain_events.c.id).limit(limit))
         return [_event(row) for row in rows]
 
-    async def latest_id(self, *, contact_ids: list[uuid.UUID] | None = None) -> uuid.UUID | None:
-        query = select(domain_events.c.id).where(domain_events.c.tenant_id == self._uow.tenant_id)
+    async def stream_start(
+        self, *, contact_ids: list[uuid.UUID] | None = None
+    ) -> tuple[StreamPosition, set[uuid.UUID]]:
+        """Where a new stream starts (the commit horizon now), and the events already
+        committed beyond it, which are history to this stream, not news."""
+        horizon: int = (await self._uow.connection.execute(select(_HORIZON))).scalar_one()
+        query = select(domain_events.c.id).where(
+            domain_events.c.tenant_id == self._uow.tenant_id, domain_events.c.txid >= horizon
+        )
         if contact_ids is not None:
             query = query.where(domain_events.c.contact_id.in_(contact_ids))
-        result = await self._uow.connection.execute(
-            query.order_by(domain_events.c.id.desc()).limit(1)
+        seen = set((await self._uow.connection.execute(query)).scalars())
+        return (horizon, _BEFORE_ANY), seen
+
+    async def stream_position_of(self, event_id: uuid.UUID) -> StreamPosition | None:
+        query = select(domain_events.c.txid).where(
+            domain_events.c.tenant_id == self._uow.tenant_id, domain_events.c.id == event_id
         )
-        latest: uuid.UUID | None = result.scalar()
-        return latest
+        txid: int | None = (await self._uow.connection.execute(query)).scalar()
+        return None if txid is None else (txid, event_id)
+
+    async def held_back(self, position: StreamPosition) -> bool:
+        """Whether events past `position` are committed but wait behind an older open
+        transaction (they are sent once it ends, which may raise no notification)."""
+        query = select(domain_events.c.id).where(
+            domain_events.c.tenant_id == self._uow.tenant_id,
+            domain_events.c.txid >= position[0],
+            tuple_(domain_events.c.txid, domain_events.c.id) > tuple_(*position),
+        )
+        return (await self._uow.connection.execute(query.limit(1))).first() is not None
+
+    async def committed_after(
+        self,
+        position: StreamPosition,
+        *,
+        limit: int,
+        contact_ids: list[uuid.UUID] | None = None,
+    ) -> list[tuple[StreamPosition, DomainEvent]]:
+        """Events past `position` whose transactions are below the commit horizon: every
+        transaction that could still add an event before them has ended, so a stream that
+        moves on never skips one (as following ids would, when commits come out of order)."""
+        query = select(domain_events).where(
+            domain_events.c.tenant_id == self._uow.tenant_id,
+            domain_events.c.txid >= position[0],
+            tuple_(domain_events.c.txid, domain_events.c.id) > tuple_(*position),
+            domain_events.c.txid < _HORIZON,
+        )
+        if contact_ids is not None:
+            query = query.where(domain_events.c.contact_id.in_(contact_ids))
+        rows = await self._uow.connection.execute(
+            query.order_by(domain_events.c.txid, domain_events.c.id).limit(limit)
+        )
+        return [((row.txid, row.id), _event(row)) for row in rows]

@@ -14,6 +14,9 @@ from ventros.platform.event_feed import EventFeed
 from ventros.platform.uow import UnitOfWorkFactory
 
 FOLLOW_BATCH = 200
+# Events held behind an open transaction: looked at again this soon (its commit may
+# carry no events, so no notification).
+HELD_BACK_RECHECK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -61,24 +64,28 @@ async def follow(
     contact_id: uuid.UUID | None = None,
     poll_seconds: float = 5.0,
 ) -> AsyncIterator[DomainEvent]:
-    """New events forever: those after `after` first, then each one as it is committed."""
-    if after is None:
-        after = await _latest_id(uow, principal, contact_id)
+    """New events forever, in commit order: those after `after` first (a resumed stream),
+    then each one once its transaction, and every older one, has ended."""
+    actor = Actor.user(principal.user_id)
+    async with uow(principal.tenant_id, actor) as tx:
+        contact_ids = await identities_of(tx, contact_id) if contact_id else None
+        log = EventLog(tx)
+        resumed = await log.stream_position_of(after) if after else None
+        if resumed is None:
+            position, history = await log.stream_start(contact_ids=contact_ids)
+        else:
+            position, history = resumed, set()
     while True:
         seen = feed.version
-        page = await list_events(
-            uow, principal, after=after, limit=FOLLOW_BATCH, contact_id=contact_id
-        )
-        for event in page.items:
-            yield event
-            after = event.id
-        if not page.has_more:
-            await feed.wait_for_change(seen, poll_seconds)
-
-
-async def _latest_id(
-    uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID | None
-) -> uuid.UUID | None:
-    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
-        contact_ids = await identities_of(tx, contact_id) if contact_id else None
-        return await EventLog(tx).latest_id(contact_ids=contact_ids)
+        async with uow(principal.tenant_id, actor) as tx:
+            # Per page: a merge while the stream is open adds the merged contact's events.
+            contact_ids = await identities_of(tx, contact_id) if contact_id else None
+            log = EventLog(tx)
+            page = await log.committed_after(position, limit=FOLLOW_BATCH, contact_ids=contact_ids)
+            waiting = not page and await log.held_back(position)
+        for at, event in page:
+            position = at
+            if event.id not in history:
+                yield event
+        if len(page) < FOLLOW_BATCH:
+            await feed.wait_for_change(seen, HELD_BACK_RECHECK_SECONDS if waiting else poll_seconds)

@@ -24,6 +24,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ventros.kernel.events import DomainEvent
 from ventros.platform.db import metadata
 
+# The commit-order horizon: every row whose transaction id is below it was committed (or
+# rolled back) before any transaction still running. PostgreSQL's own horizon, the
+# snapshot's xmin, counts every database of the cluster, so one long transaction anywhere
+# on the server would stall the relay; transactions shown (pg_locks + pg_stat_activity,
+# both readable without privileges) to belong to another database are left out. A
+# transaction that ends before we look stays in: that errs on the side of waiting.
+HORIZON_SQL = """
+SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
+FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+WHERE (x::text::bigint % 4294967296) NOT IN (
+    SELECT l.transactionid::text::bigint
+    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
+      AND a.datname IS DISTINCT FROM current_database()
+)
+"""
+
 # Transient: a row waits here until the relay has published it; published rows are pruned.
 outbox_events = Table(
     "outbox_events",
@@ -68,7 +85,17 @@ domain_events = Table(
     Column("actor_id", UUID(as_uuid=True)),
     Column("data", JSONB, nullable=False),
     Column("schema_version", Integer, nullable=False, server_default=text("1")),
+    # Commit order for streams: ids are taken when an event is raised, not when it commits,
+    # so a stream that followed ids would skip an event whose transaction committed late.
+    # Streams follow (txid, id) below the horizon instead: nothing behind them can appear.
+    Column(
+        "txid",
+        BigInteger,
+        nullable=False,
+        server_default=text("(pg_current_xact_id()::text)::bigint"),
+    ),
     Index("ix_domain_events_tenant_id_id", "tenant_id", "id"),
+    Index("ix_domain_events_tenant_id_txid_id", "tenant_id", "txid", "id"),
     Index("ix_domain_events_tenant_id_name_id", "tenant_id", "name", "id"),
     Index("ix_domain_events_tenant_id_contact_id_id", "tenant_id", "contact_id", "id"),
 )

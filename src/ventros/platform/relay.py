@@ -45,6 +45,7 @@ from ventros.platform.bus import (
     system_dsn,
 )
 from ventros.platform.metrics import Metrics, metrics_for
+from ventros.platform.outbox import HORIZON_SQL
 from ventros.platform.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,23 +59,6 @@ Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProx
 RELAY_LOCK_KEY = 0x76656E74726F7301
 NOTIFY_CHANNEL = "outbox"
 PRUNE_CHUNK = 10_000
-
-# The commit-order horizon: every row whose transaction id is below it was committed (or
-# rolled back) before any transaction still running. PostgreSQL's own horizon, the
-# snapshot's xmin, counts every database of the cluster, so one long transaction anywhere
-# on the server would stall the relay; transactions shown (pg_locks + pg_stat_activity,
-# both readable without privileges) to belong to another database are left out. A
-# transaction that ends before we look stays in: that errs on the side of waiting.
-HORIZON_SQL = """
-SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot()))
-FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-WHERE (x::text::bigint % 4294967296) NOT IN (
-    SELECT l.transactionid::text::bigint
-    FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock'
-      AND a.datname IS DISTINCT FROM current_database()
-)
-"""
 
 CLAIM_SQL = f"""
 SELECT o.id, o.tenant_id, o.name, o.aggregate_id, o.event::text AS event, o.attempts,
