@@ -45,7 +45,7 @@ from ventros.privacy.service import run_privacy_retention
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
     from ventros.platform.embedded.temporal import EmbeddedTemporal
     from ventros.stand_ins.demo import DemoWhatsApp
 
@@ -225,7 +225,7 @@ def run_all(settings: Settings) -> None:
 
 async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> None:
     from ventros.api.app import create_app
-    from ventros.bootstrap import bootstrap
+    from ventros.runtime.container import bootstrap
 
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)
@@ -356,7 +356,7 @@ async def _finish(services: list[asyncio.Task[None]]) -> None:
 
 def run_api_only(settings: Settings) -> None:
     """The HTTP API alone, on the configured database (or a running `ventros run`'s)."""
-    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.runtime.locate import configured_or_running_database_url
 
     configure_logging(settings)
     database_url = configured_or_running_database_url(settings)
@@ -365,7 +365,7 @@ def run_api_only(settings: Settings) -> None:
 
 async def _serve_api(settings: Settings) -> None:
     from ventros.api.app import create_app
-    from ventros.bootstrap import bootstrap
+    from ventros.runtime.container import bootstrap
 
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)
