@@ -54,7 +54,6 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Binding, Envelope, QueueSpec, amqp, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
@@ -64,6 +63,7 @@ from ventros.platform.migrate import upgrade
 from ventros.platform.outbox import contact_of
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.container import Container, bootstrap
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"

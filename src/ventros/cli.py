@@ -25,7 +25,7 @@ app.add_typer(tenants_app, name="tenants")
 def run() -> None:
     """Run everything under one supervisor: embedded servers unless URLs are set, API,
     relay, consumers and Temporal worker."""
-    from ventros.platform.supervisor import run_all
+    from ventros.runtime.supervisor import run_all
 
     run_all(Settings(demo=_demo_default()))
 
@@ -40,8 +40,8 @@ def _demo_default() -> bool:
 @app.command()
 def api() -> None:
     """Serve the HTTP API only (the database must be reachable)."""
-    from ventros.platform.runtime import DatabaseUnavailable
-    from ventros.platform.supervisor import run_api_only
+    from ventros.runtime.locate import DatabaseUnavailable
+    from ventros.runtime.supervisor import run_api_only
 
     try:
         run_api_only(Settings())
@@ -54,7 +54,7 @@ def api() -> None:
 def migrate() -> None:
     """Apply database migrations and create the application roles."""
     from ventros.platform.migrate import upgrade
-    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.runtime.locate import configured_or_running_database_url
 
     settings = Settings()
     upgrade(configured_or_running_database_url(settings), settings.resolved_app_password())
@@ -68,10 +68,10 @@ def tenants_create(
     admin_password: str = typer.Option(..., help="Password of the first admin"),
 ) -> None:
     """Create a tenant and its first admin; prints their ids as JSON."""
-    from ventros.bootstrap import bootstrap
     from ventros.identity.service import create_tenant
     from ventros.kernel.errors import DomainError
-    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.locate import configured_or_running_database_url
 
     settings = Settings()
 
@@ -102,13 +102,13 @@ def _serve_background(name: str) -> None:
     """Run one background service (as `ventros run` does) until SIGINT/SIGTERM."""
     import signal
 
-    from ventros.bootstrap import bootstrap
     from ventros.conversations.worker import run_ingest
     from ventros.platform.consumers import run_worker
     from ventros.platform.relay import run_relay
-    from ventros.platform.runtime import configured_or_running_database_url
-    from ventros.platform.supervisor import configure_logging
     from ventros.platform.temporal import run_temporal_worker
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.locate import configured_or_running_database_url
+    from ventros.runtime.supervisor import configure_logging
 
     service = {
         "relay": run_relay,
@@ -169,10 +169,10 @@ def worker() -> None:
 
 
 def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
-    from ventros.bootstrap import bootstrap
     from ventros.platform.bus import BusUnavailable, build_bus
     from ventros.platform.consumers import load_consumers
-    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.locate import configured_or_running_database_url
 
     settings = Settings()
 

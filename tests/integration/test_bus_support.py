@@ -31,13 +31,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_SECRET, make_settings
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Bus, QueueSpec, RetryPolicy, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
 from ventros.platform.consumers import Consumer, EventHandler, load_consumers
 from ventros.platform.migrate import upgrade
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.container import Container, bootstrap
 
 pytestmark = pytest.mark.integration
 

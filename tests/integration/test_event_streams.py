@@ -16,7 +16,7 @@ import uvicorn
 from tests.conftest import TenantLogin
 from tests.integration.processes import api_process
 from ventros.api.app import create_app
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import make_settings, new_tenant
 from tests.integration.processes import api_process
 from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
+from ventros.runtime.container import Container, bootstrap
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from ventros.platform.consumers import HANDLER_MODULES, load_consumers
 def _modules_with_consumers() -> set[str]:
     found = set()
     for module in pkgutil.walk_packages(ventros.__path__, "ventros."):
-        if module.name.rsplit(".", 1)[-1].endswith("handlers"):
+        if module.name.endswith("handlers") or ".handlers." in module.name:
             if hasattr(importlib.import_module(module.name), "CONSUMERS"):
                 found.add(module.name)
     return found

@@ -44,7 +44,7 @@ async def _locked(tx: UnitOfWork, agent_id: uuid.UUID) -> User:
 
 
 async def _load(tx: UnitOfWork, agent_id: uuid.UUID) -> int:
-    from ventros.conversations.assignment import load_of
+    from ventros.conversations.service.assignment import load_of
 
     return await load_of(tx, agent_id)
 

@@ -19,22 +19,22 @@ from ventros.api.observability import router as metrics_router
 from ventros.api.ratelimit import TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.audit.api import router as audit_router
-from ventros.bootstrap import Container
 from ventros.channels.api import WahaWebhookLane, webhook_context
 from ventros.channels.api import router as channels_router
 from ventros.channels.api import webhook_router as waha_webhook_router
 from ventros.contacts.api import router as contacts_router
-from ventros.contacts.merge_api import router as contacts_merge_router
+from ventros.contacts.api.merge import router as contacts_merge_router
 from ventros.contacts.profile_picture import router as profile_picture_router
 from ventros.conversations.api import router as conversations_router
-from ventros.conversations.lifecycle_api import router as session_actions_router
+from ventros.conversations.api.session_actions import router as session_actions_router
 from ventros.conversations.reports import router as reports_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
 from ventros.pipelines.api import router as pipelines_router
 from ventros.privacy.api import router as privacy_router
-from ventros.tracking.ads_api import router as ads_router
+from ventros.runtime.container import Container
 from ventros.tracking.api import router as tracking_router
+from ventros.tracking.api.ads import router as ads_router
 from ventros.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"

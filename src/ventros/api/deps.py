@@ -8,11 +8,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ventros.bootstrap import Container
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission, require
 from ventros.kernel.errors import NotAuthenticated
 from ventros.platform.uow import UnitOfWorkFactory
+from ventros.runtime.container import Container
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/v1/auth/login")
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 CHECK_TIMEOUT_SECONDS = 3.0
 

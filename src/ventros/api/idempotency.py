@@ -9,13 +9,13 @@ import hashlib
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ventros.api.middleware import header_value, send_problem
-from ventros.bootstrap import Container
 from ventros.identity.domain import Principal
 from ventros.kernel.errors import NotAuthenticated
 from ventros.kernel.events import Actor
 from ventros.platform import idempotency
 from ventros.platform.crypto import SecretBox
 from ventros.platform.idempotency import Claim, StoredResponse
+from ventros.runtime.container import Container
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")

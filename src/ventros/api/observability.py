@@ -14,8 +14,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ventros.bootstrap import Container
 from ventros.platform.metrics import LATENCY_BUCKETS, Metrics
+from ventros.runtime.container import Container
 
 
 class HttpMetrics:

@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.bootstrap import Container
 from ventros.channels import service
 from ventros.channels.intake import InboundIntake
 from ventros.channels.schemas import ChannelCreate, ChannelRead, ChannelUpdate, WebhookAccepted
@@ -20,6 +19,7 @@ from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.errors import DomainError
 from ventros.platform.crypto import SecretBox
+from ventros.runtime.container import Container
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])

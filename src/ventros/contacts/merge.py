@@ -35,7 +35,7 @@ class MergeOutcome:
 async def merge_contacts(
     uow: UnitOfWorkFactory, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
 ) -> MergeOutcome:
-    from ventros.conversations.lifecycle import move_contact_sessions
+    from ventros.conversations.service.lifecycle import move_contact_sessions
     from ventros.pipelines.service import move_contact_positions
     from ventros.tracking.service import move_contact_trackings
 

@@ -18,14 +18,13 @@ from fastapi import APIRouter, BackgroundTasks, Depends, status
 from pydantic import BaseModel
 
 from ventros.api.deps import ContainerDep, authorized
-from ventros.bootstrap import Container
 from ventros.channels import service as channels
 from ventros.channels.waha_client import WahaClient, WahaError, WahaTarget
 from ventros.contacts import events
 from ventros.contacts.domain import Contact
 from ventros.contacts.repository import ContactRepository
 from ventros.contacts.service import contact_in
-from ventros.conversations.sending import latest_channel_of
+from ventros.conversations.service.sending import latest_channel_of
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.clock import utcnow
@@ -35,6 +34,7 @@ from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

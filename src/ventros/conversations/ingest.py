@@ -18,7 +18,6 @@ from ventros.channels import waha
 from ventros.channels.domain import Channel, InboundEvent
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact, Phone
-from ventros.conversations import csat
 from ventros.conversations.batch import ConversationBatch
 from ventros.conversations.domain import (
     Message,
@@ -27,6 +26,7 @@ from ventros.conversations.domain import (
     MessageType,
     Session,
 )
+from ventros.conversations.service import csat
 from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
 from ventros.identity.service import settings_in
 from ventros.kernel.errors import RuleViolation

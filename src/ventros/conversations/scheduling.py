@@ -18,7 +18,7 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.conversations.sending import SendMessage, send_message_as
+    from ventros.conversations.service.sending import SendMessage, send_message_as
     from ventros.kernel.errors import Conflict, DomainError, NotFound
     from ventros.kernel.events import Actor
     from ventros.platform.crypto import SecretBox
@@ -28,8 +28,8 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from ventros.bootstrap import Container
     from ventros.platform.settings import Settings
+    from ventros.runtime.container import Container
 
 SEND_TIMEOUT = timedelta(minutes=1)
 SEND_RETRY = RetryPolicy(

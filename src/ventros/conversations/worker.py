@@ -22,9 +22,9 @@ import structlog
 from ventros.channels import service as channels
 from ventros.channels.domain import InboundEvent
 from ventros.channels.sender import SenderPolicy
+from ventros.conversations.handlers.sending import fail_abandoned_sends
 from ventros.conversations.ingest import ingest_events
 from ventros.conversations.repository import prune_pending_updates
-from ventros.conversations.sending_handlers import fail_abandoned_sends
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
@@ -32,7 +32,7 @@ from ventros.platform.db import role_url
 from ventros.platform.settings import APP_ROLE
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

@@ -51,7 +51,7 @@ from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -60,10 +60,10 @@ EventHandler = Callable[[DomainEvent, UnitOfWork], Awaitable[None]]
 # Modules with a `CONSUMERS` list (a context's handlers.py). One line per context.
 HANDLER_MODULES: tuple[str, ...] = (
     "ventros.contacts.handlers",  # contact.created -> profile picture
-    "ventros.conversations.handlers",  # channel.deleted -> close its sessions
-    "ventros.conversations.sending_handlers",  # message.sending -> WAHA
-    "ventros.conversations.lifecycle_handlers",  # lifecycle workflow, auto-assign, queue
-    "ventros.conversations.csat_handlers",  # session.closed -> CSAT question
+    "ventros.conversations.handlers.channels",  # channel.deleted -> close its sessions
+    "ventros.conversations.handlers.sending",  # message.sending -> WAHA
+    "ventros.conversations.handlers.lifecycle",  # lifecycle workflow, auto-assign, queue
+    "ventros.conversations.handlers.csat",  # session.closed -> CSAT question
     "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
     "ventros.webhooks.handlers",  # every event -> outbound webhook deliveries
 )

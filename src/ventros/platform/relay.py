@@ -48,7 +48,7 @@ from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.settings import Settings
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

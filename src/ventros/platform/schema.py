@@ -21,9 +21,9 @@ TABLE_MODULES = (
     "ventros.platform.idempotency",
     "ventros.webhooks.repository",
     "ventros.agents.repository",
-    "ventros.conversations.assignment",
-    "ventros.conversations.csat",
-    "ventros.tracking.ads_tables",
+    "ventros.conversations.service.assignment",
+    "ventros.conversations.service.csat",
+    "ventros.tracking.repository.ads_tables",
 )
 
 

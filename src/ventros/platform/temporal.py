@@ -29,7 +29,7 @@ from ventros.platform.settings import Settings
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

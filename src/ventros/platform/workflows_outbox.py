@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 OUTBOX_TASK_QUEUE = "ventros-outbox"
 OUTBOX_WORKFLOW_ID = "outbox-processor"

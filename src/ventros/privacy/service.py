@@ -20,7 +20,7 @@ from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.privacy.repository import PersonalData
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

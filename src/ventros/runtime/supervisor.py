@@ -45,8 +45,8 @@ from ventros.privacy.service import run_privacy_retention
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ventros.runtime.container import Container
     from ventros.platform.embedded.temporal import EmbeddedTemporal
+    from ventros.runtime.container import Container
     from ventros.stand_ins.demo import DemoWhatsApp
 
 log = structlog.get_logger(__name__)

@@ -30,7 +30,7 @@ from ventros.tracking.ad_clients import (
 from ventros.tracking.integrations import Integration, Platform, load_integration
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from ventros.webhooks import service, ssrf
 from ventros.webhooks.domain import short_error, signature
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.conversations import scheduling, sending, service
+from ventros.conversations import scheduling, service
 from ventros.conversations.domain import SessionStatus
 from ventros.conversations.repository import SessionFilter
 from ventros.conversations.schemas import MessageRead, SessionRead
+from ventros.conversations.service import sending
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.platform.crypto import SecretBox

@@ -17,7 +17,7 @@ try (its savepoint).
 
 When nobody can take a session it waits in `session_assignments` (queued_at = when the
 session started, so the queue is served in arrival order) until `drain_queue` runs: on
-`agent.status_changed` and on `session.closed` (lifecycle_handlers.py).
+`agent.status_changed` and on `session.closed` (handlers/lifecycle.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from ventros.agents.domain import AGENT_STATUS_CHANGED
-from ventros.conversations import assignment, events
+from ventros.conversations import events
+from ventros.conversations.service import assignment
 from ventros.conversations.workflows import LifecycleInput, start_lifecycle
 from ventros.identity.domain import AgentStatus
 from ventros.identity.service import settings_in

@@ -1,7 +1,7 @@
 """CSAT over WhatsApp: a rating question when a session closes, the customer's 1-5 answer.
 
 When a session closes and the tenant has `csat_on_close` on, `request_on_close` (run by the
-`session.closed` consumer, csat_handlers.py) writes the question into the closed session as
+`session.closed` consumer, handlers/csat.py) writes the question into the closed session as
 an outbound text, through `sending.compose` (so the WhatsApp sender delivers it like any
 other message) — but only inside the 24 h window (the customer wrote in the last 24 hours);
 otherwise, or when the session was merged, its channel deleted, or it is rated already, it
@@ -26,7 +26,6 @@ from sqlalchemy.dialects.postgresql import UUID, insert
 
 from ventros.channels.waha_client import OutgoingContent
 from ventros.contacts.service import contact_in
-from ventros.conversations import sending
 from ventros.conversations.domain import (
     CLOSE_CHANNEL_DELETED,
     CLOSE_MERGED,
@@ -35,6 +34,7 @@ from ventros.conversations.domain import (
     Session,
 )
 from ventros.conversations.repository import MessageRepository, SessionRepository
+from ventros.conversations.service import sending
 from ventros.identity.service import settings_in
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
