@@ -53,7 +53,7 @@ CONTACTS = 200
 SERVER = """
 import sys, uvicorn
 from pathlib import Path
-from ventros.api.app import create_app
+from ventros.runtime.http import create_app
 from ventros.runtime.container import bootstrap
 from ventros.platform.settings import Settings
 settings = Settings(secret_key=sys.argv[2], home=Path(sys.argv[4]), log_json=False,

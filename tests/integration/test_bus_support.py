@@ -34,10 +34,11 @@ from tests.conftest import TEST_SECRET, make_settings
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Bus, QueueSpec, RetryPolicy, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.platform.consumers import Consumer, EventHandler, load_consumers
+from ventros.platform.consumers import Consumer, EventHandler
 from ventros.platform.migrate import upgrade
 from ventros.platform.uow import UnitOfWork
 from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.registry import wire
 
 pytestmark = pytest.mark.integration
 
@@ -206,7 +207,7 @@ async def delete_rabbit_names(
     if not url:
         return
     specs = [q.queue_spec() if isinstance(q, Consumer) else q for q in queues]
-    specs += load_consumers().queue_specs()
+    specs += wire(backbone.container).queue_specs()
     policies = {
         RetryPolicy(
             settings.bus_max_attempts,

@@ -46,11 +46,9 @@ async def rabbitmq_check(container: Container) -> CheckResult:
 
 async def temporal_check(container: Container) -> CheckResult:
     """Timers and deliveries wait in Temporal while it is away: degraded, not down."""
-    if not container.settings.temporal_address:
+    if not container.temporal.configured:
         return CheckResult(False, "not configured", critical=False)
-    from ventros.platform.temporal import shared_client
-
-    client = await shared_client(container.settings)
+    client = await container.temporal.client()
     await client.service_client.check_health()
     return CheckResult(True, "reachable", critical=False)
 

@@ -28,7 +28,7 @@ class IdempotencyMiddleware:
         self.container = container
 
     def _box(self) -> SecretBox:
-        return SecretBox.from_secret(self.container.settings.resolved_secret_key())
+        return self.container.secret_box
 
     def _seal(self, principal: Principal, key: str, body: bytes) -> bytes:
         # Kept responses may hold secrets shown once (a new webhook's secret): sealed at rest.

@@ -32,7 +32,7 @@ Manager = Annotated[Principal, Depends(authorized(Permission.CHANNELS_MANAGE))]
 async def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
     box: SecretBox | None = getattr(request.app.state, "secret_box", None)
     if box is None:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         request.app.state.secret_box = box
     return box
 
@@ -46,7 +46,7 @@ class WebhookContext:
 
     def __init__(self, container: Container) -> None:
         self.uow = container.uow
-        self.box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        self.box = container.secret_box
         self.cache = service.WebhookChannelCache()
         self.intake = InboundIntake(container.database.app)
 

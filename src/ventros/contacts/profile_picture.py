@@ -32,7 +32,6 @@ from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
-from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.runtime.container import Container
 
@@ -79,15 +78,6 @@ class PictureSource:
     waha: WahaClient
     rate_limits: RateLimits
     per_minute: int = 30
-
-    @classmethod
-    def from_settings(cls, settings: Settings, rate_limits: RateLimits) -> PictureSource:
-        return cls(
-            SecretBox.from_secret(settings.resolved_secret_key()),
-            WahaClient.create(timeout_seconds=settings.waha_timeout_seconds),
-            rate_limits,
-            settings.waha_profile_picture_per_minute,
-        )
 
     async def where_to_ask(self, tx: UnitOfWork, contact: Contact) -> _Where | None:
         channel_id = await _channel_of(tx, contact.id)
@@ -155,13 +145,10 @@ async def refresh_profile_picture(
 async def _refresh_in_background(
     container: Container, tenant_id: uuid.UUID, cid: uuid.UUID
 ) -> None:
-    source = PictureSource.from_settings(container.settings, container.rate_limits)
     try:
-        await refresh_profile_picture(container.uow, source, tenant_id, cid)
+        await refresh_profile_picture(container.uow, container.picture_source, tenant_id, cid)
     except Exception:
         log.exception("profile picture refresh failed", contact_id=str(cid))
-    finally:
-        await source.aclose()
 
 
 @router.post(

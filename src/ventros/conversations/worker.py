@@ -59,7 +59,7 @@ async def ingest_pending(
     box: SecretBox | None = None,
 ) -> int:
     """Drains what is ready now (one tenant, or all); returns how many events it handled."""
-    box = box or SecretBox.from_secret(container.settings.resolved_secret_key())
+    box = box or container.secret_box
     if tenant_id is not None:
         total = 0
         while handled := await drain_tenant(container, box, tenant_id, batch_size=batch_size):
@@ -147,7 +147,7 @@ async def _ingest_alone(container: Container, box: SecretBox, event: InboundEven
 
 async def run_ingest(container: Container, stop: asyncio.Event) -> None:
     """The ingest worker: runs until `stop` is set (a supervisor background service)."""
-    box = SecretBox.from_secret(container.settings.resolved_secret_key())
+    box = container.secret_box
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     next_prune = next_sweep = 0.0

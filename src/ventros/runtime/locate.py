@@ -1,4 +1,5 @@
-"""Where the database is: the configured URL, or the embedded server under VENTROS_HOME."""
+"""Where the database and Temporal are: the configured ones, or the embedded servers of a
+running `ventros run` under VENTROS_HOME."""
 
 from __future__ import annotations
 
@@ -22,3 +23,23 @@ def configured_or_running_database_url(settings: Settings) -> str:
             f"(embedded PostgreSQL under {settings.home})"
         )
     return url
+
+
+def configured_or_running_temporal_address(settings: Settings) -> str | None:
+    """VENTROS_TEMPORAL_ADDRESS, else the embedded server of a running `ventros run` with
+    the same home, else None (the Temporal worker idles, workflow starts are skipped)."""
+    if settings.temporal_address:
+        return settings.temporal_address
+    from ventros.platform.embedded.temporal import EmbeddedTemporal
+
+    return EmbeddedTemporal(settings.home / "temporal").running_address()
+
+
+def resolved(settings: Settings) -> Settings:
+    """`settings` with the database and Temporal a process beside `ventros run` finds."""
+    return settings.model_copy(
+        update={
+            "database_url": configured_or_running_database_url(settings),
+            "temporal_address": configured_or_running_temporal_address(settings),
+        }
+    )

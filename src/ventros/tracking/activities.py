@@ -85,7 +85,7 @@ class ConversionActivities:
 
     @classmethod
     def build(cls, container: Container) -> ConversionActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

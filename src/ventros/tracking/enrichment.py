@@ -268,7 +268,7 @@ class EnrichmentActivities:
 
     @classmethod
     def build(cls, container: Container) -> EnrichmentActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

@@ -22,8 +22,6 @@ from ventros.tracking.workflows import (
     Backoff,
     EnrichWorkflowInput,
     SendWorkflowInput,
-    start_conversion,
-    start_enrichment,
 )
 
 EnrichStarter = Callable[[EnrichWorkflowInput], Awaitable[object]]
@@ -32,7 +30,7 @@ META_SOURCES = ("facebook_ads", "instagram_ads")
 
 
 class WhenTrackingCreatedEnrichIt:
-    def __init__(self, start: EnrichStarter = start_enrichment, backoff: Backoff | None = None):
+    def __init__(self, start: EnrichStarter, backoff: Backoff | None = None):
         self._start = start
         self._backoff = backoff or Backoff()
 
@@ -50,7 +48,7 @@ async def when_contact_won_attribute_conversion(event: DomainEvent, tx: UnitOfWo
 
 
 class WhenConversionAttributedSendIt:
-    def __init__(self, start: SendStarter = start_conversion, backoff: Backoff | None = None):
+    def __init__(self, start: SendStarter, backoff: Backoff | None = None):
         self._start = start
         self._backoff = backoff or Backoff()
 
@@ -70,10 +68,10 @@ SEND = "tracking.send_conversion"
 
 
 def consumers(
-    enrich: EnrichStarter = start_enrichment,
-    send: SendStarter = start_conversion,
-    backoff: Backoff | None = None,
+    enrich: EnrichStarter, send: SendStarter, backoff: Backoff | None = None
 ) -> list[Consumer]:
+    """`enrich` and `send` start the workflows (the wiring binds them to the process's
+    Temporal; tests to their own client and task queue)."""
     return [
         Consumer(ENRICH, (events.TRACKING_CREATED,), WhenTrackingCreatedEnrichIt(enrich, backoff)),
         Consumer(WON, ("contact.pipeline_status_changed",), when_contact_won_attribute_conversion),
@@ -81,6 +79,3 @@ def consumers(
             SEND, (events.TRACKING_CONVERSION,), WhenConversionAttributedSendIt(send, backoff)
         ),
     ]
-
-
-CONSUMERS = consumers()

@@ -99,7 +99,7 @@ class WebhookActivities:
 
     @classmethod
     def build(cls, container: Container) -> WebhookActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

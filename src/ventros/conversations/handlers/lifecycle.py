@@ -18,7 +18,7 @@ import structlog
 from ventros.agents.domain import AGENT_STATUS_CHANGED
 from ventros.conversations import events
 from ventros.conversations.service import assignment
-from ventros.conversations.workflows import LifecycleInput, start_lifecycle
+from ventros.conversations.workflows import LifecycleInput
 from ventros.identity.domain import AgentStatus
 from ventros.identity.service import settings_in
 from ventros.kernel.events import DomainEvent
@@ -28,8 +28,8 @@ from ventros.platform.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-# Starts one lifecycle workflow (idempotently). The default uses this process's Temporal
-# client; tests pass one bound to their own client and task queue.
+# Starts one lifecycle workflow (idempotently): the wiring binds it to the process's
+# Temporal; tests to their own client and task queue.
 LifecycleStarter = Callable[[LifecycleInput], Awaitable[object]]
 
 
@@ -38,7 +38,7 @@ def _session_id(event: DomainEvent) -> uuid.UUID:
 
 
 class WhenSessionStartedStartLifecycle:
-    def __init__(self, start: LifecycleStarter = start_lifecycle) -> None:
+    def __init__(self, start: LifecycleStarter) -> None:
         self._start = start
 
     async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:  # noqa: ARG002
@@ -70,7 +70,7 @@ async def when_agent_available_or_session_closed_drain_queue(
         await assignment.drain_queue(tx)
 
 
-def lifecycle_consumer(start: LifecycleStarter = start_lifecycle) -> Consumer:
+def lifecycle_consumer(start: LifecycleStarter) -> Consumer:
     return Consumer(
         "conversations.start_session_lifecycle",
         (events.SESSION_STARTED,),
@@ -87,4 +87,6 @@ DRAIN = Consumer(
     when_agent_available_or_session_closed_drain_queue,
 )
 
-CONSUMERS = [lifecycle_consumer(), ASSIGN, DRAIN]
+
+def consumers(start: LifecycleStarter) -> list[Consumer]:
+    return [lifecycle_consumer(start), ASSIGN, DRAIN]
