@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -247,62 +243,6 @@ def effect(
         )
 
     return handler
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.05
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
-
-
-class VentrosProcess:
-    """`python -m ventros.cli <command>` as a child process with its log in a file."""
-
-    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ventros.cli", command],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def wait_for_log(self, needle: str, within: float = 30.0) -> None:
-        async def logged() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"process exited early:\n{self.log()[-3000:]}")
-            return needle in self.log()
-
-        try:
-            await eventually(logged, within=within, interval=0.05)
-        except AssertionError as error:
-            raise AssertionError(f"{error}; log:\n{self.log()[-3000:]}") from error
-
-    def kill(self) -> None:
-        """SIGKILL, by pid: no cleanup, no goodbye, like a crash."""
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 async def test_a_fresh_backbone_database_has_the_bus_tables(

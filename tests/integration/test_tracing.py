@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from tests.conftest import login, new_tenant
-from tests.integration.test_bus_support import Backbone, eventually, fresh_backbone
+from tests.integration.processes import eventually
+from tests.integration.test_bus_support import Backbone, fresh_backbone
 from ventros.kernel.events import DomainEvent
 from ventros.kernel.tracing import TraceContext, current_trace
 from ventros.platform.consumers import Consumer, ConsumerRegistry, run_worker
