@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from ventros.runtime.container import Container
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
+
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -23,7 +25,7 @@ class CheckResult:
     critical: bool = True
 
 
-HealthCheck = Callable[[Container], Awaitable[CheckResult]]
+HealthCheck = Callable[["Container"], Awaitable[CheckResult]]
 
 
 async def database_check(container: Container) -> CheckResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +16,9 @@ from ventros.kernel.events import Actor
 from ventros.platform import idempotency
 from ventros.platform.crypto import SecretBox
 from ventros.platform.idempotency import Claim, StoredResponse
-from ventros.runtime.container import Container
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")

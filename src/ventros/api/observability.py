@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -15,7 +15,9 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ventros.platform.metrics import LATENCY_BUCKETS, Metrics
-from ventros.runtime.container import Container
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 
 class HttpMetrics:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -19,7 +19,9 @@ from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.errors import DomainError
 from ventros.platform.crypto import SecretBox
-from ventros.runtime.container import Container
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])

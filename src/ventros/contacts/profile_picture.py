@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, status
@@ -33,7 +33,9 @@ from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
-from ventros.runtime.container import Container
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 

@@ -21,8 +21,6 @@ TABLE_MODULES = (
     "ventros.platform.idempotency",
     "ventros.webhooks.repository",
     "ventros.agents.repository",
-    "ventros.conversations.service.assignment",
-    "ventros.conversations.service.csat",
     "ventros.tracking.repository.ads_tables",
 )
 

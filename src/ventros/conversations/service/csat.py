@@ -21,8 +21,8 @@ import re
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, select, text, update
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from ventros.channels.waha_client import OutgoingContent
 from ventros.contacts.service import contact_in
@@ -34,11 +34,11 @@ from ventros.conversations.domain import (
     Session,
 )
 from ventros.conversations.repository import MessageRepository, SessionRepository
+from ventros.conversations.repository.tables import session_csat_requests
 from ventros.conversations.service import sending
 from ventros.identity.service import settings_in
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
-from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
 
 ANSWER_WINDOW = timedelta(hours=24)  # how long a question waits for its answer
@@ -57,30 +57,6 @@ SKIP_NO_CHAT = "no_whatsapp_chat"
 
 CSAT_REQUESTED = "session.csat_requested"
 CSAT_SKIPPED = "session.csat_skipped"
-
-session_csat_requests = Table(
-    "session_csat_requests",
-    metadata,
-    Column("session_id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("contact_id", UUID(as_uuid=True), nullable=False),
-    Column("channel_id", UUID(as_uuid=True), nullable=False),
-    Column("agent_id", UUID(as_uuid=True)),
-    Column("status", Text, nullable=False),
-    Column("reason", Text),
-    Column("message_id", UUID(as_uuid=True)),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("answered_at", DateTime(timezone=True)),
-    Column("score", Integer),
-    Index(
-        "ix_session_csat_requests_pending",
-        "tenant_id",
-        "contact_id",
-        "channel_id",
-        "requested_at",
-        postgresql_where=text("status = 'pending'"),
-    ),
-)
 
 _RATING = re.compile(
     r"^\s*(?:nota\s*)?([1-5])\s*(?:\ufe0f?\u20e3)?\s*(?:estrelas?|stars?|⭐+)?\s*[.!]*\s*$",
