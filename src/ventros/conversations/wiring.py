@@ -14,9 +14,13 @@ if TYPE_CHECKING:
 
 
 def wire(container: Container) -> Wiring:
+    from ventros.agents.ports import SESSION_LOAD
+    from ventros.contacts.ports import MOVE_SESSIONS
     from ventros.conversations import reports, scheduling, workflows
     from ventros.conversations.api import router, session_actions
     from ventros.conversations.handlers import channels, csat, lifecycle, sending
+    from ventros.conversations.service import assignment
+    from ventros.conversations.service.lifecycle import move_contact_sessions
 
     return Wiring(
         routers=[router, session_actions.router, reports.router],
@@ -26,6 +30,7 @@ def wire(container: Container) -> Wiring:
             *lifecycle.consumers(workflows.start_lifecycle.on(container.temporal)),
             *csat.CONSUMERS,
         ],
+        provides=[(SESSION_LOAD, assignment.load_of), (MOVE_SESSIONS, move_contact_sessions)],
         worker_parts=[
             partial(scheduling.worker_parts, container),
             partial(workflows.worker_parts, container),

@@ -1,4 +1,5 @@
-"""Pipelines' part of the process: its routes."""
+"""Pipelines' part of the process: its routes, and the pipeline positions' move on a
+contact merge."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
 
 
 def wire(container: Container) -> Wiring:  # noqa: ARG001
+    from ventros.contacts.ports import MOVE_PIPELINE_POSITIONS
     from ventros.pipelines.api import router
+    from ventros.pipelines.service import move_contact_positions
 
-    return Wiring(routers=[router])
+    return Wiring(routers=[router], provides=[(MOVE_PIPELINE_POSITIONS, move_contact_positions)])

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fastapi import APIRouter
 
     from ventros.platform.consumers import Consumer
+    from ventros.platform.ports import PortKey
     from ventros.platform.temporal import WorkerParts
 
 
@@ -25,3 +26,5 @@ class Wiring:
     consumers: Sequence[Consumer] = ()
     # Built only by the process that runs the Temporal worker (they hold clients).
     worker_parts: Sequence[Callable[[], WorkerParts]] = ()
+    # Ports this context provides to contexts it depends on (platform/ports.py).
+    provides: Sequence[tuple[PortKey[Any], Any]] = ()

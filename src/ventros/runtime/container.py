@@ -20,6 +20,7 @@ from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.db import Database
 from ventros.platform.metrics import Metrics
+from ventros.platform.ports import Ports
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.settings import Settings
 from ventros.platform.temporal import TemporalConnection
@@ -40,6 +41,8 @@ class Container:
     # One registry per container, so tests and several containers never collide.
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utcnow
+    # What contexts provide one another, filled by the runtime's wiring (registry.wire).
+    ports: Ports = field(default_factory=Ports)
     # Built once from the settings (the one `SecretBox.from_secret` of the process).
     secret_box: SecretBox = field(init=False)
     temporal: TemporalConnection = field(init=False)

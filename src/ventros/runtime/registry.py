@@ -58,5 +58,8 @@ def wire(container: Container, contexts: Sequence[str] = CONTEXTS) -> Registry:
     """Every context's contribution, wired to this container."""
     registry = Registry()
     for name in contexts:
-        registry.add(importlib.import_module(name).wire(container))
+        wiring = importlib.import_module(name).wire(container)
+        registry.add(wiring)
+        for key, implementation in wiring.provides:
+            container.ports.provide(key, implementation)
     return registry

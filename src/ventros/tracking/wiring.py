@@ -13,7 +13,8 @@ if TYPE_CHECKING:
 
 
 def wire(container: Container) -> Wiring:
-    from ventros.tracking import handlers, workflows
+    from ventros.contacts.ports import MOVE_TRACKINGS
+    from ventros.tracking import handlers, service, workflows
     from ventros.tracking.api import ads
     from ventros.tracking.api import router as tracking_router
 
@@ -23,5 +24,6 @@ def wire(container: Container) -> Wiring:
             workflows.start_enrichment.on(container.temporal),
             workflows.start_conversion.on(container.temporal),
         ),
+        provides=[(MOVE_TRACKINGS, service.move_contact_trackings)],
         worker_parts=[partial(workflows.worker_parts, container)],
     )
