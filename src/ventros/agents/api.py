@@ -1,19 +1,21 @@
-"""HTTP routes of agents: update, status, one agent with their current load.
-(Creating and listing agents are identity's routes: an agent is a user.)"""
+"""HTTP routes of agents: create and list (an agent is a user of identity), update,
+status, one agent with their current load."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, status
 
 from ventros.agents import service
 from ventros.agents.ports import SESSION_LOAD, SessionLoad
 from ventros.agents.schemas import AgentDetail, AgentStatusUpdate, AgentUpdate
 from ventros.api.deps import ContainerDep, Uow, authorized
+from ventros.identity import service as users
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
+from ventros.identity.schemas import AgentCreate, AgentRead
 
 router = APIRouter(tags=["agents"])
 
@@ -27,6 +29,27 @@ Load = Annotated[SessionLoad, Depends(_session_load)]
 AgentManager = Annotated[Principal, Depends(authorized(Permission.AGENTS_MANAGE))]
 StatusSetter = Annotated[Principal, Depends(authorized(Permission.AGENTS_SET_OWN_STATUS))]
 AgentReader = Annotated[Principal, Depends(authorized(Permission.AGENTS_READ))]
+UserCreator = Annotated[Principal, Depends(authorized(Permission.USERS_CREATE))]
+
+
+@router.post("/agents", status_code=status.HTTP_201_CREATED, response_model=AgentRead)
+async def create_agent(body: AgentCreate, principal: UserCreator, uow: Uow) -> AgentRead:
+    """Create a user of this tenant with a role (admin)."""
+    command = users.RegisterUser(
+        email=str(body.email),
+        name=body.name,
+        password=body.password,
+        role=body.role,
+        max_concurrent_sessions=body.max_concurrent_sessions,
+        skills=tuple(body.skills),
+    )
+    return AgentRead.of(await users.register_user(uow, principal, command))
+
+
+@router.get("/agents", response_model=list[AgentRead])
+async def list_agents(principal: AgentReader, uow: Uow) -> list[AgentRead]:
+    """The tenant's users."""
+    return [AgentRead.of(u) for u in await users.list_users(uow, principal)]
 
 
 @router.get("/agents/{agent_id}", response_model=AgentDetail)
