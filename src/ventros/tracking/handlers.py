@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from ventros.kernel.events import DomainEvent
+from ventros.pipelines.events import ContactPipelineStatusChanged
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork
 from ventros.tracking import conversions, events
@@ -44,7 +45,9 @@ class WhenTrackingCreatedEnrichIt:
 
 
 async def when_contact_won_attribute_conversion(event: DomainEvent, tx: UnitOfWork) -> None:
-    await conversions.on_won(tx, event.payload)
+    changed = ContactPipelineStatusChanged.parse(event)
+    if changed.won:
+        await conversions.on_won(tx, event.payload)
 
 
 class WhenConversionAttributedSendIt:
@@ -74,7 +77,7 @@ def consumers(
     Temporal; tests to their own client and task queue)."""
     return [
         Consumer(ENRICH, (events.TRACKING_CREATED,), WhenTrackingCreatedEnrichIt(enrich, backoff)),
-        Consumer(WON, ("contact.pipeline_status_changed",), when_contact_won_attribute_conversion),
+        Consumer(WON, (ContactPipelineStatusChanged.NAME,), when_contact_won_attribute_conversion),
         Consumer(
             SEND, (events.TRACKING_CONVERSION,), WhenConversionAttributedSendIt(send, backoff)
         ),
