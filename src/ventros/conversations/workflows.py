@@ -26,8 +26,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     import ventros.conversations.service.lifecycle as lifecycle
     from ventros.conversations.repository import SessionRepository
-    from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
-    from ventros.identity.service import settings_in
+    from ventros.identity.service import tenant_settings
     from ventros.kernel.events import Actor
     from ventros.platform.temporal import OnceStarter, WorkerParts
     from ventros.platform.uow import UnitOfWorkFactory
@@ -93,12 +92,8 @@ class SessionLifecycleActivities:
         """Whether the session is open, and when it times out as things stand."""
         async with self._uow(uuid.UUID(params.tenant_id), Actor.system()) as tx:
             session = await SessionRepository(tx).get(uuid.UUID(params.session_id))
-            settings = await settings_in(tx)
-        timeout = int(
-            settings.get(
-                "session_timeout_seconds", DEFAULT_TENANT_SETTINGS["session_timeout_seconds"]
-            )
-        )
+            settings = await tenant_settings(tx)
+        timeout = settings.session_timeout_seconds
         if session is None or not session.is_open:
             return SessionState(False, 0.0, timeout)
         deadline = session.last_activity_at + timedelta(seconds=timeout)

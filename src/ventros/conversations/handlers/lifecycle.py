@@ -20,7 +20,7 @@ from ventros.conversations import events
 from ventros.conversations.service import assignment
 from ventros.conversations.workflows import LifecycleInput
 from ventros.identity.domain import AgentStatus
-from ventros.identity.service import settings_in
+from ventros.identity.service import tenant_settings
 from ventros.kernel.events import DomainEvent
 from ventros.platform.consumers import Consumer
 from ventros.platform.temporal import TemporalNotConfigured
@@ -52,7 +52,7 @@ class WhenSessionStartedStartLifecycle:
 
 async def when_session_started_assign_agent(event: DomainEvent, tx: UnitOfWork) -> None:
     """AssignAgentToSession, if the tenant assigns automatically."""
-    if not (await settings_in(tx)).get("auto_assign"):
+    if not (await tenant_settings(tx)).auto_assign:
         return
     await assignment.assign_agent_to_session(tx, _session_id(event))
 
@@ -66,7 +66,7 @@ async def when_agent_available_or_session_closed_drain_queue(
             return
     else:
         await assignment.dequeue(tx, _session_id(event))
-    if (await settings_in(tx)).get("auto_assign"):
+    if (await tenant_settings(tx)).auto_assign:
         await assignment.drain_queue(tx)
 
 

@@ -36,7 +36,7 @@ from ventros.conversations.domain import (
 from ventros.conversations.repository import MessageRepository, SessionRepository
 from ventros.conversations.repository.tables import session_csat_requests
 from ventros.conversations.service import sending
-from ventros.identity.service import settings_in
+from ventros.identity.service import tenant_settings
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
 from ventros.platform.uow import UnitOfWork
@@ -120,10 +120,10 @@ async def _skip(tx: UnitOfWork, session: Session, reason: str, at: datetime) -> 
 async def request_on_close(tx: UnitOfWork, session_id: uuid.UUID) -> str:
     """Asks the customer of a closed session for a rating, or records why not. Returns what
     it did. Idempotent: a session is asked at most once."""
-    tenant_settings = await settings_in(tx)
-    if not tenant_settings.get("csat_on_close"):
+    settings = await tenant_settings(tx)
+    if not settings.csat_on_close:
         return "off"
-    question = str(tenant_settings["csat_question"])
+    question = settings.csat_question
     session = await SessionRepository(tx).get(session_id)
     if session is None or session.is_open:
         return "not closed"
