@@ -95,7 +95,9 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def api_process(owner_url: str, **settings: str) -> AsyncIterator[str]:
+async def api_process(
+    owner_url: str, *, start_seconds: float = 60, **settings: str
+) -> AsyncIterator[str]:
     """A second API as its own OS process (`ventros api`) on the same database;
     `settings` are more VENTROS_* variables (`redis_url=...`)."""
     port = _free_port()
@@ -106,7 +108,7 @@ async def api_process(owner_url: str, **settings: str) -> AsyncIterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=2) as http:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_seconds
             while True:
                 assert process.returncode is None, "ventros api exited during start-up"
                 assert time.monotonic() < deadline, "ventros api did not become healthy"

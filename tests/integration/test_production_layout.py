@@ -39,6 +39,9 @@ CUSTOMERS = ("5511976540001", "5511976540002")
 LEAD_PHONE = "5511962345871"  # the sender of message.ctwa_ad_referral.json
 WEBHOOK_SECRET = "whsec_production-layout"
 ROLES = ("worker", "worker", "ingest", "relay", "temporal-worker")
+# Seven processes start at once: on a loaded machine that takes a while.
+START_SECONDS = 180
+WITHIN_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +149,8 @@ async def test_the_production_layout_serves_inbound_whatsapp_end_to_end(
             roles.append(VentrosProcess(role, env, tmp_path / f"{role}-{index}.log"))
             cleanup.callback(roles[-1].stop)
         async with (
-            api_process(owner_url, **settings) as first,
-            api_process(owner_url, **settings) as second,
+            api_process(owner_url, start_seconds=START_SECONDS, **settings) as first,
+            api_process(owner_url, start_seconds=START_SECONDS, **settings) as second,
             httpx.AsyncClient(base_url=first, timeout=10) as api_one,
             httpx.AsyncClient(base_url=second, timeout=10) as api_two,
         ):
@@ -180,20 +183,20 @@ async def _serve_customers(
         found = await _sessions(api_two, admin)
         return len(found) == 3 and all(s["agent_id"] for s in found)
 
-    await eventually(opened_and_assigned, within=60, interval=1.0)
+    await eventually(opened_and_assigned, within=WITHIN_SECONDS, interval=1.0)
 
     async def timed_out() -> bool:
         found = await _sessions(api_one, admin)
         return all((s["status"], s["close_reason"]) == ("closed", "timeout") for s in found)
 
-    await eventually(timed_out, within=60, interval=1.0)
+    await eventually(timed_out, within=WITHIN_SECONDS, interval=1.0)
 
     # The webhook subscription got the sessions' events, signed, over loopback.
     async def delivered() -> bool:
         names = [event["name"] for event in receiver.handled]
         return names.count("session.started") == 3 and names.count("session.closed") == 3
 
-    await eventually(delivered, within=60, interval=1.0)
+    await eventually(delivered, within=WITHIN_SECONDS, interval=1.0)
 
     # The lead's tracking is enriched from the ads stand-in.
     async def enriched() -> bool:
@@ -201,4 +204,4 @@ async def _serve_customers(
         assert response.status_code == 200, response.text
         return any(t.get("campaign_name") for t in response.json()["items"])
 
-    await eventually(enriched, within=60, interval=1.0)
+    await eventually(enriched, within=WITHIN_SECONDS, interval=1.0)
