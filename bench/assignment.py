@@ -39,9 +39,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ventros.agents.domain import change_status
-from ventros.bootstrap import Container, bootstrap
 from ventros.conversations.domain import Session
-from ventros.conversations.lifecycle_handlers import ASSIGN
+from ventros.conversations.handlers.lifecycle import ASSIGN
 from ventros.conversations.repository import SessionRepository
 from ventros.identity.domain import AgentStatus, Role, User
 from ventros.identity.repository import UserRepository
@@ -51,6 +50,7 @@ from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.migrate import upgrade
 from ventros.platform.settings import Settings
+from ventros.runtime.container import Container, bootstrap
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"

@@ -54,16 +54,17 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Binding, Envelope, QueueSpec, amqp, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.platform.consumers import Consumer, ConsumerRegistry, Worker, load_consumers
+from ventros.platform.consumers import Consumer, ConsumerRegistry, Worker
 from ventros.platform.metrics import Metrics
 from ventros.platform.migrate import upgrade
 from ventros.platform.outbox import contact_of
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.registry import wire
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/"
@@ -725,7 +726,7 @@ async def main(args: argparse.Namespace) -> None:
             declared = RabbitMQBus(bench.rabbitmq, prefix=bench.prefix)
             # The relay processes declare the registered consumers' queues too: know them,
             # to delete them all at the end.
-            await declared.start([BENCH_QUEUE, *load_consumers().queue_specs()])
+            await declared.start([BENCH_QUEUE, *wire(container).queue_specs()])
             bench.raw_publish_rate = await raw_publish_rate(bench, args.events, args.batch)
             print(f"raw aio-pika with windowed confirms: {bench.raw_publish_rate:,.0f} msgs/s")
             await purge(bench, "rabbitmq")

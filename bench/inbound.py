@@ -52,7 +52,7 @@ from ventros.kernel.events import Actor
 WORKER = """
 import asyncio, signal, sys
 from pathlib import Path
-from ventros.bootstrap import bootstrap
+from ventros.runtime.container import bootstrap
 from ventros.conversations.worker import run_ingest
 from ventros.platform.settings import Settings
 

@@ -52,11 +52,11 @@ from wa_kit import (  # noqa: E402
 from ventros.channels.sender import Sender, SenderPolicy  # noqa: E402
 from ventros.channels.waha_client import WahaClient  # noqa: E402
 from ventros.contacts.service import CreateContact, create_contact  # noqa: E402
-from ventros.conversations.sending import SendMessage, send_message_as  # noqa: E402
-from ventros.conversations.sending_handlers import (  # noqa: E402
+from ventros.conversations.handlers.sending import (  # noqa: E402
     CONSUMER_NAME,
     WhenMessageSendingSendThroughWaha,
 )
+from ventros.conversations.service.sending import SendMessage, send_message_as  # noqa: E402
 from ventros.identity.domain import Principal, Role  # noqa: E402
 from ventros.kernel.events import Actor  # noqa: E402
 from ventros.kernel.ids import TenantId, UserId  # noqa: E402

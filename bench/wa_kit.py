@@ -38,11 +38,11 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ventros.bootstrap import bootstrap  # noqa: E402
 from ventros.identity.service import create_tenant  # noqa: E402
 from ventros.kernel.events import Actor  # noqa: E402
 from ventros.platform.migrate import upgrade  # noqa: E402
 from ventros.platform.settings import Settings  # noqa: E402
+from ventros.runtime.container import bootstrap  # noqa: E402
 
 DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
@@ -53,8 +53,8 @@ CONTACTS = 200
 SERVER = """
 import sys, uvicorn
 from pathlib import Path
-from ventros.api.app import create_app
-from ventros.bootstrap import bootstrap
+from ventros.runtime.http import create_app
+from ventros.runtime.container import bootstrap
 from ventros.platform.settings import Settings
 settings = Settings(secret_key=sys.argv[2], home=Path(sys.argv[4]), log_json=False,
                     database_url=None, rabbitmq_url=None)

@@ -20,11 +20,11 @@ import pytest
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
 from ventros.identity.service import create_tenant
 from ventros.platform.migrate import upgrade
 from ventros.platform.settings import Settings
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 TEST_PASSWORD = "Test-Password-1"

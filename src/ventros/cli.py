@@ -1,15 +1,14 @@
-"""The `ventros` command."""
+"""The `ventros` command: a thin Typer layer over `ventros.runtime.commands`."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-from ventros.platform.settings import Settings
+from ventros.runtime import commands
 
 if TYPE_CHECKING:
     from ventros.platform.bus import Bus, DeadLetter
@@ -25,26 +24,16 @@ app.add_typer(tenants_app, name="tenants")
 def run() -> None:
     """Run everything under one supervisor: embedded servers unless URLs are set, API,
     relay, consumers and Temporal worker."""
-    from ventros.platform.supervisor import run_all
-
-    run_all(Settings(demo=_demo_default()))
-
-
-def _demo_default() -> bool:
-    # `ventros run` seeds the demo tenant unless VENTROS_DEMO says otherwise.
-    import os
-
-    return os.environ.get("VENTROS_DEMO", "1").lower() not in ("0", "false", "no", "off")
+    commands.run_everything()
 
 
 @app.command()
 def api() -> None:
     """Serve the HTTP API only (the database must be reachable)."""
-    from ventros.platform.runtime import DatabaseUnavailable
-    from ventros.platform.supervisor import run_api_only
+    from ventros.runtime.locate import DatabaseUnavailable
 
     try:
-        run_api_only(Settings())
+        commands.serve_api()
     except DatabaseUnavailable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error
@@ -53,11 +42,7 @@ def api() -> None:
 @app.command()
 def migrate() -> None:
     """Apply database migrations and create the application roles."""
-    from ventros.platform.migrate import upgrade
-    from ventros.platform.runtime import configured_or_running_database_url
-
-    settings = Settings()
-    upgrade(configured_or_running_database_url(settings), settings.resolved_app_password())
+    commands.migrate()
     typer.echo("migrations applied")
 
 
@@ -68,28 +53,43 @@ def tenants_create(
     admin_password: str = typer.Option(..., help="Password of the first admin"),
 ) -> None:
     """Create a tenant and its first admin; prints their ids as JSON."""
-    from ventros.bootstrap import bootstrap
-    from ventros.identity.service import create_tenant
     from ventros.kernel.errors import DomainError
-    from ventros.platform.runtime import configured_or_running_database_url
-
-    settings = Settings()
-
-    async def create() -> dict[str, str]:
-        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
-        try:
-            created = await create_tenant(
-                container.uow, name=name, admin_email=admin_email, admin_password=admin_password
-            )
-        finally:
-            await container.aclose()
-        return {"tenant_id": str(created.tenant_id), "admin_id": str(created.admin_id)}
 
     try:
-        typer.echo(json.dumps(asyncio.run(create())))
+        created = commands.create_tenant(
+            name=name, admin_email=admin_email, admin_password=admin_password
+        )
     except DomainError as error:
         typer.echo(f"error: {error.detail}", err=True)
         raise typer.Exit(code=1) from error
+    typer.echo(json.dumps({"tenant_id": str(created.tenant_id), "admin_id": str(created.admin_id)}))
+
+
+# --------------------------------------------------------------------------- background roles
+
+
+@app.command()
+def ingest() -> None:
+    """Run the WhatsApp ingest: stored WAHA webhooks -> contacts, sessions, messages."""
+    commands.serve_role("ingest")
+
+
+@app.command("temporal-worker")
+def temporal_worker() -> None:
+    """Run the Temporal worker (session timeouts, scheduled messages, webhooks, ads)."""
+    commands.serve_role("temporal-worker")
+
+
+@app.command()
+def relay() -> None:
+    """Run the outbox relay: one instance is active, others stand by."""
+    commands.serve_role("relay")
+
+
+@app.command()
+def worker() -> None:
+    """Run the event consumers."""
+    commands.serve_role("worker")
 
 
 # --------------------------------------------------------------------------- event backbone
@@ -98,96 +98,11 @@ dlq_app = typer.Typer(help="Dead letters of the bus (RabbitMQ or in-process)", n
 app.add_typer(dlq_app, name="dlq")
 
 
-def _serve_background(name: str) -> None:
-    """Run one background service (as `ventros run` does) until SIGINT/SIGTERM."""
-    import signal
-
-    from ventros.bootstrap import bootstrap
-    from ventros.conversations.worker import run_ingest
-    from ventros.platform.consumers import run_worker
-    from ventros.platform.relay import run_relay
-    from ventros.platform.runtime import configured_or_running_database_url
-    from ventros.platform.supervisor import configure_logging
-    from ventros.platform.temporal import run_temporal_worker
-
-    service = {
-        "relay": run_relay,
-        "worker": run_worker,
-        "ingest": run_ingest,
-        "temporal-worker": run_temporal_worker,
-    }[name]
-    settings = _with_running_temporal(Settings())
-    configure_logging(settings)
-
-    async def serve() -> None:
-        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await service(container, stop)
-        finally:
-            await container.aclose()
-
-    asyncio.run(serve())
-
-
-def _with_running_temporal(settings: Settings) -> Settings:
-    """Like the database: without VENTROS_TEMPORAL_ADDRESS, the embedded server of a
-    running `ventros run` with the same home."""
-    if settings.temporal_address:
-        return settings
-    from ventros.platform.embedded.temporal import EmbeddedTemporal
-
-    address = EmbeddedTemporal(settings.home / "temporal").running_address()
-    return settings.model_copy(update={"temporal_address": address}) if address else settings
-
-
-@app.command()
-def ingest() -> None:
-    """Run the WhatsApp ingest: stored WAHA webhooks -> contacts, sessions, messages."""
-    _serve_background("ingest")
-
-
-@app.command("temporal-worker")
-def temporal_worker() -> None:
-    """Run the Temporal worker (session timeouts, scheduled messages, webhooks, ads)."""
-    _serve_background("temporal-worker")
-
-
-@app.command()
-def relay() -> None:
-    """Run the outbox relay: one instance is active, others stand by."""
-    _serve_background("relay")
-
-
-@app.command()
-def worker() -> None:
-    """Run the event consumers."""
-    _serve_background("worker")
-
-
 def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
-    from ventros.bootstrap import bootstrap
-    from ventros.platform.bus import BusUnavailable, build_bus
-    from ventros.platform.consumers import load_consumers
-    from ventros.platform.runtime import configured_or_running_database_url
-
-    settings = Settings()
-
-    async def run() -> T:
-        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
-        bus = build_bus(settings, container.database, name="ventros-dlq")
-        try:
-            await bus.start(load_consumers().queue_specs())
-            return await action(bus)
-        finally:
-            await bus.close()
-            await container.aclose()
+    from ventros.platform.bus import BusUnavailable
 
     try:
-        return asyncio.run(run())
+        return commands.with_bus(action)
     except BusUnavailable as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(code=1) from error

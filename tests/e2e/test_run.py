@@ -304,7 +304,7 @@ async def test_a_crashing_background_service_is_restarted_and_the_others_keep_ru
 ) -> None:
     import asyncio
 
-    from ventros.platform import supervisor
+    from ventros.runtime import supervisor
 
     monkeypatch.setattr(supervisor, "SERVICE_INITIAL_BACKOFF_SECONDS", 0.01)
     calls: list[str] = []

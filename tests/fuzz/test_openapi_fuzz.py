@@ -20,9 +20,9 @@ from hypothesis import HealthCheck, Phase, settings
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import TEST_PASSWORD, make_settings
-from ventros.api.app import create_app
-from ventros.bootstrap import bootstrap
 from ventros.identity.service import create_tenant
+from ventros.runtime.container import bootstrap
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, make_settings, new_tenant
 from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, process_event
 from ventros.platform.outbox import domain_events
 from ventros.platform.temporal import run_temporal_worker
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 from ventros.stand_ins.ads import VALID_TOKEN, AdsStandIn
 from ventros.tracking import handlers
 from ventros.tracking.enrichment import EnrichResult

@@ -23,15 +23,15 @@ from sqlalchemy import select, text
 
 from tests.conftest import TEST_SECRET, TenantLogin, _libpq, make_settings
 from tests.integration.test_sessions_assignment import add_agent
-from ventros.bootstrap import Container, bootstrap
-from ventros.conversations import assignment, lifecycle
 from ventros.conversations.domain import CLOSE_TIMEOUT, Session
-from ventros.conversations.lifecycle_handlers import ASSIGN, DRAIN
+from ventros.conversations.handlers.lifecycle import ASSIGN, DRAIN
 from ventros.conversations.repository import SessionRepository, sessions
+from ventros.conversations.service import assignment, lifecycle
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.outbox import domain_events
+from ventros.runtime.container import Container, bootstrap
 from ventros.webhooks.repository import load_event
 
 pytestmark = pytest.mark.integration
@@ -46,8 +46,8 @@ PER_WORKER_CONCURRENCY = 25
 WORKER_PROCESS = """
 import asyncio, json, sys, uuid
 from pathlib import Path
-from ventros.bootstrap import bootstrap
-from ventros.conversations.lifecycle_handlers import ASSIGN
+from ventros.runtime.container import bootstrap
+from ventros.conversations.handlers.lifecycle import ASSIGN
 from ventros.kernel.events import Actor
 from ventros.platform.consumers import process_event
 from ventros.platform.settings import Settings

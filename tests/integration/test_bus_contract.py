@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from tests.integration.processes import eventually
 from tests.integration.test_bus_support import (
     Backbone,
     delete_rabbit_names,
-    eventually,
     fresh_backbone,
     rabbit_overrides,
 )

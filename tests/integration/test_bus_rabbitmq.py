@@ -14,11 +14,11 @@ import aio_pika
 import aiormq
 import pytest
 
+from tests.integration.processes import eventually
 from tests.integration.test_bus_support import (
     Backbone,
     delete_rabbit_names,
     effect,
-    eventually,
     fresh_backbone,
     rabbit_overrides,
 )

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,13 +27,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from tests.conftest import TEST_SECRET, make_settings
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.bus import Bus, QueueSpec, RetryPolicy, build_bus
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.platform.consumers import Consumer, EventHandler, load_consumers
+from ventros.platform.consumers import Consumer, EventHandler
 from ventros.platform.migrate import upgrade
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.registry import wire
 
 pytestmark = pytest.mark.integration
 
@@ -206,7 +203,7 @@ async def delete_rabbit_names(
     if not url:
         return
     specs = [q.queue_spec() if isinstance(q, Consumer) else q for q in queues]
-    specs += load_consumers().queue_specs()
+    specs += wire(backbone.container).queue_specs()
     policies = {
         RetryPolicy(
             settings.bus_max_attempts,
@@ -246,62 +243,6 @@ def effect(
         )
 
     return handler
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], *, within: float = 10.0, interval: float = 0.05
-) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(interval)
-
-
-class VentrosProcess:
-    """`python -m ventros.cli <command>` as a child process with its log in a file."""
-
-    def __init__(self, command: str, env: dict[str, str], log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ventros.cli", command],
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    async def wait_for_log(self, needle: str, within: float = 30.0) -> None:
-        async def logged() -> bool:
-            if self.process.poll() is not None:
-                raise AssertionError(f"process exited early:\n{self.log()[-3000:]}")
-            return needle in self.log()
-
-        try:
-            await eventually(logged, within=within, interval=0.05)
-        except AssertionError as error:
-            raise AssertionError(f"{error}; log:\n{self.log()[-3000:]}") from error
-
-    def kill(self) -> None:
-        """SIGKILL, by pid: no cleanup, no goodbye, like a crash."""
-        os.kill(self.process.pid, signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
 
 
 async def test_a_fresh_backbone_database_has_the_bus_tables(

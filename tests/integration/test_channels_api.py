@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login
 from tests.integration.waha_kit import SECRET, create_channel, fixture, post_webhook, rows, scalar
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

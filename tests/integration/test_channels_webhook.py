@@ -16,8 +16,8 @@ from tests.integration.waha_kit import (
     rows,
     scalar,
 )
-from ventros.bootstrap import Container
 from ventros.channels.waha import sign
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import compact, create_channel, fixture, post_webhook, scalar
-from ventros.bootstrap import Container
 from ventros.channels.intake import InboundIntake
 from ventros.channels.repository import NewInboundEvent
 from ventros.kernel.ids import new_id
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

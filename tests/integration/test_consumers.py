@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.integration.test_bus_support import Backbone, effect, eventually, fresh_backbone
+from tests.integration.processes import eventually
+from tests.integration.test_bus_support import Backbone, effect, fresh_backbone
 from ventros.kernel.events import DomainEvent
 from ventros.platform.consumers import (
     Consumer,

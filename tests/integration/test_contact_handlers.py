@@ -10,7 +10,6 @@ import pytest
 from tests.conftest import TEST_SECRET, TenantLogin
 from tests.integration.waha_kit import create_channel, deliver, ingest, rows
 from tests.stand_ins.waha import PICTURE_URL, WahaStandIn
-from ventros.bootstrap import Container
 from ventros.channels.waha_client import WahaClient
 from ventros.contacts.handlers import consumer
 from ventros.contacts.profile_picture import PictureSource
@@ -18,6 +17,7 @@ from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
+from ventros.runtime.container import Container
 from ventros.webhooks.repository import load_event
 
 pytestmark = pytest.mark.integration

@@ -19,14 +19,14 @@ from tests.integration.test_service_metrics import whatsapp_message
 from tests.integration.test_sessions_assignment import add_agent
 from tests.integration.waha_kit import create_channel, deliver, ingest, rows
 from tests.stand_ins.waha import WahaStandIn
-from ventros.bootstrap import Container
 from ventros.channels.waha_client import WahaClient
-from ventros.conversations import assignment, csat
-from ventros.conversations.csat_handlers import CONSUMERS as CSAT_CONSUMERS
+from ventros.conversations.handlers.csat import CONSUMERS as CSAT_CONSUMERS
 from ventros.conversations.repository import SessionRepository
+from ventros.conversations.service import assignment, csat
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.outbox import domain_events
+from ventros.runtime.container import Container
 from ventros.webhooks.repository import load_event
 
 pytestmark = pytest.mark.integration

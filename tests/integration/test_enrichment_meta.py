@@ -19,8 +19,8 @@ from tests.integration.ads_kit import (
     lead,
 )
 from ventros.kernel.events import Actor
-from ventros.tracking.ads_tables import tracking_enrichments
 from ventros.tracking.repository import ad_spend_daily
+from ventros.tracking.repository.ads_tables import tracking_enrichments
 
 pytestmark = pytest.mark.integration
 
@@ -122,7 +122,7 @@ async def test_ad_integration_tokens_are_sealed_and_never_returned(
     listed = await ads.http.get("/api/v1/ad-integrations", headers=admin.headers)
     assert "stand-in-token" not in listed.text
     async with ads.container.uow(admin.tenant_id, Actor.system()) as tx:
-        from ventros.tracking.ads_tables import ad_integrations
+        from ventros.tracking.repository.ads_tables import ad_integrations
 
         sealed = (
             await tx.connection.execute(select(ad_integrations.c.secrets_sealed))

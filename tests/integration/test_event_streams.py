@@ -15,8 +15,8 @@ import uvicorn
 
 from tests.conftest import TenantLogin
 from tests.integration.processes import api_process
-from ventros.api.app import create_app
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

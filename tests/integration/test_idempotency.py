@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import TenantLogin
-from ventros.bootstrap import Container
 from ventros.kernel.events import Actor
 from ventros.platform.idempotency import idempotency_keys
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from tests.integration.waha_kit import (
     rows,
     scalar,
 )
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ from sqlalchemy import text
 
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest, rows, scalar
-from ventros.bootstrap import Container
 from ventros.conversations import worker as ingest_worker
 from ventros.conversations.repository.messages import _EXISTING_EXTERNAL_IDS, MessageRepository
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, dispatch, load_consumers
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 
@@ -275,7 +275,7 @@ async def test_events_of_a_deleted_channel_are_set_aside_and_its_sessions_close(
         id=channel["id"],
     )
     deleted = DomainEvent.from_json(event_json)
-    registry = load_consumers(["ventros.conversations.handlers"])
+    registry = load_consumers(["ventros.conversations.handlers.channels"])
     outcomes = await dispatch(registry, container.uow, deleted)
     assert list(outcomes.values()) == [Outcome.PROCESSED]
     assert list((await dispatch(registry, container.uow, deleted)).values()) == [Outcome.DUPLICATE]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import create_channel, fixture, post_webhook, scalar
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ REDELIVER_EVERY = 7  # every 7th message is posted twice more: as `message` and 
 WORKER = """
 import asyncio, signal, sys
 from tests.conftest import make_settings
-from ventros.bootstrap import bootstrap
+from ventros.runtime.container import bootstrap
 from ventros.conversations.worker import run_ingest
 
 async def main() -> None:

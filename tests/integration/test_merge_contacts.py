@@ -9,13 +9,13 @@ import httpx
 import pytest
 
 from tests.conftest import TenantLogin
-from ventros.bootstrap import Container
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Phone
 from ventros.conversations.domain import Session
 from ventros.conversations.repository import SessionFilter, SessionRepository
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -6,11 +6,11 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import TenantLogin
-from ventros.bootstrap import Container
 from ventros.contacts.domain import Contact, Phone
 from ventros.contacts.repository import ContactRepository, contacts
 from ventros.kernel.events import Actor
 from ventros.platform.outbox import domain_events, outbox_events
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

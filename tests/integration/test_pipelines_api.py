@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login
-from ventros.bootstrap import Container
 from ventros.kernel.events import Actor
 from ventros.pipelines.repository import pipeline_stage_history, rebuild_daily
 from ventros.platform.outbox import domain_events
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ import pytest
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
-from ventros.bootstrap import Container
 from ventros.kernel.clock import utcnow
 from ventros.privacy.service import purge_deleted_contacts
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

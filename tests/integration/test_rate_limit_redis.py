@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import make_settings, new_tenant
 from tests.integration.processes import api_process
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

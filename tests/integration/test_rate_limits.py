@@ -6,11 +6,11 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_PASSWORD, TenantLogin
-from ventros.bootstrap import Container
 from ventros.identity.domain import Principal, Role
 from ventros.identity.service import update_settings
 from ventros.kernel.ids import TenantId, UserId
 from ventros.platform.ratelimit import RateLimits
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

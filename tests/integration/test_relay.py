@@ -14,12 +14,11 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.integration.processes import VentrosProcess, eventually
 from tests.integration.test_bus_support import (
     Backbone,
-    VentrosProcess,
     delete_rabbit_names,
     effect,
-    eventually,
     fresh_backbone,
     rabbit_overrides,
 )

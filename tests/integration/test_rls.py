@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import TenantLogin
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

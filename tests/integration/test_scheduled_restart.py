@@ -16,11 +16,11 @@ from temporalio.client import Client
 
 from tests.conftest import make_settings, new_tenant
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
 from ventros.conversations.scheduling import workflow_id_of
 from ventros.platform.embedded.temporal import EmbeddedTemporal
 from ventros.platform.temporal import run_temporal_worker
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

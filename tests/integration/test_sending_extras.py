@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest, rows
 from tests.stand_ins.waha import PICTURE_URL, WahaStandIn
-from ventros.bootstrap import Container
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

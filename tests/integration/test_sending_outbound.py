@@ -14,15 +14,15 @@ from sqlalchemy import select
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
 from tests.stand_ins.waha import WahaStandIn
-from ventros.bootstrap import Container
 from ventros.channels.sender import OPEN, Sender, SenderPolicy
 from ventros.channels.waha_client import WahaClient
-from ventros.conversations.sending_handlers import CONSUMER_NAME, WhenMessageSendingSendThroughWaha
+from ventros.conversations.handlers.sending import CONSUMER_NAME, WhenMessageSendingSendThroughWaha
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, Outcome, process_event
 from ventros.platform.crypto import SecretBox
 from ventros.platform.outbox import domain_events
 from ventros.platform.ratelimit import RateLimits
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

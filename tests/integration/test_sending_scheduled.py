@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import TenantLogin, make_settings, new_tenant
 from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
 from ventros.conversations.scheduling import workflow_id_of
 from ventros.platform.temporal import run_temporal_worker
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

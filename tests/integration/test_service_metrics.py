@@ -16,10 +16,10 @@ import pytest
 from tests.conftest import TenantLogin
 from tests.integration.test_sessions_assignment import add_agent
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
-from ventros.bootstrap import Container
-from ventros.conversations import assignment
 from ventros.conversations.repository import SessionRepository
+from ventros.conversations.service import assignment
 from ventros.kernel.events import Actor
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

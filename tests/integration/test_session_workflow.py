@@ -17,8 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from tests.conftest import TenantLogin
 from tests.integration.test_sessions_assignment import open_session
 from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
-from ventros.bootstrap import Container
-from ventros.conversations.lifecycle_handlers import lifecycle_consumer
+from ventros.conversations.handlers.lifecycle import lifecycle_consumer
 from ventros.conversations.repository import SessionRepository
 from ventros.conversations.workflows import LifecycleInput, start_lifecycle
 from ventros.kernel.clock import utcnow
@@ -26,6 +25,7 @@ from ventros.kernel.events import Actor
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.embedded.temporal import EmbeddedTemporal
 from ventros.platform.temporal import run_temporal_worker
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,14 @@ import pytest
 from tests.conftest import TEST_PASSWORD, TenantLogin, login
 from ventros.agents import repository as agents
 from ventros.agents.domain import change_status
-from ventros.bootstrap import Container
-from ventros.conversations import assignment
 from ventros.conversations.domain import Session
 from ventros.conversations.repository import SessionRepository
+from ventros.conversations.service import assignment
 from ventros.identity.domain import AgentStatus, Role, User
 from ventros.identity.repository import UserRepository
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

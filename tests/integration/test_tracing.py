@@ -11,13 +11,14 @@ import httpx
 import pytest
 
 from tests.conftest import login, new_tenant
-from tests.integration.test_bus_support import Backbone, eventually, fresh_backbone
-from ventros.api.app import create_app
+from tests.integration.processes import eventually
+from tests.integration.test_bus_support import Backbone, fresh_backbone
 from ventros.kernel.events import DomainEvent
 from ventros.kernel.tracing import TraceContext, current_trace
 from ventros.platform.consumers import Consumer, ConsumerRegistry, run_worker
 from ventros.platform.relay import run_relay
 from ventros.platform.uow import UnitOfWork
+from ventros.runtime.http import create_app
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login
-from ventros.bootstrap import Container
 from ventros.kernel.events import Actor
 from ventros.platform.outbox import domain_events
+from ventros.runtime.container import Container
 from ventros.tracking.repository import ad_spend_daily, tracking_conversions, trackings
 
 pytestmark = pytest.mark.integration

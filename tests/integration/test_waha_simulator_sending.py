@@ -16,14 +16,14 @@ import pytest
 from tests.conftest import TenantLogin
 from tests.integration.test_sending_outbound import message, send, sending_event
 from tests.integration.waha_kit import create_channel, ingest, rows
-from ventros.bootstrap import Container
 from ventros.channels.sender import OPEN, Sender, SenderPolicy
 from ventros.channels.waha_client import WahaClient
-from ventros.conversations.sending_handlers import CONSUMER_NAME, WhenMessageSendingSendThroughWaha
+from ventros.conversations.handlers.sending import CONSUMER_NAME, WhenMessageSendingSendThroughWaha
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, Outcome, process_event
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
+from ventros.runtime.container import Container
 from ventros.stand_ins.waha import WahaSimulator, server_for
 
 pytestmark = pytest.mark.integration
@@ -249,7 +249,7 @@ async def test_a_message_abandoned_by_a_dead_sender_is_failed_not_sent_late(
 ) -> None:
     from sqlalchemy import text
 
-    from ventros.conversations.sending_handlers import fail_abandoned_sends
+    from ventros.conversations.handlers.sending import fail_abandoned_sends
 
     _, contact_id = await customer_writes(client, container, tenant, waha)
     abandoned, _ = await queue_text(client, container, tenant, contact_id, "perdida")

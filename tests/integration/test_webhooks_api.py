@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login, new_tenant
-from ventros.bootstrap import Container
 from ventros.kernel.events import Actor
 from ventros.platform.outbox import domain_events
+from ventros.runtime.container import Container
 from ventros.webhooks.repository import webhook_subscriptions
 
 pytestmark = pytest.mark.integration

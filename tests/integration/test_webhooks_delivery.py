@@ -29,13 +29,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, make_settings, new_tenant
 from tests.unit.test_webhooks_docs import receiver_example
-from ventros.api.app import create_app
-from ventros.bootstrap import Container, bootstrap
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, Outcome, process_event
 from ventros.platform.outbox import domain_events
 from ventros.platform.temporal import run_temporal_worker
+from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.http import create_app
 from ventros.webhooks.domain import signature
 from ventros.webhooks.handlers import DeliveryStarter, consumers
 from ventros.webhooks.repository import load_event, webhook_subscriptions

@@ -14,10 +14,10 @@ import httpx
 from sqlalchemy import text
 
 from tests.conftest import TenantLogin
-from ventros.bootstrap import Container
 from ventros.channels.waha import sign
 from ventros.conversations.worker import ingest_pending
 from ventros.kernel.events import Actor
+from ventros.runtime.container import Container
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "waha"
 SECRET = "whsec-Ótica-visão-clara"  # non-ASCII on purpose: the key is UTF-8

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from ventros.agents.repository import AgentSlot
-from ventros.conversations.assignment import rank
+from ventros.conversations.service.assignment import rank
 from ventros.identity.domain import AgentStatus
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

@@ -1,28 +1,35 @@
-"""Every context's consumers are run by the worker: a `CONSUMERS` list in a module that
-`HANDLER_MODULES` does not name would never see an event outside the tests."""
+"""Every context's consumers are run by the worker: the runtime's registry, joined from
+each context's `wire(container)`, holds them all, on the declared queues."""
 
-import importlib
-import pkgutil
-
-import ventros
-from ventros.platform.consumers import HANDLER_MODULES, load_consumers
+from tests.conftest import make_settings
+from ventros.runtime.container import bootstrap
+from ventros.runtime.registry import Registry, wire
 
 
-def _modules_with_consumers() -> set[str]:
-    found = set()
-    for module in pkgutil.walk_packages(ventros.__path__, "ventros."):
-        if module.name.rsplit(".", 1)[-1].endswith("handlers"):
-            if hasattr(importlib.import_module(module.name), "CONSUMERS"):
-                found.add(module.name)
-    return found
+def _registry() -> Registry:
+    container = bootstrap(make_settings(), database_url="postgresql://nobody@127.0.0.1:1/none")
+    return wire(container)
 
 
-def test_every_module_with_consumers_is_listed_in_handler_modules() -> None:
-    assert _modules_with_consumers() == set(HANDLER_MODULES)
+def test_every_context_consumer_is_registered() -> None:
+    assert {c.name for c in _registry().consumers} == {
+        "contacts.fetch_profile_picture",
+        "conversations.close_sessions_of_deleted_channel",
+        "conversations.send_whatsapp",
+        "conversations.start_session_lifecycle",
+        "conversations.auto_assign",
+        "conversations.drain_assignment_queue",
+        "conversations.csat_on_close",
+        "tracking.enrich",
+        "tracking.conversion_on_won",
+        "tracking.send_conversion",
+        "webhooks.start_deliveries",
+        "webhooks.start_contact_deliveries",
+    }
 
 
 def test_the_webhook_fan_out_and_contact_enrichment_use_the_declared_queues() -> None:
-    queues = load_consumers().by_queue()
+    queues = _registry().consumers.by_queue()
     [everything_else] = queues["domain.events.all"]
     [contacts] = queues["contact.events.webhook"]
     assert (everything_else.name, contacts.name) == (
@@ -35,3 +42,14 @@ def test_the_webhook_fan_out_and_contact_enrichment_use_the_declared_queues() ->
     assert [c.name for c in queues["contact.events.enrichment"]] == [
         "contacts.fetch_profile_picture"
     ]
+
+
+def test_every_context_with_workflows_gives_the_temporal_worker_its_parts() -> None:
+    names = {w.__name__ for build in _registry().worker_parts for w in build().workflows}
+    assert names == {
+        "ScheduledMessageWorkflow",
+        "SessionLifecycleWorkflow",
+        "WebhookDeliveryWorkflow",
+        "EnrichTrackingWorkflow",
+        "SendConversionWorkflow",
+    }

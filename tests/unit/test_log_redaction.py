@@ -10,7 +10,7 @@ import structlog
 
 from ventros.platform.logging import REDACTED, redact_sensitive
 from ventros.platform.settings import Settings
-from ventros.platform.supervisor import configure_logging
+from ventros.runtime.supervisor import configure_logging
 
 
 def test_credentials_are_masked_at_every_level() -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ventros.agents import domain
 from ventros.agents import repository as agents
+from ventros.agents.ports import SessionLoad
 from ventros.identity.domain import AgentStatus, Principal, Role, User
 from ventros.identity.permissions import Permission, allows
 from ventros.identity.repository import UserRepository
@@ -43,22 +44,23 @@ async def _locked(tx: UnitOfWork, agent_id: uuid.UUID) -> User:
     return user
 
 
-async def _load(tx: UnitOfWork, agent_id: uuid.UUID) -> int:
-    from ventros.conversations.assignment import load_of
-
-    return await load_of(tx, agent_id)
-
-
-async def get_agent(uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID) -> AgentView:
+async def get_agent(
+    uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID, *, load: SessionLoad
+) -> AgentView:
     async with _open(uow, principal) as tx:
         user = await UserRepository(tx).get(agent_id)
         if user is None:
             raise NotFound("agent not found")
-        return AgentView(user, await _load(tx, agent_id))
+        return AgentView(user, await load(tx, agent_id))
 
 
 async def update_agent(
-    uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID, command: UpdateAgent
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    command: UpdateAgent,
+    *,
+    load: SessionLoad,
 ) -> AgentView:
     async with _open(uow, principal) as tx:
         user = await _locked(tx, agent_id)
@@ -74,13 +76,18 @@ async def update_agent(
             skills=list(command.skills) if command.skills is not None else None,
         )
         await UserRepository(tx).save(user)
-        load = await _load(tx, agent_id)
+        current = await load(tx, agent_id)
         await tx.commit()
-    return AgentView(user, load)
+    return AgentView(user, current)
 
 
 async def set_status(
-    uow: UnitOfWorkFactory, principal: Principal, agent_id: uuid.UUID, status: AgentStatus
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    agent_id: uuid.UUID,
+    status: AgentStatus,
+    *,
+    load: SessionLoad,
 ) -> AgentView:
     """An agent sets their own status; supervisors and admins anyone's."""
     async with _open(uow, principal) as tx:
@@ -89,6 +96,6 @@ async def set_status(
             raise PermissionDenied("an agent may set only their own status")
         domain.change_status(user, status)
         await UserRepository(tx).save(user)
-        load = await _load(tx, agent_id)
+        current = await load(tx, agent_id)
         await tx.commit()
-    return AgentView(user, load)
+    return AgentView(user, current)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ventros.bootstrap import Container
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission, require
 from ventros.kernel.errors import NotAuthenticated
 from ventros.platform.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 _bearer = HTTPBearer(auto_error=False, description="JWT from POST /api/v1/auth/login")
 
@@ -22,7 +24,8 @@ async def get_container(request: Request) -> Container:
     return container
 
 
-ContainerDep = Annotated[Container, Depends(get_container)]
+# A forward reference: the Container lives in the runtime, above the API and the contexts.
+ContainerDep = Annotated["Container", Depends(get_container)]
 
 
 async def get_uow(container: ContainerDep) -> UnitOfWorkFactory:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from ventros.bootstrap import Container
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
+
 
 CHECK_TIMEOUT_SECONDS = 3.0
 
@@ -23,7 +25,7 @@ class CheckResult:
     critical: bool = True
 
 
-HealthCheck = Callable[[Container], Awaitable[CheckResult]]
+HealthCheck = Callable[["Container"], Awaitable[CheckResult]]
 
 
 async def database_check(container: Container) -> CheckResult:
@@ -46,11 +48,9 @@ async def rabbitmq_check(container: Container) -> CheckResult:
 
 async def temporal_check(container: Container) -> CheckResult:
     """Timers and deliveries wait in Temporal while it is away: degraded, not down."""
-    if not container.settings.temporal_address:
+    if not container.temporal.configured:
         return CheckResult(False, "not configured", critical=False)
-    from ventros.platform.temporal import shared_client
-
-    client = await shared_client(container.settings)
+    client = await container.temporal.client()
     await client.service_client.check_health()
     return CheckResult(True, "reachable", critical=False)
 

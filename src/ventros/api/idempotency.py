@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ventros.api.middleware import header_value, send_problem
-from ventros.bootstrap import Container
 from ventros.identity.domain import Principal
 from ventros.kernel.errors import NotAuthenticated
 from ventros.kernel.events import Actor
 from ventros.platform import idempotency
 from ventros.platform.crypto import SecretBox
 from ventros.platform.idempotency import Claim, StoredResponse
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = (b"idempotent-replayed", b"true")
@@ -28,7 +31,7 @@ class IdempotencyMiddleware:
         self.container = container
 
     def _box(self) -> SecretBox:
-        return SecretBox.from_secret(self.container.settings.resolved_secret_key())
+        return self.container.secret_box
 
     def _seal(self, principal: Principal, key: str, body: bytes) -> bytes:
         # Kept responses may hold secrets shown once (a new webhook's secret): sealed at rest.

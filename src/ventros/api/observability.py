@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import weakref
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -14,8 +14,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ventros.bootstrap import Container
 from ventros.platform.metrics import LATENCY_BUCKETS, Metrics
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 
 class HttpMetrics:

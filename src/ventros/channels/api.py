@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
@@ -12,7 +12,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.bootstrap import Container
 from ventros.channels import service
 from ventros.channels.intake import InboundIntake
 from ventros.channels.schemas import ChannelCreate, ChannelRead, ChannelUpdate, WebhookAccepted
@@ -20,6 +19,9 @@ from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.errors import DomainError
 from ventros.platform.crypto import SecretBox
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -32,7 +34,7 @@ Manager = Annotated[Principal, Depends(authorized(Permission.CHANNELS_MANAGE))]
 async def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
     box: SecretBox | None = getattr(request.app.state, "secret_box", None)
     if box is None:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         request.app.state.secret_box = box
     return box
 
@@ -46,7 +48,7 @@ class WebhookContext:
 
     def __init__(self, container: Container) -> None:
         self.uow = container.uow
-        self.box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        self.box = container.secret_box
         self.cache = service.WebhookChannelCache()
         self.intake = InboundIntake(container.database.app)
 

@@ -4,5 +4,5 @@ CONTACT_CREATED = "contact.created"
 CONTACT_UPDATED = "contact.updated"
 CONTACT_DELETED = "contact.deleted"
 CONTACT_MERGED = "contact.merged"
-CONTACT_PIPELINE_STATUS_CHANGED = "contact.pipeline_status_changed"
+# contact.pipeline_status_changed is Pipelines' (pipelines.events), raised on the contact.
 CONTACT_PROFILE_PICTURE_UPDATED = "contact.profile_picture_updated"

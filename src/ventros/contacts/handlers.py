@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import lru_cache
 
 from ventros.contacts import events
 from ventros.contacts.profile_picture import PictureSource, show_picture
@@ -20,22 +19,13 @@ from ventros.kernel.events import DomainEvent
 from ventros.platform.bus import CONTACT_EVENTS
 from ventros.platform.bus.topology import CONTACT_ENRICHMENT
 from ventros.platform.consumers import Consumer
-from ventros.platform.ratelimit import RateLimits
-from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork
 
 CONSUMER_NAME = "contacts.fetch_profile_picture"
 
 
-@lru_cache(maxsize=1)
-def _process_source() -> PictureSource:
-    """This process's picture source (built on first use, from the environment)."""
-    settings = Settings()
-    return PictureSource.from_settings(settings, RateLimits(settings.redis_url))
-
-
 class WhenContactCreatedFetchProfilePicture:
-    def __init__(self, source: Callable[[], PictureSource] = _process_source) -> None:
+    def __init__(self, source: Callable[[], PictureSource]) -> None:
         self._source = source
 
     async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:
@@ -50,7 +40,8 @@ class WhenContactCreatedFetchProfilePicture:
             await repository.save(contact)
 
 
-def consumer(source: Callable[[], PictureSource] = _process_source) -> Consumer:
+def consumer(source: Callable[[], PictureSource]) -> Consumer:
+    """`source` gives the process's picture source (the container's, built on first use)."""
     return Consumer(
         CONSUMER_NAME,
         (events.CONTACT_CREATED,),
@@ -58,6 +49,3 @@ def consumer(source: Callable[[], PictureSource] = _process_source) -> Consumer:
         queue=CONTACT_ENRICHMENT,
         exchange=CONTACT_EVENTS,
     )
-
-
-CONSUMERS = [consumer()]

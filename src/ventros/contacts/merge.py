@@ -5,7 +5,8 @@ channel collapse into one), trackings, pipeline positions, tags and custom field
 survivor's value wins a conflict), and its phone or email when the survivor has none. The
 duplicate is soft-deleted and points at the survivor (`merged_into_id`), so its phone
 resolves to the survivor from then on: a new WhatsApp message from it lands there. All of
-it in ONE unit of work; each context moves its own rows through its service.
+it in ONE unit of work; each context moves its own rows, through the port it provides
+(contacts/ports.py) so that contacts imports none of them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,17 @@ from sqlalchemy import text
 
 from ventros.contacts import events
 from ventros.contacts.domain import Contact
+from ventros.contacts.ports import (
+    MOVE_PIPELINE_POSITIONS,
+    MOVE_SESSIONS,
+    MOVE_TRACKINGS,
+    ContactRowsMover,
+)
 from ventros.contacts.repository import ContactRepository
 from ventros.identity.domain import Principal
 from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.kernel.events import Actor
+from ventros.platform.ports import Ports
 from ventros.platform.uow import UnitOfWorkFactory
 
 
@@ -32,13 +40,29 @@ class MergeOutcome:
     pipeline_entries: int
 
 
-async def merge_contacts(
-    uow: UnitOfWorkFactory, principal: Principal, survivor_id: uuid.UUID, duplicate_id: uuid.UUID
-) -> MergeOutcome:
-    from ventros.conversations.lifecycle import move_contact_sessions
-    from ventros.pipelines.service import move_contact_positions
-    from ventros.tracking.service import move_contact_trackings
+@dataclass(frozen=True)
+class RowMovers:
+    """The other contexts' moves (ports they provide: contacts imports none of them)."""
 
+    sessions: ContactRowsMover
+    trackings: ContactRowsMover
+    pipeline_positions: ContactRowsMover
+
+    @classmethod
+    def of(cls, ports: Ports) -> RowMovers:
+        return cls(
+            ports.get(MOVE_SESSIONS), ports.get(MOVE_TRACKINGS), ports.get(MOVE_PIPELINE_POSITIONS)
+        )
+
+
+async def merge_contacts(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    survivor_id: uuid.UUID,
+    duplicate_id: uuid.UUID,
+    *,
+    movers: RowMovers,
+) -> MergeOutcome:
     if survivor_id == duplicate_id:
         raise RuleViolation("a contact cannot be merged into itself", field="duplicate_id")
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
@@ -55,9 +79,9 @@ async def merge_contacts(
         if duplicate is None:
             raise NotFound("duplicate contact not found")
         moved = {"from_contact_id": duplicate.id, "to_contact_id": survivor.id}
-        sessions = await move_contact_sessions(tx, **moved)
-        trackings = await move_contact_trackings(tx, **moved)
-        entries = await move_contact_positions(tx, **moved)
+        sessions = await movers.sessions(tx, **moved)
+        trackings = await movers.trackings(tx, **moved)
+        entries = await movers.pipeline_positions(tx, **moved)
         phone = duplicate.phone if survivor.phone is None else None
         email = duplicate.email if survivor.email is None else None
         duplicate.delete()

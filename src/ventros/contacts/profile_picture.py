@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, status
 from pydantic import BaseModel
 
 from ventros.api.deps import ContainerDep, authorized
-from ventros.bootstrap import Container
 from ventros.channels import service as channels
 from ventros.channels.waha_client import WahaClient, WahaError, WahaTarget
 from ventros.contacts import events
 from ventros.contacts.domain import Contact
 from ventros.contacts.repository import ContactRepository
 from ventros.contacts.service import contact_in
-from ventros.conversations.sending import latest_channel_of
+from ventros.conversations.service.sending import latest_channel_of
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.clock import utcnow
@@ -33,8 +32,10 @@ from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
-from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -79,15 +80,6 @@ class PictureSource:
     waha: WahaClient
     rate_limits: RateLimits
     per_minute: int = 30
-
-    @classmethod
-    def from_settings(cls, settings: Settings, rate_limits: RateLimits) -> PictureSource:
-        return cls(
-            SecretBox.from_secret(settings.resolved_secret_key()),
-            WahaClient.create(timeout_seconds=settings.waha_timeout_seconds),
-            rate_limits,
-            settings.waha_profile_picture_per_minute,
-        )
 
     async def where_to_ask(self, tx: UnitOfWork, contact: Contact) -> _Where | None:
         channel_id = await _channel_of(tx, contact.id)
@@ -155,13 +147,10 @@ async def refresh_profile_picture(
 async def _refresh_in_background(
     container: Container, tenant_id: uuid.UUID, cid: uuid.UUID
 ) -> None:
-    source = PictureSource.from_settings(container.settings, container.rate_limits)
     try:
-        await refresh_profile_picture(container.uow, source, tenant_id, cid)
+        await refresh_profile_picture(container.uow, container.picture_source, tenant_id, cid)
     except Exception:
         log.exception("profile picture refresh failed", contact_id=str(cid))
-    finally:
-        await source.aclose()
 
 
 @router.post(

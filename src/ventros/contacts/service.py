@@ -9,7 +9,7 @@ from typing import Any
 from ventros.contacts.domain import MAX_NAME_LENGTH, Contact, Email, Phone
 from ventros.contacts.repository import WHATSAPP_ID_FIELD, ContactFilter, ContactRepository
 from ventros.identity.domain import Principal
-from ventros.identity.service import settings_in
+from ventros.identity.service import tenant_settings
 from ventros.kernel.errors import Conflict, NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
@@ -49,7 +49,7 @@ async def identities_of(tx: UnitOfWork, contact_id: uuid.UUID) -> list[uuid.UUID
 
 
 async def _region(tx: UnitOfWork) -> str:
-    return str((await settings_in(tx)).get("default_region", "BR"))
+    return (await tenant_settings(tx)).default_region
 
 
 def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:

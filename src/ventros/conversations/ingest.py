@@ -18,7 +18,6 @@ from ventros.channels import waha
 from ventros.channels.domain import Channel, InboundEvent
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact, Phone
-from ventros.conversations import csat
 from ventros.conversations.batch import ConversationBatch
 from ventros.conversations.domain import (
     Message,
@@ -27,8 +26,8 @@ from ventros.conversations.domain import (
     MessageType,
     Session,
 )
-from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
-from ventros.identity.service import settings_in
+from ventros.conversations.service import csat
+from ventros.identity.service import tenant_settings
 from ventros.kernel.errors import RuleViolation
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork
@@ -70,10 +69,7 @@ async def ingest_events(
     Lookups are made once for the whole batch (which messages are stored, their contacts,
     their open sessions) and the writes are stored together at the end.
     """
-    settings = await settings_in(tx)
-    timeout = int(
-        settings.get("session_timeout_seconds", DEFAULT_TENANT_SETTINGS["session_timeout_seconds"])
-    )
+    timeout = (await tenant_settings(tx)).session_timeout_seconds
     ingest = _Ingest(tx, box, ConversationBatch(tx, timeout_seconds=timeout))
     items = [await ingest.prepare(event) for event in events]
     await ingest.prefetch(items)

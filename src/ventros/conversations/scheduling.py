@@ -18,18 +18,15 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.conversations.sending import SendMessage, send_message_as
+    from ventros.conversations.service.sending import SendMessage, send_message_as
     from ventros.kernel.errors import Conflict, DomainError, NotFound
     from ventros.kernel.events import Actor
     from ventros.platform.crypto import SecretBox
-    from ventros.platform.temporal import WorkerParts, shared_client, start_workflow_once
+    from ventros.platform.temporal import TemporalConnection, WorkerParts
     from ventros.platform.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from temporalio.client import Client
-
-    from ventros.bootstrap import Container
-    from ventros.platform.settings import Settings
+    from ventros.runtime.container import Container
 
 SEND_TIMEOUT = timedelta(minutes=1)
 SEND_RETRY = RetryPolicy(
@@ -65,7 +62,7 @@ class ScheduledActivities:
 
     @classmethod
     def build(cls, container: Container) -> ScheduledActivities:
-        return cls(container.uow, SecretBox.from_secret(container.settings.resolved_secret_key()))
+        return cls(container.uow, container.secret_box)
 
     @activity.defn(name="scheduled_message_send")
     async def send(self, params: ScheduledInput) -> str:
@@ -101,16 +98,9 @@ class ScheduledMessageWorkflow:
         )
 
 
-async def start_scheduled(
-    params: ScheduledInput, *, settings: Settings, client: Client | None = None
-) -> bool:
-    client = client or await shared_client(settings)
-    return await start_workflow_once(
-        ScheduledMessageWorkflow.run,
-        params,
-        workflow_id=params.workflow_id,
-        client=client,
-        task_queue=settings.temporal_task_queue,
+async def start_scheduled(params: ScheduledInput, *, temporal: TemporalConnection) -> bool:
+    return await temporal.start_once(
+        ScheduledMessageWorkflow.run, params, workflow_id=params.workflow_id
     )
 
 
@@ -118,14 +108,13 @@ async def cancel_scheduled(
     tenant_id: uuid.UUID,
     message_id: uuid.UUID,
     *,
-    settings: Settings,
-    client: Client | None = None,
+    temporal: TemporalConnection,
 ) -> None:
     """Cancels a scheduled message still waiting; NotFound / Conflict otherwise."""
     from temporalio.client import WorkflowExecutionStatus
     from temporalio.service import RPCError, RPCStatusCode
 
-    client = client or await shared_client(settings)
+    client = await temporal.client()
     handle = client.get_workflow_handle(workflow_id_of(tenant_id, message_id))
     try:
         description = await handle.describe()

@@ -22,9 +22,9 @@ import structlog
 from ventros.channels import service as channels
 from ventros.channels.domain import InboundEvent
 from ventros.channels.sender import SenderPolicy
+from ventros.conversations.handlers.sending import fail_abandoned_sends
 from ventros.conversations.ingest import ingest_events
 from ventros.conversations.repository import prune_pending_updates
-from ventros.conversations.sending_handlers import fail_abandoned_sends
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
@@ -32,7 +32,7 @@ from ventros.platform.db import role_url
 from ventros.platform.settings import APP_ROLE
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +59,7 @@ async def ingest_pending(
     box: SecretBox | None = None,
 ) -> int:
     """Drains what is ready now (one tenant, or all); returns how many events it handled."""
-    box = box or SecretBox.from_secret(container.settings.resolved_secret_key())
+    box = box or container.secret_box
     if tenant_id is not None:
         total = 0
         while handled := await drain_tenant(container, box, tenant_id, batch_size=batch_size):
@@ -147,7 +147,7 @@ async def _ingest_alone(container: Container, box: SecretBox, event: InboundEven
 
 async def run_ingest(container: Container, stop: asyncio.Event) -> None:
     """The ingest worker: runs until `stop` is set (a supervisor background service)."""
-    box = SecretBox.from_secret(container.settings.resolved_secret_key())
+    box = container.secret_box
     wake = asyncio.Event()
     listener: asyncpg.Connection | None = None
     next_prune = next_sweep = 0.0

@@ -1,7 +1,7 @@
 """`SessionLifecycleWorkflow`: closes a session once it has been idle for the tenant's
 `session_timeout_seconds`.
 
-Started when the session opens (lifecycle_handlers.py), id `session-lifecycle-<session>`,
+Started when the session opens (handlers/lifecycle.py), id `session-lifecycle-<session>`,
 so a redelivered `session.started` starts nothing new. It holds ids only: each round an
 activity reads the session's `last_activity_at` and the timeout, and the workflow sleeps on
 a durable timer until `last_activity_at + timeout`. On waking it reads again: activity
@@ -24,16 +24,15 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    import ventros.conversations.lifecycle as lifecycle
+    import ventros.conversations.service.lifecycle as lifecycle
     from ventros.conversations.repository import SessionRepository
-    from ventros.identity.domain import DEFAULT_TENANT_SETTINGS
-    from ventros.identity.service import settings_in
+    from ventros.identity.service import tenant_settings
     from ventros.kernel.events import Actor
     from ventros.platform.temporal import OnceStarter, WorkerParts
     from ventros.platform.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(
@@ -93,12 +92,8 @@ class SessionLifecycleActivities:
         """Whether the session is open, and when it times out as things stand."""
         async with self._uow(uuid.UUID(params.tenant_id), Actor.system()) as tx:
             session = await SessionRepository(tx).get(uuid.UUID(params.session_id))
-            settings = await settings_in(tx)
-        timeout = int(
-            settings.get(
-                "session_timeout_seconds", DEFAULT_TENANT_SETTINGS["session_timeout_seconds"]
-            )
-        )
+            settings = await tenant_settings(tx)
+        timeout = settings.session_timeout_seconds
         if session is None or not session.is_open:
             return SessionState(False, 0.0, timeout)
         deadline = session.last_activity_at + timedelta(seconds=timeout)

@@ -30,16 +30,46 @@ class AgentStatus(StrEnum):
     OFFLINE = "offline"
 
 
-DEFAULT_TENANT_SETTINGS: dict[str, Any] = {
-    "session_timeout_seconds": 1800,
-    "rate_limit_per_minute": 100,
-    "auto_assign": False,
-    "default_region": "BR",
-    "csat_on_close": False,  # ask the customer for a 1-5 rating when a session closes
-    "csat_question": (
+@dataclass(frozen=True, slots=True)
+class TenantSettings:
+    """A tenant's settings: the stored ones over these defaults, validated once here
+    instead of read from a dict with fallbacks wherever they are used."""
+
+    session_timeout_seconds: int = 1800
+    rate_limit_per_minute: int = 100
+    auto_assign: bool = False
+    default_region: str = "BR"
+    csat_on_close: bool = False  # ask the customer for a 1-5 rating when a session closes
+    csat_question: str = (
         "Como você avalia o nosso atendimento? Responda com um número de 1 (ruim) a 5 (ótimo)."
-    ),
-    "deleted_contact_retention_days": 30,  # LGPD: soft-deleted contacts purged after this
+    )
+    deleted_contact_retention_days: int = 30  # LGPD: soft-deleted contacts purged after this
+
+    def __post_init__(self) -> None:
+        for name in ("session_timeout_seconds", "rate_limit_per_minute"):
+            if getattr(self, name) < 1:
+                raise RuleViolation(f"{name} must be at least 1", field=name)
+        if self.deleted_contact_retention_days < 1:
+            raise RuleViolation(
+                "deleted_contact_retention_days must be at least 1",
+                field="deleted_contact_retention_days",
+            )
+        if len(self.default_region) != 2 or not self.default_region.isupper():
+            raise RuleViolation(
+                "default_region is a two-letter country code", field="default_region"
+            )
+        if not self.csat_question.strip():
+            raise RuleViolation("csat_question cannot be empty", field="csat_question")
+
+    @classmethod
+    def of(cls, stored: dict[str, Any]) -> TenantSettings:
+        """From stored values (JSON): known keys only, each converted to its type."""
+        defaults = DEFAULT_TENANT_SETTINGS
+        return cls(**{key: type(defaults[key])(stored[key]) for key in defaults if key in stored})
+
+
+DEFAULT_TENANT_SETTINGS: dict[str, Any] = {
+    name: getattr(TenantSettings(), name) for name in TenantSettings.__dataclass_fields__
 }
 
 
@@ -97,6 +127,9 @@ class Tenant(AggregateRoot):
 
     def effective_settings(self) -> dict[str, Any]:
         return {**DEFAULT_TENANT_SETTINGS, **self.settings}
+
+    def typed_settings(self) -> TenantSettings:
+        return TenantSettings.of(self.settings)
 
 
 @dataclass(eq=False)

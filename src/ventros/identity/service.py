@@ -11,6 +11,7 @@ from ventros.identity.domain import (
     Principal,
     Role,
     Tenant,
+    TenantSettings,
     User,
     check_password_policy,
     normalise_email,
@@ -98,7 +99,7 @@ async def get_user(uow: UnitOfWorkFactory, principal: Principal, user_id: uuid.U
 
 async def rate_limit_of(uow: UnitOfWorkFactory, tenant_id: uuid.UUID) -> int:
     async with uow(tenant_id, Actor.system()) as tx:
-        return int((await settings_in(tx))["rate_limit_per_minute"])
+        return (await tenant_settings(tx)).rate_limit_per_minute
 
 
 async def get_settings(uow: UnitOfWorkFactory, principal: Principal) -> dict[str, Any]:
@@ -152,9 +153,15 @@ async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
 
 
 async def settings_in(tx: UnitOfWork) -> dict[str, Any]:
-    """The tenant's settings, read inside another context's open unit of work."""
+    """The tenant's settings as JSON (the API's view), inside an open unit of work."""
     tenant = await TenantRepository(tx).get(tx.tenant_id)
     return tenant.effective_settings() if tenant else dict(DEFAULT_TENANT_SETTINGS)
+
+
+async def tenant_settings(tx: UnitOfWork) -> TenantSettings:
+    """The tenant's settings, read inside another context's open unit of work."""
+    tenant = await TenantRepository(tx).get(tx.tenant_id)
+    return tenant.typed_settings() if tenant else TenantSettings()
 
 
 @dataclass(frozen=True)

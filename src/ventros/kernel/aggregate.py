@@ -6,6 +6,7 @@ import uuid
 from typing import Any, ClassVar
 
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.kernel.typed_events import Event
 
 
 class AggregateRoot:
@@ -32,6 +33,10 @@ class AggregateRoot:
                 actor=actor or Actor.system(),
             )
         )
+
+    def raise_event(self, event: Event, *, actor: Actor | None = None) -> None:
+        """Record a typed event (kernel.typed_events): its name and its data."""
+        self.record(event.NAME, event.payload(), actor=actor)
 
     @property
     def pending_events(self) -> list[DomainEvent]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from ventros.platform.schema import load_all_tables
+from ventros.runtime.schema import load_all_tables
 
 config = context.config
 target_metadata = load_all_tables()

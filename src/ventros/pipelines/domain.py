@@ -99,7 +99,7 @@ class Pipeline(AggregateRoot):
             stages=built,
             allowed_transitions=transitions,
         )
-        pipeline.record(events.PIPELINE_CREATED, pipeline.snapshot())
+        pipeline.raise_event(events.PipelineCreated.from_payload(pipeline.snapshot()))
         return pipeline
 
     def snapshot(self) -> dict[str, Any]:
@@ -232,15 +232,14 @@ class PipelinePosition(AggregateRoot):
         entry = StageEntry(new_id(), target.id, now, by)
         self.pending_entry = entry
         self.stage_id, self.entry_id, self.entered_at = target.id, entry.id, now
-        self.record(
-            events.CONTACT_PIPELINE_STATUS_CHANGED,
-            {
-                "contact_id": str(self.contact_id),
-                "pipeline_id": str(pipeline.id),
-                "from_stage_id": str(previous) if previous else None,
-                "to_stage_id": str(target.id),
-                "to_stage_kind": target.kind.value,
-            },
+        self.raise_event(
+            events.ContactPipelineStatusChanged(
+                contact_id=self.contact_id,
+                pipeline_id=pipeline.id,
+                from_stage_id=previous or None,
+                to_stage_id=target.id,
+                to_stage_kind=target.kind.value,
+            )
         )
         return True
 

@@ -1,12 +1,11 @@
 """Idempotent event consumers: registration, the per-event transaction, and the worker.
 
-A context registers its reactions in its `handlers.py`, as an explicit table:
+A context declares its reactions in its `handlers.py` (or `handlers/` package):
 
-    CONSUMERS = [
-        Consumer("auto_assign", ("session.started",), when_session_started_assign_agent),
-    ]
+    Consumer("auto_assign", ("session.started",), when_session_started_assign_agent)
 
-and adds the module to `HANDLER_MODULES`. A handler receives the event and the open unit
+and its `wire(container)` returns them, bound to the container's adapters; the runtime's
+registry joins every context's. A handler receives the event and the open unit
 of work (tenant set, RLS applies) and must not commit it; the framework
 
 1. opens `uow(event.tenant_id, Actor.system())`,
@@ -51,22 +50,11 @@ from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
 EventHandler = Callable[[DomainEvent, UnitOfWork], Awaitable[None]]
-
-# Modules with a `CONSUMERS` list (a context's handlers.py). One line per context.
-HANDLER_MODULES: tuple[str, ...] = (
-    "ventros.contacts.handlers",  # contact.created -> profile picture
-    "ventros.conversations.handlers",  # channel.deleted -> close its sessions
-    "ventros.conversations.sending_handlers",  # message.sending -> WAHA
-    "ventros.conversations.lifecycle_handlers",  # lifecycle workflow, auto-assign, queue
-    "ventros.conversations.csat_handlers",  # session.closed -> CSAT question
-    "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
-    "ventros.webhooks.handlers",  # every event -> outbound webhook deliveries
-)
 
 # Transactions one queue's consumers may have open at once (on disjoint aggregates).
 BATCHES_IN_FLIGHT = 1
@@ -162,10 +150,11 @@ class ConsumerRegistry:
         return list(specs.values())
 
 
-def load_consumers(modules: Iterable[str] | None = None) -> ConsumerRegistry:
-    """The consumers listed by every handlers module (`CONSUMERS`)."""
+def load_consumers(modules: Iterable[str]) -> ConsumerRegistry:
+    """The consumers listed by these modules' `CONSUMERS` (tests; the process's registry
+    is built by the runtime from each context's wiring)."""
     registry = ConsumerRegistry()
-    for module_name in HANDLER_MODULES if modules is None else modules:
+    for module_name in modules:
         module = importlib.import_module(module_name)
         for consumer in getattr(module, "CONSUMERS", ()):
             registry.add(consumer)
@@ -413,10 +402,9 @@ async def run_worker(
     container: Container,
     stop: asyncio.Event,
     *,
-    registry: ConsumerRegistry | None = None,
+    registry: ConsumerRegistry,
 ) -> None:
     """The consumers as a background service (`ventros worker`, and inside `ventros run`)."""
-    registry = registry if registry is not None else load_consumers()
     metrics = metrics_for(container)
     settings = container.settings
     bus = await connect_bus(

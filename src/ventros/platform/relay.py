@@ -40,6 +40,7 @@ from ventros.platform.bus import (
     BusUnavailable,
     Envelope,
     Outcome,
+    QueueSpec,
     RetryPolicy,
     connect_bus,
     system_dsn,
@@ -49,7 +50,7 @@ from ventros.platform.outbox import HORIZON_SQL
 from ventros.platform.settings import Settings
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -400,23 +401,14 @@ async def _first_of(*events: asyncio.Event, seconds: float) -> None:
         await asyncio.gather(*waiters, return_exceptions=True)
 
 
-async def run_relay(container: Container, stop: asyncio.Event) -> None:
-    """The relay as a background service (`ventros relay`, and inside `ventros run`)."""
+async def run_relay(
+    container: Container, stop: asyncio.Event, *, queues: Sequence[QueueSpec] = ()
+) -> None:
+    """The relay as a background service (`ventros relay`, and inside `ventros run`), with
+    the LISTEN/NOTIFY driver. It declares `queues` (the consumers') before publishing, so
+    nothing is published into a queue no worker declared yet."""
     settings = container.settings
-    if settings.outbox_driver == "temporal":
-        from ventros.platform.workflows_outbox import run_outbox_processor
-
-        await run_outbox_processor(container, stop)
-        return
-    from ventros.platform.consumers import load_consumers
-
-    bus = await connect_bus(
-        settings,
-        container.database,
-        stop,
-        name="ventros-relay",
-        queues=load_consumers().queue_specs(),
-    )
+    bus = await connect_bus(settings, container.database, stop, name="ventros-relay", queues=queues)
     if bus is None:
         return
     try:

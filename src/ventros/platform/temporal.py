@@ -1,14 +1,14 @@
 """Temporal: the client, starting a workflow exactly once, and one worker that runs every
 context's workflows and activities.
 
-A context with workflows adds its module to `WORKER_MODULES` (one line) and defines there
+A context with workflows defines
 
     def worker_parts(container: Container) -> WorkerParts
 
 returning its workflow classes and its activities (methods of an object built with their
-dependencies, STYLE 10), and what to close when the worker stops. The worker runs as a
-background service (`run_temporal_worker`) under `ventros run`; without a Temporal
-address it logs and idles, so the rest of the system still runs.
+dependencies, STYLE 10), and what to close when the worker stops; its `wire(container)`
+hands them to the runtime, whose registry gives them to `run_temporal_worker`. Without a
+Temporal address the worker logs and idles, so the rest of the system still runs.
 
 `temporalio` is imported lazily: modules that only register things stay cheap to import.
 """
@@ -18,8 +18,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import structlog
@@ -29,21 +28,13 @@ from ventros.platform.settings import Settings
 if TYPE_CHECKING:
     from temporalio.client import Client
 
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
-# Modules with a `worker_parts(container) -> WorkerParts` function. One line per context.
-WORKER_MODULES: tuple[str, ...] = (
-    "ventros.webhooks.workflows",
-    "ventros.conversations.scheduling",
-    "ventros.conversations.workflows",
-    "ventros.tracking.workflows",
-)
-
 
 class TemporalNotConfigured(RuntimeError):
-    """No VENTROS_TEMPORAL_ADDRESS: workflows cannot be started from this process."""
+    """No Temporal address: workflows cannot be started from this process."""
 
 
 @dataclass
@@ -53,44 +44,51 @@ class WorkerParts:
     close: Callable[[], Awaitable[None]] | None = None
 
 
-@dataclass
-class _Clients:
-    """The process's clients, connected on first use, one per address and namespace."""
+class TemporalConnection:
+    """This process's Temporal: where it is, its namespace and task queue, and one client
+    connected on first use. Built once by the runtime's Container from its settings, so a
+    `ventros worker` finds the same Temporal as the `ventros run` beside it."""
 
-    clients: dict[tuple[str, str], Client] = field(default_factory=dict)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    def __init__(self, address: str | None, namespace: str, task_queue: str) -> None:
+        self.address = address
+        self.namespace = namespace
+        self.task_queue = task_queue
+        self._client: Client | None = None
+        self._lock = asyncio.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TemporalConnection:
+        return cls(
+            settings.temporal_address, settings.temporal_namespace, settings.temporal_task_queue
+        )
 
-@lru_cache(maxsize=1)
-def _process_settings() -> Settings:
-    # `ventros run` exports the embedded server's address as VENTROS_TEMPORAL_ADDRESS.
-    return Settings()
+    @property
+    def configured(self) -> bool:
+        return bool(self.address)
 
+    async def client(self) -> Client:
+        """The client, connected on first use; TemporalNotConfigured without an address."""
+        from temporalio.client import Client
 
-@lru_cache(maxsize=1)
-def _clients() -> _Clients:
-    return _Clients()
+        if not self.address:
+            raise TemporalNotConfigured("VENTROS_TEMPORAL_ADDRESS is not set")
+        async with self._lock:
+            if self._client is None:
+                self._client = await Client.connect(self.address, namespace=self.namespace)
+            return self._client
+
+    async def start_once(self, workflow: Any, arg: Any, *, workflow_id: str) -> bool:
+        return await start_workflow_once(
+            workflow,
+            arg,
+            workflow_id=workflow_id,
+            client=await self.client(),
+            task_queue=self.task_queue,
+        )
 
 
 async def connect(settings: Settings) -> Client:
-    from temporalio.client import Client
-
-    if not settings.temporal_address:
-        raise TemporalNotConfigured("VENTROS_TEMPORAL_ADDRESS is not set")
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
-
-
-async def shared_client(settings: Settings | None = None) -> Client:
-    """This process's client for `settings` (default: from the environment)."""
-    settings = settings or _process_settings()
-    if not settings.temporal_address:
-        raise TemporalNotConfigured("VENTROS_TEMPORAL_ADDRESS is not set")
-    key = (settings.temporal_address, settings.temporal_namespace)
-    cache = _clients()
-    async with cache.lock:
-        if key not in cache.clients:
-            cache.clients[key] = await connect(settings)
-        return cache.clients[key]
+    return await TemporalConnection.from_settings(settings).client()
 
 
 async def start_workflow_once(
@@ -98,18 +96,14 @@ async def start_workflow_once(
     arg: Any,
     *,
     workflow_id: str,
-    client: Client | None = None,
-    task_queue: str | None = None,
+    client: Client,
+    task_queue: str,
 ) -> bool:
     """Start `workflow` (its run method) with `arg` unless a workflow with this id runs or
     ran before; True if this call started it. So a redelivered event starts nothing new."""
     from temporalio.common import WorkflowIDReusePolicy
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    if client is None or task_queue is None:
-        settings = _process_settings()
-        client = client or await shared_client(settings)
-        task_queue = task_queue or settings.temporal_task_queue
     try:
         await client.start_workflow(
             workflow,
@@ -132,26 +126,30 @@ P = TypeVar("P", bound=_Identified)
 
 
 class OnceStarter(Generic[P]):
-    """`await start(params)` starts the workflow (its run method) under `params.workflow_id`
-    unless it was started before: what a consumer calls, so a redelivered event starts
-    nothing new. `client` and `task_queue` default to this process's."""
+    """`await start(params, client=..., task_queue=...)` starts the workflow (its run
+    method) under `params.workflow_id` unless it was started before: what a consumer calls,
+    so a redelivered event starts nothing new. `on(temporal)` binds it to a connection
+    (what a context's wiring hands its consumers)."""
 
     def __init__(self, run: Callable[[Any, P], Awaitable[Any]]) -> None:
         self._run = run
 
-    async def __call__(
-        self, params: P, *, client: Client | None = None, task_queue: str | None = None
-    ) -> bool:
+    async def __call__(self, params: P, *, client: Client, task_queue: str) -> bool:
         return await start_workflow_once(
             self._run, params, workflow_id=params.workflow_id, client=client, task_queue=task_queue
         )
 
+    def on(self, temporal: TemporalConnection) -> Callable[[P], Awaitable[bool]]:
+        async def start(params: P) -> bool:
+            return await temporal.start_once(self._run, params, workflow_id=params.workflow_id)
 
-def load_worker_parts(
-    container: Container, modules: Iterable[str] | None = None
-) -> list[WorkerParts]:
+        return start
+
+
+def load_worker_parts(container: Container, modules: Iterable[str]) -> list[WorkerParts]:
+    """The parts named by modules with a `worker_parts(container)` function (tests)."""
     parts = []
-    for name in WORKER_MODULES if modules is None else modules:
+    for name in modules:
         module = importlib.import_module(name)
         parts.append(module.worker_parts(container))
     return parts
@@ -162,21 +160,23 @@ async def run_temporal_worker(
     stop: asyncio.Event,
     *,
     client: Client | None = None,
-    modules: Iterable[str] | None = None,
+    parts: Sequence[WorkerParts] = (),
+    modules: Iterable[str] = (),
     task_queue: str | None = None,
 ) -> None:
-    """Every registered workflow and activity on one task queue, until `stop`."""
+    """The given workflows and activities (`parts`, from the runtime's registry, or those
+    of `modules`) on one task queue, until `stop`."""
     from temporalio.worker import Worker
 
-    settings = container.settings
+    temporal = container.temporal
     if client is None:
-        if not settings.temporal_address:
+        if not temporal.configured:
             log.warning("VENTROS_TEMPORAL_ADDRESS is not set: the Temporal worker idles")
             await stop.wait()
             return
-        client = await connect(settings)
-    parts = load_worker_parts(container, modules)
-    queue = task_queue or settings.temporal_task_queue
+        client = await temporal.client()
+    parts = [*parts, *load_worker_parts(container, modules)]
+    queue = task_queue or temporal.task_queue
     try:
         workflows = [w for p in parts for w in p.workflows]
         activities = [a for p in parts for a in p.activities]

@@ -30,9 +30,12 @@ with workflow.unsafe.imports_passed_through():
     from ventros.platform.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from temporalio.client import Client
 
-    from ventros.bootstrap import Container
+    from ventros.platform.bus import QueueSpec
+    from ventros.runtime.container import Container
 
 OUTBOX_TASK_QUEUE = "ventros-outbox"
 OUTBOX_WORKFLOW_ID = "outbox-processor"
@@ -132,30 +135,29 @@ async def start_outbox_processor(client: Client, params: OutboxProcessorInput) -
 
 
 async def run_outbox_processor(
-    container: Container, stop: asyncio.Event, *, client: Client | None = None
+    container: Container,
+    stop: asyncio.Event,
+    *,
+    client: Client | None = None,
+    queues: Sequence[QueueSpec] = (),
 ) -> None:
     """Worker for the workflow and its activity, plus the workflow itself, until `stop`."""
-    from temporalio.client import Client
     from temporalio.worker import Worker
-
-    from ventros.platform.consumers import load_consumers
 
     log = structlog.get_logger(__name__)
     settings = container.settings
     if client is None:
-        if not settings.temporal_address:
+        if not container.temporal.configured:
             log.error("outbox driver is temporal but VENTROS_TEMPORAL_ADDRESS is not set")
             await stop.wait()
             return
-        client = await Client.connect(
-            settings.temporal_address, namespace=settings.temporal_namespace
-        )
+        client = await container.temporal.client()
     bus = await connect_bus(
         settings,
         container.database,
         stop,
         name="ventros-outbox-activities",
-        queues=load_consumers().queue_specs(),
+        queues=queues,
     )
     if bus is None:
         return

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ventros.identity.domain import DEFAULT_TENANT_SETTINGS, Principal
+from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission, require
-from ventros.identity.service import settings_in
+from ventros.identity.service import tenant_settings
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor, DomainEvent
@@ -20,7 +20,7 @@ from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.privacy.repository import PersonalData
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -112,13 +112,7 @@ async def purge_deleted_contacts(
 ) -> list[uuid.UUID]:
     """Anonymise the tenant's contacts soft-deleted longer than the retention period."""
     async with uow(tenant_id, Actor.system()) as tx:
-        settings = await settings_in(tx)
-        days = int(
-            settings.get(
-                "deleted_contact_retention_days",
-                DEFAULT_TENANT_SETTINGS["deleted_contact_retention_days"],
-            )
-        )
+        days = (await tenant_settings(tx)).deleted_contact_retention_days
         data = PersonalData(tx)
         purged = await data.expired_deleted_contacts(utcnow() - timedelta(days=days), limit)
         for contact_id in purged:

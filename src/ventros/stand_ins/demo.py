@@ -80,7 +80,9 @@ def _listening_socket(host: str, port: int) -> socket.socket:
     raise OSError("no port")  # pragma: no cover - the loop returns or raises
 
 
-async def start_demo_whatsapp(uow: UnitOfWorkFactory, settings: Settings) -> DemoWhatsApp | None:
+async def start_demo_whatsapp(
+    uow: UnitOfWorkFactory, settings: Settings, box: SecretBox
+) -> DemoWhatsApp | None:
     """The simulator listening, and the demo channel on it (None if anything fails: the
     demo goes on without WhatsApp)."""
     try:
@@ -98,7 +100,7 @@ async def start_demo_whatsapp(uow: UnitOfWorkFactory, settings: Settings) -> Dem
     demo = DemoWhatsApp(simulator, server, task, url)
     try:
         await asyncio.wait_for(server.ready.wait(), 10)
-        demo.channel_id = await _ensure_channel(uow, settings, simulator, url)
+        demo.channel_id = await _ensure_channel(uow, settings, box, simulator, url)
     except Exception:
         log.exception("demo WhatsApp channel not set up")
         await demo.stop()
@@ -108,12 +110,11 @@ async def start_demo_whatsapp(uow: UnitOfWorkFactory, settings: Settings) -> Dem
 
 
 async def _ensure_channel(
-    uow: UnitOfWorkFactory, settings: Settings, simulator: WahaSimulator, url: str
+    uow: UnitOfWorkFactory, settings: Settings, box: SecretBox, simulator: WahaSimulator, url: str
 ) -> uuid.UUID | None:
     admin = await demo_admin(uow, email=settings.demo_email)
     if admin is None:
         return None
-    box = SecretBox.from_secret(settings.resolved_secret_key())
     existing = await _demo_channel(uow, box, admin)
     assert simulator.webhook_secret is not None
     if existing is None:

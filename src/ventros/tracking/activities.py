@@ -30,7 +30,7 @@ from ventros.tracking.ad_clients import (
 from ventros.tracking.integrations import Integration, Platform, load_integration
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +85,7 @@ class ConversionActivities:
 
     @classmethod
     def build(cls, container: Container) -> ConversionActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

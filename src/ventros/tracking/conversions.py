@@ -26,10 +26,10 @@ from ventros.kernel.events import DomainEvent
 from ventros.kernel.ids import new_id
 from ventros.platform.uow import UnitOfWork
 from ventros.tracking import events
-from ventros.tracking.ads_tables import conversion_deliveries
 from ventros.tracking.domain import ClickIdType, Source, Tracking
 from ventros.tracking.integrations import Integration, Platform, won_integrations
 from ventros.tracking.repository import TrackingRepository, tracking_conversions, trackings
+from ventros.tracking.repository.ads_tables import conversion_deliveries
 
 PENDING = "pending"
 SENT = "sent"

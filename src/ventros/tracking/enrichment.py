@@ -31,13 +31,13 @@ from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.tracking import events
 from ventros.tracking.ad_clients import AdPlatformError, MetaGraph
-from ventros.tracking.ads_tables import tracking_enrichments
 from ventros.tracking.domain import Source, Tracking
 from ventros.tracking.integrations import Platform, load_integration
 from ventros.tracking.repository import TrackingRepository, ad_spend_daily, trackings
+from ventros.tracking.repository.ads_tables import tracking_enrichments
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -268,7 +268,7 @@ class EnrichmentActivities:
 
     @classmethod
     def build(cls, container: Container) -> EnrichmentActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

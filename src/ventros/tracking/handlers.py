@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from ventros.kernel.events import DomainEvent
+from ventros.pipelines.events import ContactPipelineStatusChanged
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork
 from ventros.tracking import conversions, events
@@ -22,8 +23,6 @@ from ventros.tracking.workflows import (
     Backoff,
     EnrichWorkflowInput,
     SendWorkflowInput,
-    start_conversion,
-    start_enrichment,
 )
 
 EnrichStarter = Callable[[EnrichWorkflowInput], Awaitable[object]]
@@ -32,7 +31,7 @@ META_SOURCES = ("facebook_ads", "instagram_ads")
 
 
 class WhenTrackingCreatedEnrichIt:
-    def __init__(self, start: EnrichStarter = start_enrichment, backoff: Backoff | None = None):
+    def __init__(self, start: EnrichStarter, backoff: Backoff | None = None):
         self._start = start
         self._backoff = backoff or Backoff()
 
@@ -46,11 +45,13 @@ class WhenTrackingCreatedEnrichIt:
 
 
 async def when_contact_won_attribute_conversion(event: DomainEvent, tx: UnitOfWork) -> None:
-    await conversions.on_won(tx, event.payload)
+    changed = ContactPipelineStatusChanged.parse(event)
+    if changed.won:
+        await conversions.on_won(tx, event.payload)
 
 
 class WhenConversionAttributedSendIt:
-    def __init__(self, start: SendStarter = start_conversion, backoff: Backoff | None = None):
+    def __init__(self, start: SendStarter, backoff: Backoff | None = None):
         self._start = start
         self._backoff = backoff or Backoff()
 
@@ -70,17 +71,14 @@ SEND = "tracking.send_conversion"
 
 
 def consumers(
-    enrich: EnrichStarter = start_enrichment,
-    send: SendStarter = start_conversion,
-    backoff: Backoff | None = None,
+    enrich: EnrichStarter, send: SendStarter, backoff: Backoff | None = None
 ) -> list[Consumer]:
+    """`enrich` and `send` start the workflows (the wiring binds them to the process's
+    Temporal; tests to their own client and task queue)."""
     return [
         Consumer(ENRICH, (events.TRACKING_CREATED,), WhenTrackingCreatedEnrichIt(enrich, backoff)),
-        Consumer(WON, ("contact.pipeline_status_changed",), when_contact_won_attribute_conversion),
+        Consumer(WON, (ContactPipelineStatusChanged.NAME,), when_contact_won_attribute_conversion),
         Consumer(
             SEND, (events.TRACKING_CONVERSION,), WhenConversionAttributedSendIt(send, backoff)
         ),
     ]
-
-
-CONSUMERS = consumers()

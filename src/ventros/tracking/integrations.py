@@ -17,7 +17,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.ids import new_id
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork
-from ventros.tracking.ads_tables import ad_integrations
+from ventros.tracking.repository.ads_tables import ad_integrations
 
 
 class Platform(StrEnum):

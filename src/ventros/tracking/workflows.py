@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 R = TypeVar("R")
 

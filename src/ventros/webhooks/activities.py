@@ -25,7 +25,7 @@ from ventros.webhooks import service, ssrf
 from ventros.webhooks.domain import short_error, signature
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 log = structlog.get_logger(__name__)
 
@@ -99,7 +99,7 @@ class WebhookActivities:
 
     @classmethod
     def build(cls, container: Container) -> WebhookActivities:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         return cls(container.uow, box, container.settings)
 
     async def close(self) -> None:

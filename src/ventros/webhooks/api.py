@@ -30,7 +30,7 @@ Manager = Annotated[Principal, Depends(authorized(Permission.WEBHOOKS_MANAGE))]
 def get_secret_box(request: Request, container: ContainerDep) -> SecretBox:
     box: SecretBox | None = getattr(request.app.state, "secret_box", None)
     if box is None:
-        box = SecretBox.from_secret(container.settings.resolved_secret_key())
+        box = container.secret_box
         request.app.state.secret_box = box
     return box
 

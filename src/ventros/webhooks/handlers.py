@@ -17,15 +17,15 @@ from ventros.platform.bus.topology import CONTACT_WEBHOOK, DOMAIN_EVENTS_ALL
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork
 from ventros.webhooks import service
-from ventros.webhooks.workflows import DeliveryInput, start_delivery
+from ventros.webhooks.workflows import DeliveryInput
 
-# Starts one delivery (idempotently). The default uses this process's Temporal client;
-# tests pass one bound to their own client and task queue.
+# Starts one delivery (idempotently): the wiring binds it to the process's Temporal; tests
+# to their own client and task queue.
 DeliveryStarter = Callable[[DeliveryInput], Awaitable[object]]
 
 
 class WhenAnyEventStartWebhookDeliveries:
-    def __init__(self, start: DeliveryStarter = start_delivery) -> None:
+    def __init__(self, start: DeliveryStarter) -> None:
         self._start = start
 
     async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:
@@ -49,7 +49,7 @@ CONSUMER_NAME = "webhooks.start_deliveries"
 CONTACT_CONSUMER_NAME = "webhooks.start_contact_deliveries"
 
 
-def consumer(start: DeliveryStarter = start_delivery) -> Consumer:
+def consumer(start: DeliveryStarter) -> Consumer:
     """The fan-out of every event but contact ones, from `domain.events.all`."""
     return Consumer(
         CONSUMER_NAME,
@@ -60,7 +60,7 @@ def consumer(start: DeliveryStarter = start_delivery) -> Consumer:
     )
 
 
-def contact_consumer(start: DeliveryStarter = start_delivery) -> Consumer:
+def contact_consumer(start: DeliveryStarter) -> Consumer:
     """The fan-out of contact events, from their own queue, so that a flood of message
     events never holds up the webhooks of a new or changed contact."""
     return Consumer(
@@ -72,8 +72,5 @@ def contact_consumer(start: DeliveryStarter = start_delivery) -> Consumer:
     )
 
 
-def consumers(start: DeliveryStarter = start_delivery) -> list[Consumer]:
+def consumers(start: DeliveryStarter) -> list[Consumer]:
     return [consumer(start), contact_consumer(start)]
-
-
-CONSUMERS = consumers()

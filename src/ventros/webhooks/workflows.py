@@ -31,7 +31,7 @@ with workflow.unsafe.imports_passed_through():
     from ventros.webhooks.domain import DeliveryPolicy
 
 if TYPE_CHECKING:
-    from ventros.bootstrap import Container
+    from ventros.runtime.container import Container
 
 # Includes the HTTP timeout (VENTROS_WEBHOOKS_TIMEOUT_SECONDS, 10 s) and two short
 # database transactions.

@@ -126,3 +126,45 @@ pending_message_updates = Table(
     Index("ix_pending_message_updates_channel_id_wa_id", "channel_id", "wa_id"),
     Index("ix_pending_message_updates_created_at", "created_at"),
 )
+
+session_assignments = Table(
+    "session_assignments",
+    metadata,
+    Column("session_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("required_skills", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("queued_at", DateTime(timezone=True)),
+    Column("assigned_at", DateTime(timezone=True)),
+    Index(
+        "ix_session_assignments_waiting",
+        "tenant_id",
+        "queued_at",
+        "session_id",
+        postgresql_where=text("queued_at IS NOT NULL"),
+    ),
+)
+
+
+session_csat_requests = Table(
+    "session_csat_requests",
+    metadata,
+    Column("session_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("contact_id", UUID(as_uuid=True), nullable=False),
+    Column("channel_id", UUID(as_uuid=True), nullable=False),
+    Column("agent_id", UUID(as_uuid=True)),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("message_id", UUID(as_uuid=True)),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    Column("answered_at", DateTime(timezone=True)),
+    Column("score", Integer),
+    Index(
+        "ix_session_csat_requests_pending",
+        "tenant_id",
+        "contact_id",
+        "channel_id",
+        "requested_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+)

@@ -11,9 +11,9 @@ import uuid
 from dataclasses import dataclass
 
 from ventros.agents import repository as agents
-from ventros.conversations import assignment
 from ventros.conversations.domain import CLOSE_TIMEOUT, Session
 from ventros.conversations.repository import SessionRepository
+from ventros.conversations.service import assignment
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission, allows
 from ventros.kernel.clock import utcnow

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
 from ventros.api.deps import Uow, authorized
-from ventros.conversations import lifecycle
 from ventros.conversations.schemas import SessionRead
+from ventros.conversations.service import lifecycle
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from ventros.conversations import csat, events
+from ventros.conversations import events
+from ventros.conversations.service import csat
 from ventros.kernel.events import DomainEvent
 from ventros.platform.consumers import Consumer
 from ventros.platform.uow import UnitOfWork

@@ -21,9 +21,7 @@ TABLE_MODULES = (
     "ventros.platform.idempotency",
     "ventros.webhooks.repository",
     "ventros.agents.repository",
-    "ventros.conversations.assignment",
-    "ventros.conversations.csat",
-    "ventros.tracking.ads_tables",
+    "ventros.tracking.repository.ads_tables",
 )
 
 

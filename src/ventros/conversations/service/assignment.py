@@ -17,7 +17,7 @@ try (its savepoint).
 
 When nobody can take a session it waits in `session_assignments` (queued_at = when the
 session started, so the queue is served in arrival order) until `drain_queue` runs: on
-`agent.status_changed` and on `session.closed` (lifecycle_handlers.py).
+`agent.status_changed` and on `session.closed` (handlers/lifecycle.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, Table, Text, cast, func, select, text
+from sqlalchemy import cast, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, array, insert
 from sqlalchemy.exc import DBAPIError
 
@@ -35,28 +35,11 @@ from ventros.agents.domain import covers
 from ventros.agents.repository import AgentSlot
 from ventros.conversations.domain import Session, SessionStatus
 from ventros.conversations.repository import SessionRepository, sessions
+from ventros.conversations.repository.tables import session_assignments
 from ventros.identity.domain import AgentStatus
 from ventros.identity.repository import users
 from ventros.kernel.clock import utcnow
-from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
-
-session_assignments = Table(
-    "session_assignments",
-    metadata,
-    Column("session_id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("required_skills", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
-    Column("queued_at", DateTime(timezone=True)),
-    Column("assigned_at", DateTime(timezone=True)),
-    Index(
-        "ix_session_assignments_waiting",
-        "tenant_id",
-        "queued_at",
-        "session_id",
-        postgresql_where=text("queued_at IS NOT NULL"),
-    ),
-)
 
 DRAIN_BATCH = 50
 

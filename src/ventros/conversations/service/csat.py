@@ -1,7 +1,7 @@
 """CSAT over WhatsApp: a rating question when a session closes, the customer's 1-5 answer.
 
 When a session closes and the tenant has `csat_on_close` on, `request_on_close` (run by the
-`session.closed` consumer, csat_handlers.py) writes the question into the closed session as
+`session.closed` consumer, handlers/csat.py) writes the question into the closed session as
 an outbound text, through `sending.compose` (so the WhatsApp sender delivers it like any
 other message) — but only inside the 24 h window (the customer wrote in the last 24 hours);
 otherwise, or when the session was merged, its channel deleted, or it is rated already, it
@@ -21,12 +21,11 @@ import re
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import Column, DateTime, Index, Integer, Table, Text, select, text, update
-from sqlalchemy.dialects.postgresql import UUID, insert
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from ventros.channels.waha_client import OutgoingContent
 from ventros.contacts.service import contact_in
-from ventros.conversations import sending
 from ventros.conversations.domain import (
     CLOSE_CHANNEL_DELETED,
     CLOSE_MERGED,
@@ -35,10 +34,11 @@ from ventros.conversations.domain import (
     Session,
 )
 from ventros.conversations.repository import MessageRepository, SessionRepository
-from ventros.identity.service import settings_in
+from ventros.conversations.repository.tables import session_csat_requests
+from ventros.conversations.service import sending
+from ventros.identity.service import tenant_settings
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
-from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
 
 ANSWER_WINDOW = timedelta(hours=24)  # how long a question waits for its answer
@@ -57,30 +57,6 @@ SKIP_NO_CHAT = "no_whatsapp_chat"
 
 CSAT_REQUESTED = "session.csat_requested"
 CSAT_SKIPPED = "session.csat_skipped"
-
-session_csat_requests = Table(
-    "session_csat_requests",
-    metadata,
-    Column("session_id", UUID(as_uuid=True), primary_key=True),
-    Column("tenant_id", UUID(as_uuid=True), nullable=False),
-    Column("contact_id", UUID(as_uuid=True), nullable=False),
-    Column("channel_id", UUID(as_uuid=True), nullable=False),
-    Column("agent_id", UUID(as_uuid=True)),
-    Column("status", Text, nullable=False),
-    Column("reason", Text),
-    Column("message_id", UUID(as_uuid=True)),
-    Column("requested_at", DateTime(timezone=True), nullable=False),
-    Column("answered_at", DateTime(timezone=True)),
-    Column("score", Integer),
-    Index(
-        "ix_session_csat_requests_pending",
-        "tenant_id",
-        "contact_id",
-        "channel_id",
-        "requested_at",
-        postgresql_where=text("status = 'pending'"),
-    ),
-)
 
 _RATING = re.compile(
     r"^\s*(?:nota\s*)?([1-5])\s*(?:\ufe0f?\u20e3)?\s*(?:estrelas?|stars?|⭐+)?\s*[.!]*\s*$",
@@ -144,10 +120,10 @@ async def _skip(tx: UnitOfWork, session: Session, reason: str, at: datetime) -> 
 async def request_on_close(tx: UnitOfWork, session_id: uuid.UUID) -> str:
     """Asks the customer of a closed session for a rating, or records why not. Returns what
     it did. Idempotent: a session is asked at most once."""
-    tenant_settings = await settings_in(tx)
-    if not tenant_settings.get("csat_on_close"):
+    settings = await tenant_settings(tx)
+    if not settings.csat_on_close:
         return "off"
-    question = str(tenant_settings["csat_question"])
+    question = settings.csat_question
     session = await SessionRepository(tx).get(session_id)
     if session is None or session.is_open:
         return "not closed"

@@ -8,13 +8,10 @@ Shutdown on SIGINT/SIGTERM, in this order: stop event set and uvicorn told to ex
 background services awaited, container disposed, Temporal stopped, PostgreSQL stopped;
 exit code 0. The embedded servers are stopped even when start-up fails half-way.
 
-Background services are registered with one line, e.g. in the module that defines one:
-
-    BACKGROUND_SERVICES.append(run_outbox_relay)
-
-where `async def run_outbox_relay(container: Container, stop: asyncio.Event) -> None`
-runs until `stop` is set. A service that raises is logged and restarted with back-off;
-the others keep running.
+The background services are the runtime's roles (`runtime.services.all_background`), each
+`async (container, stop) -> None` running until `stop` is set. A service that raises is
+logged and restarted with back-off; the others keep running. Values reach the services
+through the container built here from the resolved settings, never through os.environ.
 """
 
 from __future__ import annotations
@@ -22,45 +19,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import structlog
 import uvicorn
 
-from ventros.conversations.worker import run_ingest
-from ventros.platform.consumers import run_worker
 from ventros.platform.logging import redact_sensitive
-from ventros.platform.relay import run_relay
 from ventros.platform.settings import Settings
-from ventros.platform.temporal import run_temporal_worker
-from ventros.privacy.service import run_privacy_retention
+from ventros.runtime.services import BackgroundService
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ventros.bootstrap import Container
     from ventros.platform.embedded.temporal import EmbeddedTemporal
+    from ventros.runtime.container import Container
     from ventros.stand_ins.demo import DemoWhatsApp
 
 log = structlog.get_logger(__name__)
 
-BackgroundService = Callable[["Container", asyncio.Event], Awaitable[None]]
-
-# Everything that runs beside the API under `ventros run` (outbox relay, event consumers,
-# Temporal worker ...). Append to register; each runs until the stop event is set.
-BACKGROUND_SERVICES: list[BackgroundService] = []
-BACKGROUND_SERVICES.append(run_temporal_worker)  # idles without VENTROS_TEMPORAL_ADDRESS
-BACKGROUND_SERVICES.append(run_ingest)  # WAHA webhooks stored by the API -> contacts, messages
-BACKGROUND_SERVICES.append(run_relay)  # outbox -> bus (one active, others stand by)
-BACKGROUND_SERVICES.append(run_worker)  # bus -> registered consumers
-BACKGROUND_SERVICES.append(run_privacy_retention)  # LGPD: purge expired deleted contacts
 
 SERVICE_SHUTDOWN_GRACE_SECONDS = 10.0
 SERVICE_INITIAL_BACKOFF_SECONDS = 1.0
@@ -192,8 +174,6 @@ def run_all(settings: Settings) -> None:
         migrate.upgrade(database_url, settings.resolved_app_password())
         _stop_if_interrupted()
         log.info("migrations applied", seconds=round(time.monotonic() - started, 2))
-        os.environ["VENTROS_DATABASE_URL"] = database_url
-        os.environ["VENTROS_TEMPORAL_ADDRESS"] = temporal_address
         resolved = settings.model_copy(
             update={"database_url": database_url, "temporal_address": temporal_address}
         )
@@ -224,11 +204,14 @@ def run_all(settings: Settings) -> None:
 
 
 async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> None:
-    from ventros.api.app import create_app
-    from ventros.bootstrap import bootstrap
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.http import create_app
+    from ventros.runtime.registry import wire
+    from ventros.runtime.services import all_background
 
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)
+    registry = wire(container)
     stop = asyncio.Event()
     demo_whatsapp: DemoWhatsApp | None = None
     try:
@@ -236,7 +219,7 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
             await _seed_demo(container, settings)
             if settings.waha_sim_demo:
                 demo_whatsapp = await _start_demo_whatsapp(container, settings)
-        server = _Server(_uvicorn_config(create_app(container), settings))
+        server = _Server(_uvicorn_config(create_app(container, registry=registry), settings))
         if temporal is not None:
             await temporal.wait_ready()  # background services (Temporal worker) need it
         loop = asyncio.get_running_loop()
@@ -255,8 +238,8 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
         if _received:  # a signal whose exception was swallowed before the loop took over
             request_stop(signal.Signals(_received[0]))
         services = [
-            asyncio.create_task(_supervise(service, container, stop), name=_name(service))
-            for service in BACKGROUND_SERVICES
+            asyncio.create_task(_supervise(service, container, stop, name=name), name=name)
+            for name, service in all_background(registry).items()
         ]
         announce = asyncio.create_task(_announce(server, settings, demo_whatsapp))
         try:
@@ -290,7 +273,7 @@ async def _seed_demo(container: Container, settings: Settings) -> None:
 async def _start_demo_whatsapp(container: Container, settings: Settings) -> DemoWhatsApp | None:
     from ventros.stand_ins.demo import DEMO_CHANNEL_NAME, start_demo_whatsapp
 
-    demo = await start_demo_whatsapp(container.uow, settings)
+    demo = await start_demo_whatsapp(container.uow, settings, container.secret_box)
     if demo is not None:
         _say(f"Demo WhatsApp: channel {DEMO_CHANNEL_NAME!r} on the WAHA simulator {demo.url}")
         _say(f'  a customer writes in: ventros waha-sim say --sim-url {demo.url} "Olá!"')
@@ -318,9 +301,15 @@ def _name(service: BackgroundService) -> str:
     return getattr(service, "__qualname__", None) or repr(service)
 
 
-async def _supervise(service: BackgroundService, container: Container, stop: asyncio.Event) -> None:
+async def _supervise(
+    service: BackgroundService,
+    container: Container,
+    stop: asyncio.Event,
+    *,
+    name: str | None = None,
+) -> None:
     """Run one service until stop; if it crashes, log and restart it with back-off."""
-    name = _name(service)
+    name = name or _name(service)
     delay = SERVICE_INITIAL_BACKOFF_SECONDS
     while not stop.is_set():
         began = time.monotonic()
@@ -356,7 +345,7 @@ async def _finish(services: list[asyncio.Task[None]]) -> None:
 
 def run_api_only(settings: Settings) -> None:
     """The HTTP API alone, on the configured database (or a running `ventros run`'s)."""
-    from ventros.platform.runtime import configured_or_running_database_url
+    from ventros.runtime.locate import configured_or_running_database_url
 
     configure_logging(settings)
     database_url = configured_or_running_database_url(settings)
@@ -364,8 +353,8 @@ def run_api_only(settings: Settings) -> None:
 
 
 async def _serve_api(settings: Settings) -> None:
-    from ventros.api.app import create_app
-    from ventros.bootstrap import bootstrap
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.http import create_app
 
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)

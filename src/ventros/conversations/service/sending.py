@@ -2,7 +2,7 @@
 
 Sending answers before WhatsApp is reached: the message is stored `pending` with
 `message.sending` in the outbox, in one transaction; the sender consumer
-(`sending_handlers.py`) calls WAHA and records `sent` or `failed`. Scheduling starts a
+(`handlers/sending.py`) calls WAHA and records `sent` or `failed`. Scheduling starts a
 Temporal workflow (`scheduling.py`) that runs `send_message_as` at `send_at`, with the
 scheduled id as the message's id, so a retried activity creates nothing twice.
 """

@@ -34,7 +34,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -42,8 +41,8 @@ from sqlalchemy import and_, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ventros.channels import service as channels
-from ventros.channels.sender import ChannelTarget, Sender, SenderPolicy, SendFailed
-from ventros.channels.waha_client import OutgoingContent, SentId, WahaClient, WahaTarget
+from ventros.channels.sender import ChannelTarget, Sender, SendFailed
+from ventros.channels.waha_client import OutgoingContent, SentId, WahaTarget
 from ventros.conversations import events
 from ventros.conversations.batch import apply_waiting_updates
 from ventros.conversations.domain import Direction, Message, MessageStatus
@@ -53,8 +52,6 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer
 from ventros.platform.crypto import SecretBox
-from ventros.platform.ratelimit import RateLimits
-from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -63,15 +60,6 @@ CONSUMER_NAME = "conversations.send_whatsapp"
 CHANNEL_TTL_SECONDS = 5.0
 STALE_GRACE_SECONDS = 60.0  # past the deadline, before a pending message counts as abandoned
 ABANDONED = "not sent: the sender stopped before WAHA answered"
-
-
-@lru_cache(maxsize=1)
-def _process_sender() -> tuple[Sender, SecretBox]:
-    """This process's sender (built on first use, from the environment)."""
-    settings = Settings()
-    client = WahaClient.create(timeout_seconds=settings.waha_timeout_seconds)
-    sender = Sender(client, RateLimits(settings.redis_url), SenderPolicy.from_settings(settings))
-    return sender, SecretBox.from_secret(settings.resolved_secret_key())
 
 
 class ChannelTargets:
@@ -348,7 +336,7 @@ async def _apply_waiting(tx: UnitOfWork, sent: list[Message]) -> None:
 class WhenMessageSendingSendThroughWaha:
     def __init__(
         self,
-        build: Callable[[], tuple[Sender, SecretBox]] = _process_sender,
+        build: Callable[[], tuple[Sender, SecretBox]],
         *,
         dispatch: bool = False,
         per_channel: int = 32,
@@ -482,10 +470,12 @@ async def record_sent(tx: UnitOfWork, message: Message, sent: SentId) -> None:
     await apply_waiting_updates(tx, message)
 
 
-CONSUMERS = [
-    Consumer(
-        CONSUMER_NAME,
-        (events.MESSAGE_SENDING,),
-        WhenMessageSendingSendThroughWaha(dispatch=True),
-    ),
-]
+def consumers(build: Callable[[], tuple[Sender, SecretBox]]) -> list[Consumer]:
+    """`build` gives the process's WAHA sender and secret box (the container's)."""
+    return [
+        Consumer(
+            CONSUMER_NAME,
+            (events.MESSAGE_SENDING,),
+            WhenMessageSendingSendThroughWaha(build, dispatch=True),
+        )
+    ]

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.conversations import scheduling, sending, service
+from ventros.conversations import scheduling, service
 from ventros.conversations.domain import SessionStatus
 from ventros.conversations.repository import SessionFilter
 from ventros.conversations.schemas import MessageRead, SessionRead
+from ventros.conversations.service import sending
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.platform.crypto import SecretBox
@@ -111,7 +112,7 @@ class MessageAccepted(BaseModel):
 
 
 def _box(container: ContainerDep) -> SecretBox:
-    return SecretBox.from_secret(container.settings.resolved_secret_key())
+    return container.secret_box
 
 
 @router.post("/messages/send", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
@@ -142,7 +143,7 @@ async def schedule_message(
             command=command.to_json(),
             user_id=str(principal.user_id),
         ),
-        settings=container.settings,
+        temporal=container.temporal,
     )
     return MessageAccepted(id=scheduled_id, status="scheduled")
 
@@ -152,4 +153,4 @@ async def cancel_scheduled_message(
     message_id: uuid.UUID, principal: MessageSender, container: ContainerDep
 ) -> None:
     """Cancel a scheduled message before it is sent."""
-    await scheduling.cancel_scheduled(principal.tenant_id, message_id, settings=container.settings)
+    await scheduling.cancel_scheduled(principal.tenant_id, message_id, temporal=container.temporal)

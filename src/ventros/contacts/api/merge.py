@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 
-from ventros.api.deps import Uow, authorized
+from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Limit
 from ventros.contacts import merge
 from ventros.contacts.schemas import ContactRead
@@ -52,8 +52,15 @@ async def list_duplicates(principal: Reader, uow: Uow, limit: Limit = 50) -> Dup
 
 @router.post("/contacts/{contact_id}/merge", response_model=ContactRead)
 async def merge_contacts(
-    contact_id: uuid.UUID, body: MergeRequest, principal: Writer, uow: Uow
+    contact_id: uuid.UUID,
+    body: MergeRequest,
+    principal: Writer,
+    uow: Uow,
+    container: ContainerDep,
 ) -> ContactRead:
     """Merge the duplicate into this contact; answers the survivor."""
-    outcome = await merge.merge_contacts(uow, principal, contact_id, body.duplicate_id)
+    movers = merge.RowMovers.of(container.ports)
+    outcome = await merge.merge_contacts(
+        uow, principal, contact_id, body.duplicate_id, movers=movers
+    )
     return ContactRead.of(outcome.survivor)

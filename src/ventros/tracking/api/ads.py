@@ -100,7 +100,7 @@ class IntegrationList(BaseModel):
 
 
 def _box(container: ContainerDep) -> SecretBox:
-    return SecretBox.from_secret(container.settings.resolved_secret_key())
+    return container.secret_box
 
 
 Box = Annotated[SecretBox, Depends(_box)]

@@ -16,10 +16,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from ventros.agents.domain import AGENT_STATUS_CHANGED
-from ventros.conversations import assignment, events
-from ventros.conversations.workflows import LifecycleInput, start_lifecycle
+from ventros.conversations import events
+from ventros.conversations.service import assignment
+from ventros.conversations.workflows import LifecycleInput
 from ventros.identity.domain import AgentStatus
-from ventros.identity.service import settings_in
+from ventros.identity.service import tenant_settings
 from ventros.kernel.events import DomainEvent
 from ventros.platform.consumers import Consumer
 from ventros.platform.temporal import TemporalNotConfigured
@@ -27,8 +28,8 @@ from ventros.platform.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-# Starts one lifecycle workflow (idempotently). The default uses this process's Temporal
-# client; tests pass one bound to their own client and task queue.
+# Starts one lifecycle workflow (idempotently): the wiring binds it to the process's
+# Temporal; tests to their own client and task queue.
 LifecycleStarter = Callable[[LifecycleInput], Awaitable[object]]
 
 
@@ -37,7 +38,7 @@ def _session_id(event: DomainEvent) -> uuid.UUID:
 
 
 class WhenSessionStartedStartLifecycle:
-    def __init__(self, start: LifecycleStarter = start_lifecycle) -> None:
+    def __init__(self, start: LifecycleStarter) -> None:
         self._start = start
 
     async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:  # noqa: ARG002
@@ -51,7 +52,7 @@ class WhenSessionStartedStartLifecycle:
 
 async def when_session_started_assign_agent(event: DomainEvent, tx: UnitOfWork) -> None:
     """AssignAgentToSession, if the tenant assigns automatically."""
-    if not (await settings_in(tx)).get("auto_assign"):
+    if not (await tenant_settings(tx)).auto_assign:
         return
     await assignment.assign_agent_to_session(tx, _session_id(event))
 
@@ -65,11 +66,11 @@ async def when_agent_available_or_session_closed_drain_queue(
             return
     else:
         await assignment.dequeue(tx, _session_id(event))
-    if (await settings_in(tx)).get("auto_assign"):
+    if (await tenant_settings(tx)).auto_assign:
         await assignment.drain_queue(tx)
 
 
-def lifecycle_consumer(start: LifecycleStarter = start_lifecycle) -> Consumer:
+def lifecycle_consumer(start: LifecycleStarter) -> Consumer:
     return Consumer(
         "conversations.start_session_lifecycle",
         (events.SESSION_STARTED,),
@@ -86,4 +87,6 @@ DRAIN = Consumer(
     when_agent_available_or_session_closed_drain_queue,
 )
 
-CONSUMERS = [lifecycle_consumer(), ASSIGN, DRAIN]
+
+def consumers(start: LifecycleStarter) -> list[Consumer]:
+    return [lifecycle_consumer(start), ASSIGN, DRAIN]

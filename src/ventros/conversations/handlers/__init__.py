@@ -1,0 +1,1 @@
+"""Conversations' reactions to events, one module per concern; the context's wiring lists them."""

@@ -1,0 +1,38 @@
+"""Conversations' part of the process: routes, the consumers (channel deleted, WhatsApp
+sending on the container's sender, session lifecycle on its Temporal, CSAT), and the
+session lifecycle and scheduled message workflows."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from ventros.platform.wiring import Wiring
+
+if TYPE_CHECKING:
+    from ventros.runtime.container import Container
+
+
+def wire(container: Container) -> Wiring:
+    from ventros.agents.ports import SESSION_LOAD
+    from ventros.contacts.ports import MOVE_SESSIONS
+    from ventros.conversations import reports, scheduling, workflows
+    from ventros.conversations.api import router, session_actions
+    from ventros.conversations.handlers import channels, csat, lifecycle, sending
+    from ventros.conversations.service import assignment
+    from ventros.conversations.service.lifecycle import move_contact_sessions
+
+    return Wiring(
+        routers=[router, session_actions.router, reports.router],
+        consumers=[
+            *channels.CONSUMERS,
+            *sending.consumers(lambda: (container.waha_sender, container.secret_box)),
+            *lifecycle.consumers(workflows.start_lifecycle.on(container.temporal)),
+            *csat.CONSUMERS,
+        ],
+        provides=[(SESSION_LOAD, assignment.load_of), (MOVE_SESSIONS, move_contact_sessions)],
+        worker_parts=[
+            partial(scheduling.worker_parts, container),
+            partial(workflows.worker_parts, container),
+        ],
+    )

@@ -1,0 +1,118 @@
+"""What each `ventros` command runs; `cli.py` is the Typer layer over these.
+
+The settings are read here, once per process (`load_settings`), and everything else gets
+them — or the container built from them — by argument."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from ventros.platform.settings import Settings
+
+if TYPE_CHECKING:
+    from ventros.identity.service import CreatedTenant
+    from ventros.platform.bus import Bus
+    from ventros.runtime.container import Container
+
+T = TypeVar("T")
+
+ROLES = ("relay", "worker", "ingest", "temporal-worker")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The process's settings, from the environment (prefix VENTROS_)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def demo_default() -> bool:
+    """`ventros run` seeds the demo tenant unless VENTROS_DEMO says otherwise."""
+    return os.environ.get("VENTROS_DEMO", "1").lower() not in ("0", "false", "no", "off")
+
+
+def run_everything() -> None:
+    """`ventros run`: embedded servers unless configured, API and every background role."""
+    from ventros.runtime.supervisor import run_all
+
+    run_all(load_settings(demo=demo_default()))
+
+
+def serve_api() -> None:
+    """`ventros api`: the HTTP API alone. Raises DatabaseUnavailable."""
+    from ventros.runtime.supervisor import run_api_only
+
+    run_api_only(load_settings())
+
+
+def migrate() -> None:
+    from ventros.platform.migrate import upgrade
+    from ventros.runtime.locate import configured_or_running_database_url
+
+    settings = load_settings()
+    upgrade(configured_or_running_database_url(settings), settings.resolved_app_password())
+
+
+async def _with_container(settings: Settings, action: Callable[[Container], Awaitable[T]]) -> T:
+    from ventros.runtime.container import bootstrap
+
+    assert settings.database_url is not None
+    container = bootstrap(settings, database_url=settings.database_url)
+    try:
+        return await action(container)
+    finally:
+        await container.aclose()
+
+
+def create_tenant(*, name: str, admin_email: str, admin_password: str) -> CreatedTenant:
+    from ventros.identity.service import create_tenant as create
+    from ventros.runtime.locate import resolved
+
+    async def action(container: Container) -> CreatedTenant:
+        return await create(
+            container.uow, name=name, admin_email=admin_email, admin_password=admin_password
+        )
+
+    return asyncio.run(_with_container(resolved(load_settings()), action))
+
+
+def serve_role(name: str) -> None:
+    """One background role (as `ventros run` runs it) until SIGINT/SIGTERM, on the
+    configured database and Temporal or those of a running `ventros run`."""
+    from ventros.runtime.locate import resolved
+    from ventros.runtime.registry import wire
+    from ventros.runtime.services import roles
+    from ventros.runtime.supervisor import configure_logging
+
+    settings = resolved(load_settings())
+    configure_logging(settings)
+
+    async def serve(container: Container) -> None:
+        service = roles(wire(container))[name]
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await service(container, stop)
+
+    asyncio.run(_with_container(settings, serve))
+
+
+def with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
+    """`action` on the bus, its queues declared (the dead-letter commands). Raises
+    BusUnavailable."""
+    from ventros.platform.bus import build_bus
+    from ventros.runtime.locate import resolved
+    from ventros.runtime.registry import wire
+
+    async def run(container: Container) -> T:
+        bus = build_bus(container.settings, container.database, name="ventros-dlq")
+        try:
+            await bus.start(wire(container).queue_specs())
+            return await action(bus)
+        finally:
+            await bus.close()
+
+    return asyncio.run(_with_container(resolved(load_settings()), run))
