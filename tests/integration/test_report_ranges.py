@@ -19,7 +19,7 @@ def _reports(spec: dict[str, Any]) -> list[str]:
     return sorted(
         path
         for path in spec["paths"]
-        if path.startswith("/api/v1/reports/") or path.endswith("/metrics") and "{" in path
+        if path.startswith("/api/v1/reports/") or (path.endswith("/metrics") and "{" in path)
     )
 
 

@@ -113,4 +113,5 @@ class AttributionItem(BaseModel):
 
 class AttributionReport(DateRangeRead):
     group_by: str
+    model: str = Field(description="first_touch (default) or last_touch")
     items: list[AttributionItem]
