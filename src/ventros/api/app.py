@@ -16,7 +16,7 @@ from ventros.api.idempotency import IdempotencyMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from ventros.api.observability import instrument
 from ventros.api.observability import router as metrics_router
-from ventros.api.ratelimit import TenantRateLimitMiddleware
+from ventros.api.ratelimit import TenantLimitCache, TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.audit.api import router as audit_router
 from ventros.bootstrap import Container
@@ -32,6 +32,7 @@ from ventros.conversations.reports import router as reports_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
 from ventros.pipelines.api import router as pipelines_router
+from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 from ventros.privacy.api import router as privacy_router
 from ventros.tracking.ads_api import router as ads_router
 from ventros.tracking.api import router as tracking_router
@@ -66,6 +67,13 @@ def create_app(
     container: Container, *, extra_checks: dict[str, HealthCheck] | None = None
 ) -> FastAPI:
     settings = container.settings
+    # Tenant limits are cached per process, forgotten when PATCH /settings announces one.
+    tenant_limits = TenantLimitCache(
+        lambda tenant_id: rate_limit_of(container.uow, tenant_id),
+        invalidations=lambda cache: Invalidations(
+            container.database.app_dsn(), TENANT_SETTINGS, cache.forget
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +82,8 @@ def create_app(
         feed = getattr(app.state, "event_feed", None)
         if feed is not None:
             await feed.close()
+        if tenant_limits.invalidations is not None:
+            await tenant_limits.invalidations.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -98,7 +108,7 @@ def create_app(
         prefix=API_PREFIX,
         tokens=container.tokens,
         limits=container.rate_limits,
-        tenant_limit=lambda tenant_id: rate_limit_of(container.uow, tenant_id),
+        tenant_limit=tenant_limits,
     )
     # WAHA's webhook skips what is above (and FastAPI's routing) and stores in group
     # commits; the body limit, CORS, security headers and request context wrap it too.
