@@ -102,8 +102,10 @@ async def test_a_scheduled_message_survives_a_worker_and_temporal_server_restart
 
             url = f"/api/v1/messages/{message_id}"
             deadline = time.monotonic() + 60
-            while (found := await http.get(url, headers=tenant.headers)).status_code == 404:
-                assert time.monotonic() < deadline, "the scheduled message was never created"
+            while (found := await http.get(url, headers=tenant.headers)).json()[
+                "status"
+            ] == "scheduled":
+                assert time.monotonic() < deadline, "the scheduled message was never sent"
                 await asyncio.sleep(0.2)
             message = found.json()
             assert message["text"] == "Lembrete"

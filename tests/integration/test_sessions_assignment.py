@@ -221,16 +221,17 @@ async def test_agents_act_only_on_their_own_sessions_and_viewers_not_at_all(
     response = await client.post(f"{url}/transfer", json={"to_agent_id": alice}, headers=boss_h)
     assert response.status_code == 200, response.text
 
+    response = await client.post(f"{url}/close", json={"reason": "resolved"}, headers=alice_h)
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "closed"
+    assert response.json()["close_reason"] == "resolved"
+
+    # Only a closed session is rated (issue 19).
     response = await client.post(f"{url}/csat", json={"score": 5}, headers=alice_h)
     assert response.status_code == 200, response.text
     assert response.json()["csat"] == {"score": 5, "comment": None}
     assert (await client.post(f"{url}/csat", json={"score": 4}, headers=alice_h)).status_code == 409
     assert (await client.post(f"{url}/csat", json={"score": 6}, headers=alice_h)).status_code == 422
-
-    response = await client.post(f"{url}/close", json={"reason": "resolved"}, headers=alice_h)
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "closed"
-    assert response.json()["close_reason"] == "resolved"
 
 
 async def test_assigning_over_capacity_is_409_unless_a_supervisor_forces_it(

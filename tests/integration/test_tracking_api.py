@@ -110,7 +110,10 @@ async def test_without_a_source_the_tracking_is_classified(
     organic = await _tracking(
         client, tenant.headers, contact_id=contact_id, utm_source="newsletter", utm_medium="email"
     )
-    direct = await _tracking(client, tenant.headers, contact_id=contact_id)
+    # A landing page with no campaign nor referrer: someone typed the address.
+    direct = await _tracking(
+        client, tenant.headers, contact_id=contact_id, landing_url="https://loja.example.com/"
+    )
     assert [t["source"] for t in (instagram, google, organic, direct)] == [
         "instagram_ads",
         "google_ads",

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy import Column, ColumnElement, DateTime, Table, select
 from sqlalchemy.dialects.postgresql import UUID, insert
 
-from ventros.identity.domain import AgentStatus
+from ventros.identity.domain import AgentStatus, Role
+from ventros.identity.permissions import ANSWERING_ROLES
 from ventros.identity.repository import users
 from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
@@ -40,6 +41,7 @@ class AgentSlot:
     # Since when the agent has had nothing new: the last assignment, else the moment they
     # became available.
     idle_since: datetime
+    role: Role = Role.AGENT
 
 
 def _slot(row: object) -> AgentSlot:
@@ -51,6 +53,7 @@ def _slot(row: object) -> AgentSlot:
         skills=tuple(row.skills),  # type: ignore[attr-defined]
         status=AgentStatus(row.status),  # type: ignore[attr-defined]
         idle_since=max(last, changed) if last is not None else changed,
+        role=Role(row.role),  # type: ignore[attr-defined]
     )
 
 
@@ -63,11 +66,13 @@ async def available_agents(tx: UnitOfWork, required_skills: list[str]) -> list[A
             users.c.skills,
             users.c.status,
             users.c.status_changed_at,
+            users.c.role,
             agent_activity.c.last_assigned_at,
         )
         .select_from(users.outerjoin(agent_activity, agent_activity.c.agent_id == users.c.id))
         .where(
             users.c.status == AgentStatus.AVAILABLE.value,
+            users.c.role.in_([role.value for role in ANSWERING_ROLES]),
             users.c.max_concurrent_sessions > 0,
             users.c.skills.contains(sorted(set(required_skills))),
         )
@@ -86,6 +91,7 @@ async def lock_agent(tx: UnitOfWork, agent_id: uuid.UUID, *, skip_locked: bool) 
             users.c.skills,
             users.c.status,
             users.c.status_changed_at,
+            users.c.role,
         )
         .where(users.c.id == agent_id)
         .with_for_update(of=users, skip_locked=skip_locked)
@@ -101,7 +107,12 @@ async def lock_agent(tx: UnitOfWork, agent_id: uuid.UUID, *, skip_locked: bool) 
     slot = _slot(row)
     if last is not None:
         slot = AgentSlot(
-            slot.id, slot.capacity, slot.skills, slot.status, max(last, row.status_changed_at)
+            slot.id,
+            slot.capacity,
+            slot.skills,
+            slot.status,
+            max(last, row.status_changed_at),
+            slot.role,
         )
     return slot
 
@@ -118,6 +129,7 @@ async def lock_first_free(
             users.c.skills,
             users.c.status,
             users.c.status_changed_at,
+            users.c.role,
             agent_activity.c.last_assigned_at,
         )
         .select_from(users.outerjoin(agent_activity, agent_activity.c.agent_id == users.c.id))

@@ -16,10 +16,11 @@ from ventros.api.idempotency import IdempotencyMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from ventros.api.observability import instrument
 from ventros.api.observability import router as metrics_router
-from ventros.api.ratelimit import TenantRateLimitMiddleware
+from ventros.api.ratelimit import TenantLimitCache, TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.channels.api import WahaWebhookLane, webhook_context
 from ventros.identity.service import rate_limit_of
+from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
@@ -46,6 +47,13 @@ def create_app(
     """The HTTP application over `routers` (under /api/v1, in order) and `root_routers`;
     the runtime passes every context's (`ventros.runtime.http.create_app`)."""
     settings = container.settings
+    # Tenant limits are cached per process, forgotten when PATCH /settings announces one.
+    tenant_limits = TenantLimitCache(
+        lambda tenant_id: rate_limit_of(container.uow, tenant_id),
+        invalidations=lambda cache: Invalidations(
+            container.database.app_dsn(), TENANT_SETTINGS, cache.forget
+        ),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -54,6 +62,8 @@ def create_app(
         feed = getattr(app.state, "event_feed", None)
         if feed is not None:
             await feed.close()
+        if tenant_limits.invalidations is not None:
+            await tenant_limits.invalidations.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -79,7 +89,7 @@ def create_app(
         prefix=API_PREFIX,
         tokens=container.tokens,
         limits=container.rate_limits,
-        tenant_limit=lambda tenant_id: rate_limit_of(container.uow, tenant_id),
+        tenant_limit=tenant_limits,
     )
     # WAHA's webhook skips what is above (and FastAPI's routing) and stores in group
     # commits; the body limit, CORS, security headers and request context wrap it too.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ventros.api.middleware import header_value, send_problem
 from ventros.identity.tokens import TokenService
 from ventros.kernel.errors import NotAuthenticated
+from ventros.platform.invalidation import Invalidations
 from ventros.platform.ratelimit import RateLimits
 
 LIMIT_CACHE_SECONDS = 30.0
@@ -19,20 +21,43 @@ TenantLimit = Callable[[uuid.UUID], Awaitable[int]]
 
 
 class TenantLimitCache:
-    """Tenant limits change rarely; reading them on every request would cost a query."""
+    """Tenant limits change rarely; reading them on every request would cost a query. A
+    limit is cached only while `invalidations` (PATCH /settings announces each change to
+    every process) is listening, so a change applies to the next request everywhere;
+    without a live listener every request reads the limit."""
 
-    def __init__(self, load: TenantLimit, ttl: float = LIMIT_CACHE_SECONDS) -> None:
+    def __init__(
+        self,
+        load: TenantLimit,
+        ttl: float = LIMIT_CACHE_SECONDS,
+        *,
+        invalidations: Callable[[TenantLimitCache], Invalidations] | None = None,
+    ) -> None:
         self._load = load
         self._ttl = ttl
         self._cache: dict[uuid.UUID, tuple[int, float]] = {}
+        self.invalidations = invalidations(self) if invalidations else None
+
+    def forget(self, tenant: str | None) -> None:
+        if tenant is None:
+            self._cache.clear()
+            return
+        with contextlib.suppress(ValueError):
+            self._cache.pop(uuid.UUID(tenant), None)
 
     async def get(self, tenant_id: uuid.UUID) -> int:
+        watch = self.invalidations
+        if watch is None:
+            return await self._load(tenant_id)
+        watch.start()
         cached = self._cache.get(tenant_id)
         now = time.monotonic()
-        if cached and cached[1] > now:
+        if cached and cached[1] > now and watch.live:
             return cached[0]
+        generation = watch.generation
         limit = await self._load(tenant_id)
-        self._cache[tenant_id] = (limit, now + self._ttl)
+        if watch.live and watch.generation == generation:  # no change told meanwhile
+            self._cache[tenant_id] = (limit, now + self._ttl)
         return limit
 
 
@@ -44,13 +69,13 @@ class TenantRateLimitMiddleware:
         prefix: str,
         tokens: TokenService,
         limits: RateLimits,
-        tenant_limit: TenantLimit,
+        tenant_limit: TenantLimitCache,
     ) -> None:
         self.app = app
         self.prefix = prefix
         self.tokens = tokens
         self.limits = limits
-        self.tenant_limits = TenantLimitCache(tenant_limit)
+        self.tenant_limits = tenant_limit
 
     def _tenant_of(self, scope: Scope) -> uuid.UUID | None:
         authorization = header_value(scope, b"authorization") or ""

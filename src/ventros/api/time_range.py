@@ -1,4 +1,4 @@
-"""The `from`/`to` query parameters of reports and metrics."""
+"""The date range of every report and metric: query `from`/`to`, response `from`/`to`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import Query
+from pydantic import BaseModel, Field
 
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
@@ -13,6 +14,13 @@ from ventros.kernel.errors import RuleViolation
 _BOUND = "RFC 3339 time, or a date (YYYY-MM-DD; as `to`, the whole day is included)"
 Since = Annotated[str | None, Query(alias="from", max_length=40, description=_BOUND)]
 Until = Annotated[str | None, Query(alias="to", max_length=40, description=_BOUND)]
+
+
+class DateRangeRead(BaseModel):
+    """The range a report covers, as every report answers it."""
+
+    since: datetime = Field(serialization_alias="from", description="start, included")
+    until: datetime = Field(serialization_alias="to", description="end, excluded")
 
 
 def parse_bound(value: str | None, *, name: str, end: bool) -> datetime | None:

@@ -15,7 +15,7 @@ from typing import Any
 from ventros.conversations import events
 from ventros.kernel.aggregate import AggregateRoot
 from ventros.kernel.clock import utcnow
-from ventros.kernel.errors import Conflict, RuleViolation
+from ventros.kernel.errors import Conflict, PermissionDenied, RuleViolation
 from ventros.kernel.ids import new_id
 
 CLOSE_INACTIVITY = "inactivity"
@@ -52,6 +52,7 @@ class MessageType(StrEnum):
 
 class MessageStatus(StrEnum):
     RECEIVED = "received"  # every inbound message
+    SCHEDULED = "scheduled"  # outbound, waiting for its send_at
     PENDING = "pending"
     SENT = "sent"
     DELIVERED = "delivered"
@@ -202,6 +203,20 @@ class Session(AggregateRoot):
             "channel_id": str(self.channel_id),
         }
 
+    def check_writer(self, user_id: uuid.UUID, *, supervises: bool, doing: str) -> bool:
+        """The one rule of every write into a session (send, schedule, close, transfer,
+        assign, CSAT): supervisors and admins may act on any session; an agent on their own
+        sessions, or on an unassigned open one, which they thereby take. True when the agent
+        must take the session first; PermissionDenied when it is someone else's."""
+        if supervises or self.agent_id == user_id:
+            return False
+        if self.agent_id is not None:
+            raise PermissionDenied(
+                f"agents may {doing} their own sessions or unassigned ones only: "
+                "this one is assigned to another agent"
+            )
+        return self.is_open
+
     def ensure_open(self, doing: str) -> None:
         if not self.is_open:
             raise Conflict(f"a closed session cannot be {doing}", existing_id=self.id)
@@ -244,7 +259,12 @@ class Session(AggregateRoot):
         )
 
     def record_csat(self, score: int, *, comment: str | None = None) -> None:
-        """The customer's rating, 1 to 5, once per session."""
+        """The customer's rating, 1 to 5, once per session, once it is closed: an open
+        conversation has nothing to rate yet."""
+        if self.is_open:
+            raise Conflict(
+                "only a closed session can be rated: close the session first", existing_id=self.id
+            )
         if not MIN_CSAT <= score <= MAX_CSAT:
             raise RuleViolation(f"score must be {MIN_CSAT}..{MAX_CSAT}", field="score")
         if self.csat_score is not None:
@@ -286,7 +306,8 @@ class Message(AggregateRoot):
     id: uuid.UUID
     tenant_id: uuid.UUID
     channel_id: uuid.UUID
-    session_id: uuid.UUID
+    # None only while a scheduled message waits: it joins a session when it is sent.
+    session_id: uuid.UUID | None
     contact_id: uuid.UUID
     direction: Direction
     content: MessageContent
@@ -306,6 +327,46 @@ class Message(AggregateRoot):
     delivered_at: datetime | None = None
     read_at: datetime | None = None
     received_at: datetime = field(default_factory=utcnow)
+    send_at: datetime | None = None  # a scheduled message's time
+
+    @classmethod
+    def schedule(
+        cls,
+        *,
+        message_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        channel_id: uuid.UUID,
+        contact_id: uuid.UUID,
+        content: MessageContent,
+        send_at: datetime,
+        now: datetime,
+    ) -> Message:
+        """An outbound message to send at `send_at`, `scheduled` until then."""
+        if send_at <= now:
+            raise RuleViolation("send_at must be in the future", field="send_at")
+        return cls(
+            id=message_id,
+            tenant_id=tenant_id,
+            channel_id=channel_id,
+            session_id=None,
+            contact_id=contact_id,
+            direction=Direction.OUTBOUND,
+            content=content,
+            status=MessageStatus.SCHEDULED,
+            created_at=now,
+            source="api",
+            send_at=send_at,
+        )
+
+    @property
+    def is_scheduled(self) -> bool:
+        return self.status is MessageStatus.SCHEDULED
+
+    def fail_scheduled(self, reason: str, *, at: datetime) -> None:
+        """A scheduled message that could not be sent at its time: `failed` with the reason,
+        raising `message.failed` (webhooks, the event stream)."""
+        if self.is_scheduled:
+            self.apply_status(MessageStatus.FAILED, at=at, error=reason)
 
     @classmethod
     def in_session(
@@ -411,7 +472,7 @@ class Message(AggregateRoot):
     def _refs(self) -> dict[str, Any]:
         return {
             "message_id": str(self.id),
-            "session_id": str(self.session_id),
+            "session_id": str(self.session_id) if self.session_id else None,
             "contact_id": str(self.contact_id),
             "channel_id": str(self.channel_id),
             "external_id": self.external_id,

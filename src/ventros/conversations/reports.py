@@ -14,11 +14,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from ventros.api.deps import Uow, authorized
+from ventros.api.time_range import DateRangeRead, Since, Until, parse_bound
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.clock import utcnow
@@ -83,9 +84,7 @@ class ServiceGroup(ServiceFigures):
     agent_id: uuid.UUID | None = None
 
 
-class ServiceReport(BaseModel):
-    from_: datetime
-    to: datetime
+class ServiceReport(DateRangeRead):
     group_by: GroupBy
     overall: ServiceFigures
     groups: list[ServiceGroup]
@@ -119,8 +118,8 @@ async def service_report(
             group.agent_id = uuid.UUID(group.key)
         groups.append(group)
     return ServiceReport(
-        from_=since,
-        to=until,
+        since=since,
+        until=until,
         group_by=group_by,
         overall=ServiceFigures(**_figures(overall)),
         groups=groups,
@@ -137,12 +136,10 @@ async def get_service_report(
 ) -> ServiceReport:
     until = until or utcnow()
     since = since or until - DEFAULT_SPAN
-    if since.tzinfo is None or until.tzinfo is None:
-        raise RuleViolation("from and to need a time zone", field="from")
     if since >= until:
-        raise RuleViolation("from must be before to", field="from")
+        raise RuleViolation("'from' must be before 'to'", field="from")
     if until - since > MAX_SPAN:
-        raise RuleViolation("at most 366 days per report", field="from")
+        raise RuleViolation("at most 366 days per report: narrow 'from' and 'to'", field="from")
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
         return await service_report(tx, since=since, until=until, group_by=group_by)
 
@@ -151,10 +148,16 @@ async def get_service_report(
 async def service(
     principal: ReportReader,
     uow: Uow,
-    from_: Annotated[datetime | None, Query(alias="from")] = None,
-    to: datetime | None = None,
+    since: Since = None,
+    until: Until = None,
     group_by: GroupBy = GroupBy.AGENT,
 ) -> ServiceReport:
     """Service figures of the sessions started in [from, to) (default: the last 30 days),
     per agent, channel or day, and overall."""
-    return await get_service_report(uow, principal, since=from_, until=to, group_by=group_by)
+    return await get_service_report(
+        uow,
+        principal,
+        since=parse_bound(since, name="from", end=False),
+        until=parse_bound(until, name="to", end=True),
+        group_by=group_by,
+    )

@@ -1,5 +1,10 @@
 """`ScheduledMessageWorkflow`: sleeps until `send_at`, then sends through the send use case.
 
+A scheduled message is a message row, `scheduled` from the start (GET /messages/{id},
+GET /messages?status=scheduled); at its time it becomes `pending` (then `sent` by the
+WhatsApp sender), or `failed` with the reason when it cannot go (outside the 24 h window,
+channel deleted, contact anonymised), raising `message.failed`. Cancelling removes it.
+
 The wait is a durable Temporal timer, so restarts of the worker or of the Temporal server
 change nothing. The workflow id names the tenant and the scheduled id
 (`scheduled-message-<tenant>-<id>`): cancelling needs no table, and another tenant's id is
@@ -10,7 +15,7 @@ activity finds the message its first run stored instead of sending twice.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +23,15 @@ from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.conversations.service.sending import SendMessage, send_message_as
+    from ventros.conversations.domain import Message
+    from ventros.conversations.service.sending import (
+        SendMessage,
+        fail_scheduled,
+        record_scheduled,
+        send_message_as,
+    )
+    from ventros.conversations.service.sending import cancel_scheduled as remove_scheduled
+    from ventros.identity.domain import Principal
     from ventros.kernel.errors import Conflict, DomainError, NotFound
     from ventros.kernel.events import Actor
     from ventros.platform.crypto import SecretBox
@@ -36,6 +49,7 @@ SEND_RETRY = RetryPolicy(
     maximum_attempts=0,  # the database may be down for a while: the message must go
 )
 SENT = "sent"
+FAILED = "failed"
 
 
 @dataclass
@@ -66,20 +80,23 @@ class ScheduledActivities:
 
     @activity.defn(name="scheduled_message_send")
     async def send(self, params: ScheduledInput) -> str:
-        """Stores the message `pending` (the sender consumer takes it from there)."""
+        """Makes the message `pending` (the sender consumer takes it from there), or `failed`
+        with the reason when it cannot be sent now."""
         actor = Actor.user(uuid.UUID(params.user_id)) if params.user_id else Actor.system()
+        tenant_id, message_id = uuid.UUID(params.tenant_id), uuid.UUID(params.message_id)
         try:
             await send_message_as(
                 self._uow,
                 self._box,
-                uuid.UUID(params.tenant_id),
+                tenant_id,
                 actor,
                 SendMessage.from_json(params.command),
-                message_id=uuid.UUID(params.message_id),
+                message_id=message_id,
             )
-        except DomainError as refused:  # outside the window, contact gone: not retried
+        except DomainError as refused:  # outside the window, channel or contact gone
             activity.logger.warning("scheduled message not sent: %s", refused.detail)
-            return f"refused: {refused.detail}"
+            await fail_scheduled(self._uow, tenant_id, message_id, refused.detail)
+            return f"{FAILED}: {refused.detail}"
         return SENT
 
 
@@ -96,6 +113,45 @@ class ScheduledMessageWorkflow:
             start_to_close_timeout=SEND_TIMEOUT,
             retry_policy=SEND_RETRY,
         )
+
+
+async def schedule_message(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    box: SecretBox,
+    command: SendMessage,
+    *,
+    send_at: datetime,
+    temporal: TemporalConnection,
+) -> Message:
+    """Stores the `scheduled` message, then starts its workflow; a workflow that cannot
+    start leaves no message behind waiting for nothing."""
+    message = await record_scheduled(uow, principal, box, command, send_at=send_at)
+    params = ScheduledInput(
+        tenant_id=str(principal.tenant_id),
+        message_id=str(message.id),
+        send_at=send_at.isoformat(),
+        command=replace(command, channel_id=message.channel_id).to_json(),
+        user_id=str(principal.user_id),
+    )
+    try:
+        await start_scheduled(params, temporal=temporal)
+    except BaseException:
+        await remove_scheduled(uow, principal, message.id)
+        raise
+    return message
+
+
+async def cancel_message(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    message_id: uuid.UUID,
+    *,
+    temporal: TemporalConnection,
+) -> None:
+    """Cancels the workflow of a message still waiting, then removes the message."""
+    await cancel_scheduled(principal.tenant_id, message_id, temporal=temporal)
+    await remove_scheduled(uow, principal, message_id)
 
 
 async def start_scheduled(params: ScheduledInput, *, temporal: TemporalConnection) -> bool:

@@ -89,7 +89,7 @@ class ReactionRead(BaseModel):
 class MessageRead(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID
-    session_id: uuid.UUID
+    session_id: uuid.UUID | None = Field(description="null while a scheduled message waits")
     contact_id: uuid.UUID
     channel_id: uuid.UUID
     direction: str
@@ -113,6 +113,7 @@ class MessageRead(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     read_at: datetime | None
+    send_at: datetime | None = Field(default=None, description="a scheduled message's time")
 
     @classmethod
     def of(cls, message: Message) -> MessageRead:
@@ -145,4 +146,5 @@ class MessageRead(BaseModel):
             sent_at=message.sent_at,
             delivered_at=message.delivered_at,
             read_at=message.read_at,
+            send_at=message.send_at,
         )

@@ -76,6 +76,10 @@ def allows(role: Role, permission: Permission) -> bool:
     return permission in ROLE_PERMISSIONS[role]
 
 
+# Who may be given a session: only a user who can answer it (viewers cannot send).
+ANSWERING_ROLES = frozenset(r for r in Role if Permission.MESSAGES_SEND in ROLE_PERMISSIONS[r])
+
+
 def require(principal: Principal, permission: Permission) -> None:
     if not allows(principal.role, permission):
         raise PermissionDenied(f"role '{principal.role}' may not {permission.value}")

@@ -22,6 +22,7 @@ from ventros.identity.tokens import TokenService
 from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation, TooManyRequests
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import TenantId, UserId
+from ventros.platform.invalidation import TENANT_SETTINGS, announce
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -124,6 +125,8 @@ async def update_settings(
         tenant.settings = {**tenant.settings, **changes}
         tenant.record("tenant.settings_updated", {"changes": changes})
         await tenants.save_settings(tenant)
+        # Every API process forgets its cached copy when this commits (the rate limit).
+        await announce(tx, TENANT_SETTINGS, str(principal.tenant_id))
         await tx.commit()
     return tenant.effective_settings()
 

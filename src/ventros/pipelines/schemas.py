@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ventros.api.time_range import DateRangeRead
 from ventros.pipelines.domain import Pipeline, PipelineMetrics, PipelinePosition
 
 
@@ -108,10 +109,8 @@ class StageMetricsRead(BaseModel):
     avg_seconds_in_stage: float | None = Field(description="mean stay, over those that left")
 
 
-class PipelineMetricsRead(BaseModel):
+class PipelineMetricsRead(DateRangeRead):
     pipeline_id: uuid.UUID
-    since: datetime = Field(serialization_alias="from")
-    until: datetime = Field(serialization_alias="to")
     stages: list[StageMetricsRead]
     win_rate: float | None = Field(description="won / (won + lost) entries within the range")
 

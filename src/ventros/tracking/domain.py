@@ -182,6 +182,30 @@ def classify(signals: Signals) -> Classification:
     return Classification(Source.DIRECT)
 
 
+_SIGNAL_FIELDS = frozenset(
+    {
+        "source",
+        "campaign_id",
+        "adset_id",
+        "ad_id",
+        "utm",
+        "click_id",
+        "landing_url",
+        "source_url",
+        "referrer",
+    }
+)
+
+
+def _said(value: object) -> bool:
+    """Whether a manual tracking field carries a signal (blank text does not)."""
+    if isinstance(value, Utm):
+        return any(_said(getattr(value, f.name)) for f in fields(Utm))
+    if isinstance(value, str):
+        return bool(value.strip())
+    return value is not None
+
+
 def _clean(value: str | None, name: str, limit: int = MAX_FIELD_LENGTH) -> str | None:
     if value is None:
         return None
@@ -269,6 +293,19 @@ class Tracking(AggregateRoot):
         return tracking
 
     @classmethod
+    def record_manually(cls, **given: Any) -> Tracking:
+        """A tracking a user records (POST /trackings): it must say something about where
+        the lead came from, else it would only inflate `direct` (issue 19)."""
+        told = [name for name, value in given.items() if name in _SIGNAL_FIELDS and _said(value)]
+        if not told:
+            raise RuleViolation(
+                "a tracking needs at least one source signal: source, a UTM parameter, "
+                "click_id, campaign_id, adset_id, ad_id, landing_url, source_url or referrer",
+                field="source",
+            )
+        return cls.create(**given)
+
+    @classmethod
     def from_signals(
         cls, *, tenant_id: uuid.UUID, contact_id: uuid.UUID, signals: Signals
     ) -> Tracking:
@@ -311,6 +348,13 @@ class Tracking(AggregateRoot):
 class GroupBy(StrEnum):
     SOURCE = "source"
     CAMPAIGN = "campaign"
+
+
+class Model(StrEnum):
+    """Which of a lead's touches the attribution report credits (docs/attribution.md)."""
+
+    FIRST_TOUCH = "first_touch"
+    LAST_TOUCH = "last_touch"
 
 
 NO_CAMPAIGN = "(none)"

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ventros.api.time_range import DateRangeRead
 from ventros.tracking.domain import AttributionRow, ClickIdType, Source, Tracking
 
 _ID = Field(default=None, max_length=200)
@@ -110,8 +111,7 @@ class AttributionItem(BaseModel):
         )
 
 
-class AttributionReport(BaseModel):
+class AttributionReport(DateRangeRead):
     group_by: str
-    since: datetime = Field(serialization_alias="from")
-    until: datetime = Field(serialization_alias="to")
+    model: str = Field(description="first_touch (default) or last_touch")
     items: list[AttributionItem]

@@ -14,6 +14,7 @@ from ventros.tracking.domain import (
     AttributionRow,
     ClickIdType,
     GroupBy,
+    Model,
     Signals,
     Source,
     Tracking,
@@ -53,7 +54,7 @@ async def create_tracking(
     # The contact belongs to the Contacts context: ask its service (404 when not ours).
     await contacts.get_contact(uow, principal, command.contact_id)
     async with _open(uow, principal) as tx:
-        tracking = Tracking.create(
+        tracking = Tracking.record_manually(
             tenant_id=principal.tenant_id,
             contact_id=command.contact_id,
             source=command.source,
@@ -105,9 +106,10 @@ async def attribution_report(
     *,
     since: datetime,
     until: datetime,
+    model: Model = Model.FIRST_TOUCH,
 ) -> list[AttributionRow]:
     async with _open(uow, principal) as tx:
-        return await attribution(tx, group_by, since=since, until=until)
+        return await attribution(tx, group_by, since=since, until=until, model=model)
 
 
 async def move_contact_trackings(

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from ventros.conversations import scheduling, service
-from ventros.conversations.domain import SessionStatus
+from ventros.conversations.domain import MessageStatus, SessionStatus
 from ventros.conversations.repository import SessionFilter
 from ventros.conversations.schemas import MessageRead, SessionRead
 from ventros.conversations.service import sending
@@ -76,6 +76,23 @@ async def list_session_messages(
     )
 
 
+@router.get("/messages", response_model=Page[MessageRead])
+async def list_messages(
+    principal: MessageReader,
+    uow: Uow,
+    status: MessageStatus | None = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> Page[MessageRead]:
+    """Messages, newest first; `status=scheduled`: the scheduled ones still waiting."""
+    page = await service.list_messages(
+        uow, principal, status=status, limit=limit, before=decode_cursor(cursor)
+    )
+    return Page(
+        items=[MessageRead.of(m) for m in page.items], next_cursor=encode_cursor(page.next_before)
+    )
+
+
 @router.get("/messages/{message_id}", response_model=MessageRead)
 async def get_message(message_id: uuid.UUID, principal: MessageReader, uow: Uow) -> MessageRead:
     """One message."""
@@ -130,27 +147,22 @@ async def send_message(
 async def schedule_message(
     body: MessageSchedule, principal: MessageSender, uow: Uow, container: ContainerDep
 ) -> MessageAccepted:
-    """Send a message at `send_at` (the same id cancels it, and names the message sent)."""
-    command = body.command()
-    scheduled_id = await sending.record_scheduled(
-        uow, principal, _box(container), command, send_at=body.send_at
-    )
-    await scheduling.start_scheduled(
-        scheduling.ScheduledInput(
-            tenant_id=str(principal.tenant_id),
-            message_id=str(scheduled_id),
-            send_at=body.send_at.isoformat(),
-            command=command.to_json(),
-            user_id=str(principal.user_id),
-        ),
+    """Send a message at `send_at`: it is a message `scheduled` until then (GET
+    /messages/{id}), then `pending` and `sent`, or `failed` with the reason."""
+    message = await scheduling.schedule_message(
+        uow,
+        principal,
+        _box(container),
+        body.command(),
+        send_at=body.send_at,
         temporal=container.temporal,
     )
-    return MessageAccepted(id=scheduled_id, status="scheduled")
+    return MessageAccepted(id=message.id, status=message.status.value)
 
 
 @router.delete("/messages/scheduled/{message_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def cancel_scheduled_message(
-    message_id: uuid.UUID, principal: MessageSender, container: ContainerDep
+    message_id: uuid.UUID, principal: MessageSender, uow: Uow, container: ContainerDep
 ) -> None:
-    """Cancel a scheduled message before it is sent."""
-    await scheduling.cancel_scheduled(principal.tenant_id, message_id, temporal=container.temporal)
+    """Cancel a scheduled message before it is sent (the message is removed)."""
+    await scheduling.cancel_message(uow, principal, message_id, temporal=container.temporal)

@@ -58,6 +58,7 @@ def _message_values(message: Message) -> dict[str, Any]:
         "sent_at": message.sent_at,
         "delivered_at": message.delivered_at,
         "read_at": message.read_at,
+        "send_at": message.send_at,
     }
 
 
@@ -93,6 +94,7 @@ def _message_from_row(row: Row[Any]) -> Message:
         delivered_at=row.delivered_at,
         read_at=row.read_at,
         received_at=row.received_at,
+        send_at=row.send_at,
     )
 
 
@@ -103,7 +105,15 @@ def _message_from_row(row: Row[Any]) -> Message:
 _ARRAY_TYPES = {
     **dict.fromkeys(("id", "tenant_id", "channel_id", "session_id", "contact_id"), "uuid"),
     **dict.fromkeys(
-        ("revoked_at", "created_at", "received_at", "sent_at", "delivered_at", "read_at"),
+        (
+            "revoked_at",
+            "created_at",
+            "received_at",
+            "sent_at",
+            "delivered_at",
+            "read_at",
+            "send_at",
+        ),
         "timestamptz",
     ),
     "revoked": "boolean",
@@ -223,10 +233,54 @@ class MessageRepository:
         await self._uow.connection.execute(statement)
         self._uow.track(message)
 
-    async def get(self, message_id: uuid.UUID) -> Message | None:
-        row = (
-            await self._uow.connection.execute(select(messages).where(messages.c.id == message_id))
-        ).first()
+    async def replace_scheduled(self, message: Message) -> bool:
+        """A scheduled message becomes the message it was waiting to be (its session, its
+        content, `pending`); False when it is no longer scheduled (cancelled, or sent)."""
+        values = _message_values(message)
+        del values["id"], values["tenant_id"]
+        statement = (
+            messages.update()
+            .where(
+                messages.c.id == message.id,
+                messages.c.status == MessageStatus.SCHEDULED.value,
+            )
+            .values(**values)
+            .returning(messages.c.id)
+        )
+        replaced = (await self._uow.connection.execute(statement)).scalar() is not None
+        if replaced:
+            self._uow.track(message)
+        return replaced
+
+    async def delete_scheduled(self, message_id: uuid.UUID) -> bool:
+        """A cancelled scheduled message goes; False when it was sent or failed already."""
+        statement = (
+            messages.delete()
+            .where(
+                messages.c.id == message_id,
+                messages.c.status == MessageStatus.SCHEDULED.value,
+            )
+            .returning(messages.c.id)
+        )
+        return (await self._uow.connection.execute(statement)).scalar() is not None
+
+    async def list_by_status(
+        self, *, status: MessageStatus | None, limit: int, before: uuid.UUID | None
+    ) -> list[Message]:
+        """Newest first (ids are time-ordered); `before` is the last id seen."""
+        query: Select[Any] = select(messages)
+        if status is not None:
+            query = query.where(messages.c.status == status.value)
+        if before is not None:
+            query = query.where(messages.c.id < before)
+        query = query.order_by(messages.c.id.desc()).limit(limit)
+        return [_message_from_row(row) for row in await self._uow.connection.execute(query)]
+
+    async def get(self, message_id: uuid.UUID, *, for_update: bool = False) -> Message | None:
+        query = select(messages).where(messages.c.id == message_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._uow.connection.execute(query)).first()
         return self._uow.track(_message_from_row(row)) if row else None
 
     async def find_by_external_id(

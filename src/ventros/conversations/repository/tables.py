@@ -62,7 +62,8 @@ messages = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("tenant_id", UUID(as_uuid=True), nullable=False),
     Column("channel_id", UUID(as_uuid=True), nullable=False),
-    Column("session_id", UUID(as_uuid=True), nullable=False),
+    # NULL only while a scheduled message waits (it joins a session when sent).
+    Column("session_id", UUID(as_uuid=True)),
     Column("contact_id", UUID(as_uuid=True), nullable=False),
     Column("direction", Text, nullable=False),
     Column("type", Text, nullable=False),
@@ -88,6 +89,7 @@ messages = Table(
     Column("sent_at", DateTime(timezone=True)),
     Column("delivered_at", DateTime(timezone=True)),
     Column("read_at", DateTime(timezone=True)),
+    Column("send_at", DateTime(timezone=True)),  # a scheduled message's time
     # `message` and `message.any` copies, and redeliveries, collapse on this.
     Index(
         "uq_messages_channel_id_external_id",
@@ -106,6 +108,13 @@ messages = Table(
         postgresql_where=text(
             "status = 'pending' AND direction = 'outbound' AND external_id IS NULL"
         ),
+    ),
+    # GET /messages?status=scheduled, newest first.
+    Index(
+        "ix_messages_scheduled",
+        "tenant_id",
+        "id",
+        postgresql_where=text("status = 'scheduled'"),
     ),
 )
 

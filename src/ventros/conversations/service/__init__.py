@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ventros.conversations.domain import (
     CLOSE_CHANNEL_DELETED,
     Message,
+    MessageStatus,
     Session,
 )
 from ventros.conversations.repository import (
@@ -32,6 +33,12 @@ class SessionPage:
 class MessagePage:
     items: list[Message]
     next_after: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class MessageList:
+    items: list[Message]
+    next_before: uuid.UUID | None
 
 
 def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:
@@ -81,6 +88,23 @@ async def list_session_messages(
         )
     items = rows[:limit]
     return MessagePage(items, items[-1].id if len(rows) > limit else None)
+
+
+async def list_messages(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    *,
+    status: MessageStatus | None,
+    limit: int,
+    before: uuid.UUID | None = None,
+) -> MessageList:
+    """Messages newest first, by status (e.g. the `scheduled` ones still waiting)."""
+    async with _open(uow, principal) as tx:
+        rows = await MessageRepository(tx).list_by_status(
+            status=status, limit=limit + 1, before=before
+        )
+    items = rows[:limit]
+    return MessageList(items, items[-1].id if len(rows) > limit else None)
 
 
 async def get_message(

@@ -1,8 +1,10 @@
 """Session lifecycle use cases: manual assignment, transfer, close, CSAT.
 
-Who may act: supervisors and admins (`sessions:assign_any`) on any session; agents
-(`sessions:act_own`) only on sessions assigned to them — or, for assignment, by taking an
-unassigned session themselves. A missing or foreign session is 404 before any 403.
+Who may act is `Session.check_writer`, the one rule of every write into a session (here and
+in sending): supervisors and admins (`sessions:assign_any`) on any session; agents
+(`sessions:act_own`) on sessions assigned to them, or on an unassigned open one, which they
+take (`authorize_write`). A missing or foreign session is 404 before any 403. Only users who
+can answer (not viewers) are given sessions.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from ventros.conversations.domain import CLOSE_TIMEOUT, Session
 from ventros.conversations.repository import SessionRepository
 from ventros.conversations.service import assignment
 from ventros.identity.domain import Principal
-from ventros.identity.permissions import Permission, allows
+from ventros.identity.permissions import ANSWERING_ROLES, Permission, allows
 from ventros.kernel.clock import utcnow
-from ventros.kernel.errors import Conflict, NotFound, PermissionDenied
+from ventros.kernel.errors import Conflict, NotFound, PermissionDenied, RuleViolation
 from ventros.kernel.events import Actor
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -46,9 +48,15 @@ async def _locked_session(tx: UnitOfWork, session_id: uuid.UUID) -> Session:
     return session
 
 
-def _must_own(principal: Principal, session: Session, doing: str) -> None:
-    if not _supervises(principal) and session.agent_id != principal.user_id:
-        raise PermissionDenied(f"an agent may {doing} only their own sessions")
+async def authorize_write(
+    tx: UnitOfWork, principal: Principal, session: Session, doing: str
+) -> None:
+    """Applies `Session.check_writer` for this user; an agent acting on an unassigned open
+    session takes it first (holding their row lock, as every assignment does)."""
+    if session.check_writer(principal.user_id, supervises=_supervises(principal), doing=doing):
+        await agents.lock_agent(tx, principal.user_id, skip_locked=False)
+        await assignment.give_to(tx, session, principal.user_id, automatic=False)
+        await assignment.dequeue(tx, session.id)
 
 
 async def _lock_target(
@@ -60,6 +68,12 @@ async def _lock_target(
     slot = await agents.lock_agent(tx, agent_id, skip_locked=False)
     if slot is None:
         raise NotFound("agent not found")
+    if slot.role not in ANSWERING_ROLES:
+        raise RuleViolation(
+            f"A {slot.role.value} cannot be given sessions: only agents, supervisors and "
+            "admins can answer customers.",
+            field="agent_id",
+        )
     if not force and await assignment.load_of(tx, agent_id) >= slot.capacity:
         raise Conflict(
             f"the agent is at capacity ({slot.capacity} open sessions)", existing_id=agent_id
@@ -83,12 +97,9 @@ async def assign_session(
             )
             await tx.commit()
             return await _reload(uow, principal, session_id)
-        if not _supervises(principal):
-            if command.agent_id != principal.user_id or session.agent_id not in (
-                None,
-                principal.user_id,
-            ):
-                raise PermissionDenied("an agent may only take unassigned sessions themselves")
+        if not _supervises(principal) and command.agent_id != principal.user_id:
+            raise PermissionDenied("an agent may only take unassigned sessions themselves")
+        session.check_writer(principal.user_id, supervises=_supervises(principal), doing="take")
         if session.agent_id == command.agent_id:
             return session
         session.ensure_open("assigned")
@@ -119,7 +130,7 @@ async def transfer_session(
     """`session.transferred`, with the handoff note."""
     async with _open(uow, principal) as tx:
         session = await _locked_session(tx, session_id)
-        _must_own(principal, session, "transfer")
+        await authorize_write(tx, principal, session, "transfer")
         session.ensure_open("transferred")
         await _lock_target(tx, to_agent_id, force=force, principal=principal)
         session.transfer_to(to_agent_id, note=note)
@@ -136,7 +147,7 @@ async def close_session(
     """`session.closed` with the reason (default `agent`); closing a closed one is a no-op."""
     async with _open(uow, principal) as tx:
         session = await _locked_session(tx, session_id)
-        _must_own(principal, session, "close")
+        await authorize_write(tx, principal, session, "close")
         session.close(reason or CLOSE_BY_AGENT)
         await SessionRepository(tx).save(session)
         await assignment.dequeue(tx, session_id)
@@ -152,10 +163,10 @@ async def record_csat(
     score: int,
     comment: str | None = None,
 ) -> Session:
-    """`session.csat_recorded`; a second score is 409."""
+    """`session.csat_recorded` on a closed session; an open one or a second score is 409."""
     async with _open(uow, principal) as tx:
         session = await _locked_session(tx, session_id)
-        _must_own(principal, session, "rate")
+        await authorize_write(tx, principal, session, "rate")
         session.record_csat(score, comment=comment)
         await SessionRepository(tx).save(session)
         await tx.commit()

@@ -10,7 +10,7 @@ scheduled id as the message's id, so a retried activity creates nothing twice.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from ventros.channels.domain import Channel
 from ventros.channels.waha_client import OutgoingContent
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact
-from ventros.conversations import events
+from ventros.conversations import events, lifecycle
 from ventros.conversations.domain import (
     Direction,
     Message,
@@ -128,7 +128,7 @@ async def send_message(
     """Stores the message `pending` with `message.sending`; 404/422 before anything."""
     await contacts.get_contact(uow, principal, command.contact_id)  # 404 when not ours
     return await send_message_as(
-        uow, box, principal.tenant_id, Actor.user(principal.user_id), command
+        uow, box, principal.tenant_id, Actor.user(principal.user_id), command, writer=principal
     )
 
 
@@ -140,15 +140,19 @@ async def send_message_as(
     command: SendMessage,
     *,
     message_id: uuid.UUID | None = None,
+    writer: Principal | None = None,
 ) -> Message:
     """The send use case for any actor (a user, or a scheduled message's workflow). With
-    `message_id`, a second call returns the message the first one stored."""
+    `message_id`, a second call returns the message the first one stored. A `writer` (the
+    user sending now) must be allowed to write into the session (`Session.check_writer`)."""
     content = validate(command)
     async with uow(tenant_id, actor) as tx:
+        scheduled = None
         if message_id is not None:
-            existing = await MessageRepository(tx).get(message_id)
-            if existing is not None:
+            existing = await MessageRepository(tx).get(message_id, for_update=True)
+            if existing is not None and not existing.is_scheduled:
                 return existing
+            scheduled = existing
         contact = await _contact(tx, command.contact_id)
         channel = await _channel(tx, box, command)
         known_chat, last_inbound = await _inbound_facts(tx, contact.id, channel.id)
@@ -171,6 +175,8 @@ async def send_message_as(
             await sessions.add(session)
         else:
             await sessions.save(session)
+        if writer is not None:
+            await lifecycle.authorize_write(tx, writer, session, "send into")
         message = compose(
             tenant_id=tenant_id,
             session=session,
@@ -180,7 +186,10 @@ async def send_message_as(
             message_id=message_id,
             outgoing=command.outgoing(),
         )
-        await MessageRepository(tx).add(message)
+        if scheduled is None:
+            await MessageRepository(tx).add(message)
+        else:
+            await MessageRepository(tx).replace_scheduled(message)
         await tx.commit()
     return message
 
@@ -333,17 +342,66 @@ async def record_scheduled(
     command: SendMessage,
     *,
     send_at: datetime,
-) -> uuid.UUID:
-    """Validates a message to send later and records `message.scheduled`; the caller
-    starts the workflow. The 24 h window is checked when it is sent."""
-    validate(command)
+) -> Message:
+    """Stores the message `scheduled` (GET /messages/{id} shows it) and records
+    `message.scheduled`; the caller starts the workflow. The 24 h window is checked when it
+    is sent. An agent may schedule into their own or an unassigned open session."""
+    content = validate(command)
     if send_at.tzinfo is None:
         raise RuleViolation("send_at needs a time zone", field="send_at")
     await contacts.get_contact(uow, principal, command.contact_id)
-    scheduled_id = new_id()
     actor = Actor.user(principal.user_id)
     async with uow(principal.tenant_id, actor) as tx:
-        await _channel(tx, box, command)
-        tx.add_event(scheduled_event(principal.tenant_id, actor, scheduled_id, command, send_at))
+        channel = await _channel(tx, box, command)
+        session = await SessionRepository(tx).find_open(
+            contact_id=command.contact_id, channel_id=channel.id
+        )
+        if session is not None:
+            await lifecycle.authorize_write(tx, principal, session, "schedule into")
+        message = Message.schedule(
+            message_id=new_id(),
+            tenant_id=principal.tenant_id,
+            channel_id=channel.id,
+            contact_id=command.contact_id,
+            content=content,
+            send_at=send_at,
+            now=utcnow(),
+        )
+        await MessageRepository(tx).add(message)
+        tx.add_event(
+            scheduled_event(
+                principal.tenant_id,
+                actor,
+                message.id,
+                replace(command, channel_id=channel.id),
+                send_at,
+            )
+        )
         await tx.commit()
-    return scheduled_id
+    return message
+
+
+async def fail_scheduled(
+    uow: UnitOfWorkFactory, tenant_id: uuid.UUID, message_id: uuid.UUID, reason: str
+) -> bool:
+    """A scheduled message that cannot be sent at its time ends `failed` with the reason
+    (`message.failed`); False when it is not waiting any more (sent, cancelled)."""
+    async with uow(tenant_id, Actor.system()) as tx:
+        repository = MessageRepository(tx)
+        message = await repository.get(message_id, for_update=True)
+        if message is None or not message.is_scheduled:
+            return False
+        message.fail_scheduled(reason, at=utcnow())
+        await repository.save_state(message)
+        await tx.commit()
+    return True
+
+
+async def cancel_scheduled(
+    uow: UnitOfWorkFactory, principal: Principal, message_id: uuid.UUID
+) -> bool:
+    """Removes a cancelled scheduled message; False when it was not waiting any more."""
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        removed = await MessageRepository(tx).delete_scheduled(message_id)
+        await tx.commit()
+    return removed

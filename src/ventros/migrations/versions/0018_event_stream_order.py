@@ -1,7 +1,7 @@
 """Event streams follow commit order: each logged event keeps its transaction id.
 
 Revision ID: 0018_event_stream_order
-Revises: 0010_unsent_messages_index
+Revises: 0011_scheduled_messages
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0018_event_stream_order"
-down_revision: str | None = "0010_unsent_messages_index"
+down_revision: str | None = "0011_scheduled_messages"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

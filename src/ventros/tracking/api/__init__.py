@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from ventros.api.deps import Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
@@ -13,7 +13,7 @@ from ventros.api.time_range import Since, Until, date_range
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.tracking import service
-from ventros.tracking.domain import GroupBy, Utm
+from ventros.tracking.domain import GroupBy, Model, Utm
 from ventros.tracking.schemas import (
     AttributionItem,
     AttributionReport,
@@ -78,12 +78,20 @@ async def attribution_report(
     since: Since = None,
     until: Until = None,
     group_by: GroupBy = GroupBy.SOURCE,
+    model: Annotated[
+        Model, Query(description="the touch a lead is credited to (docs/attribution.md)")
+    ] = Model.FIRST_TOUCH,
 ) -> AttributionReport:
-    """Leads, conversions, spend, CPL, revenue and ROI by source or campaign."""
+    """Leads, conversions, spend, CPL, revenue and ROI by source or campaign. A lead (a
+    contact first tracked in the range) counts once, under its first touch, or with
+    `model=last_touch` its latest touch before `to`; conversions follow the same touch."""
     start, stop = date_range(since, until)
-    rows = await service.attribution_report(uow, principal, group_by, since=start, until=stop)
+    rows = await service.attribution_report(
+        uow, principal, group_by, since=start, until=stop, model=model
+    )
     return AttributionReport(
         group_by=group_by.value,
+        model=model.value,
         since=start,
         until=stop,
         items=[AttributionItem.of(row) for row in rows],

@@ -28,6 +28,7 @@ from ventros.tracking.domain import (
     AttributionRow,
     ClickIdType,
     GroupBy,
+    Model,
     Source,
     Tracking,
     Utm,
@@ -182,23 +183,34 @@ _KEYS = {
     GroupBy.CAMPAIGN: f"coalesce(t.campaign_id, t.utm_campaign, '{NO_CAMPAIGN}')",
 }
 
-# Leads: distinct contacts with a tracking created in the range. Conversions and revenue:
-# conversions in the range, under their tracking's key. Spend: each ad's daily spend in the
-# range, under the key of the ad's first tracking; NULL for keys no spend row reaches.
+# The attribution model (docs/attribution.md). A lead is a contact whose FIRST tracking
+# falls in the range; it counts once, under the key of its model touch: its first tracking
+# (first touch), or its latest one before the range ends (last touch). Conversions in the
+# range are credited to the same touch of their contact, so leads, revenue and ROI agree.
+# Spend: each ad's daily spend in the range, under the key of the ad's first tracking;
+# NULL for keys no spend row reaches.
 _ATTRIBUTION_SQL = """
 WITH keyed AS (
     SELECT t.id, t.contact_id, t.ad_id, t.created_at, {key} AS key
-    FROM trackings t WHERE t.tenant_id = :tenant_id
+    FROM trackings t WHERE t.tenant_id = :tenant_id AND t.created_at < :to_
+),
+touch AS (
+    SELECT DISTINCT ON (contact_id) contact_id, key FROM keyed
+    ORDER BY contact_id, created_at {order}, id {order}
+),
+first_seen AS (
+    SELECT contact_id, min(created_at) AS at FROM keyed GROUP BY contact_id
 ),
 leads AS (
-    SELECT key, count(DISTINCT contact_id) AS leads FROM keyed
-    WHERE created_at >= :from_ AND created_at < :to_ GROUP BY key
+    SELECT t.key, count(*) AS leads
+    FROM first_seen f JOIN touch t ON t.contact_id = f.contact_id
+    WHERE f.at >= :from_ GROUP BY t.key
 ),
 conversions AS (
-    SELECT k.key, count(*) AS conversions, coalesce(sum(c.value_cents), 0) AS revenue
-    FROM tracking_conversions c JOIN keyed k ON k.id = c.tracking_id
+    SELECT t.key, count(*) AS conversions, coalesce(sum(c.value_cents), 0) AS revenue
+    FROM tracking_conversions c JOIN touch t ON t.contact_id = c.contact_id
     WHERE c.tenant_id = :tenant_id AND c.occurred_at >= :from_ AND c.occurred_at < :to_
-    GROUP BY k.key
+    GROUP BY t.key
 ),
 ads AS (
     SELECT DISTINCT ON (ad_id) ad_id, key FROM keyed
@@ -220,16 +232,22 @@ FULL JOIN conversions c ON c.key = l.key
 FULL JOIN spend s ON s.key = coalesce(l.key, c.key)
 ORDER BY leads DESC, key
 """
+_TOUCH_ORDER = {Model.FIRST_TOUCH: "ASC", Model.LAST_TOUCH: "DESC"}
 
 
 async def attribution(
-    uow: UnitOfWork, group_by: GroupBy, *, since: datetime, until: datetime
+    uow: UnitOfWork,
+    group_by: GroupBy,
+    *,
+    since: datetime,
+    until: datetime,
+    model: Model = Model.FIRST_TOUCH,
 ) -> list[AttributionRow]:
     # Spend is per (UTC) day: a day counts when the range [since, until) covers part of it.
     midnight = until.timetz().replace(tzinfo=None) == time()
     last_day = until.date() - timedelta(days=1) if midnight else until.date()
     rows = await uow.connection.execute(
-        text(_ATTRIBUTION_SQL.format(key=_KEYS[group_by])),
+        text(_ATTRIBUTION_SQL.format(key=_KEYS[group_by], order=_TOUCH_ORDER[model])),
         {
             "tenant_id": uow.tenant_id,
             "from_": since,
