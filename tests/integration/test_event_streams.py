@@ -1,6 +1,7 @@
 """Server-Sent Event streams, served by real uvicorn servers (streams need a real socket)."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -178,10 +179,13 @@ async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_
     feed.start()
     stream = follow(container.uow, principal, feed, after=None, poll_seconds=0.05)
     received: list[uuid.UUID] = []
+    both = asyncio.Event()
 
     async def read() -> None:
         async for e in stream:
             received.append(e.id)
+            if len(received) == 2:
+                both.set()
 
     reader = asyncio.create_task(read())
     try:
@@ -195,9 +199,8 @@ async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_
                 await fast.commit()
             await asyncio.sleep(0.5)  # the stream polls while `early` is still open
             await slow.commit()
-        deadline = time.monotonic() + 5
-        while len(received) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(both.wait(), 5)
         assert received == [early.id, late.id]
     finally:
         reader.cancel()

@@ -18,8 +18,8 @@ from tests.integration.test_sessions_assignment import (
     open_session,
 )
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
-from ventros.runtime.container import Container
 from ventros.identity.domain import Role
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 

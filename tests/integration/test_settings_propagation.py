@@ -15,10 +15,10 @@ from sqlalchemy import text
 from tests.conftest import TenantLogin
 from tests.integration.processes import api_process
 from ventros.api.ratelimit import TenantLimitCache
-from ventros.runtime.container import Container
 from ventros.identity.service import rate_limit_of
 from ventros.kernel.events import Actor
 from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations, announce
+from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
 
