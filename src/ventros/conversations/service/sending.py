@@ -21,7 +21,7 @@ from ventros.channels.domain import Channel
 from ventros.channels.waha_client import OutgoingContent
 from ventros.contacts import service as contacts
 from ventros.contacts.domain import Contact
-from ventros.conversations import events, lifecycle
+from ventros.conversations import events
 from ventros.conversations.domain import (
     Direction,
     Message,
@@ -31,6 +31,7 @@ from ventros.conversations.domain import (
     Session,
 )
 from ventros.conversations.repository import MessageRepository, SessionRepository, messages
+from ventros.conversations.service import lifecycle
 from ventros.identity.domain import Principal
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound, RuleViolation
