@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,10 +52,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def owner_url(server_url: str, worker_id: str) -> Iterator[str]:
-    """A freshly created and migrated database, dropped at the end of the run."""
-    name = f"ventros_test_{worker_id}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def fresh_database(server_url: str, name: str) -> Iterator[str]:
+    """A database of its own on the server, migrated; dropped on exit. Its owner URL."""
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
@@ -66,6 +66,13 @@ def owner_url(server_url: str, worker_id: str) -> Iterator[str]:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@pytest.fixture(scope="session")
+def owner_url(server_url: str, worker_id: str) -> Iterator[str]:
+    """A freshly created and migrated database, dropped at the end of the run."""
+    with fresh_database(server_url, f"ventros_test_{worker_id}_{uuid.uuid4().hex[:8]}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

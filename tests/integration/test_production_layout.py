@@ -20,7 +20,7 @@ import httpx
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.conftest import TenantLogin, new_tenant
+from tests.conftest import TenantLogin, fresh_database, make_settings, new_tenant
 from tests.integration.ads_kit import WABA_ID
 from tests.integration.processes import VentrosProcess, api_process, eventually, ventros_env
 from tests.integration.test_bus_support import rabbitmq_url
@@ -28,7 +28,7 @@ from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, Receiver, _
 from tests.integration.waha_kit import create_channel, fixture, post_webhook
 from ventros.platform.bus import RetryPolicy
 from ventros.platform.bus.rabbitmq import RabbitMQBus
-from ventros.runtime.container import Container
+from ventros.runtime.container import Container, bootstrap
 from ventros.runtime.registry import wire
 from ventros.stand_ins.ads import VALID_TOKEN, AdsStandIn
 from ventros.stand_ins.waha import chat_id_of, customer_payload, envelope
@@ -50,6 +50,18 @@ async def temporal_address() -> AsyncIterator[str]:
         dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
     ) as env:
         yield env.client.service_client.config.target_host
+
+
+@pytest.fixture
+async def layout_database(server_url: str) -> AsyncIterator[tuple[str, Container]]:
+    """A database of the layout's own: its relay publishes every unpublished outbox row,
+    so it must not see the other tests' events."""
+    with fresh_database(server_url, f"ventros_layout_{uuid.uuid4().hex[:8]}") as url:
+        container = bootstrap(make_settings(), database_url=url)
+        try:
+            yield url, container
+        finally:
+            await container.aclose()
 
 
 @pytest.fixture
@@ -123,13 +135,13 @@ async def _dead_letters(url: str, prefix: str, container: Container) -> list[Any
 
 
 async def test_the_production_layout_serves_inbound_whatsapp_end_to_end(
-    owner_url: str,
-    container: Container,
+    layout_database: tuple[str, Container],
     temporal_address: str,
     stand_in: AdsStandIn,
     tmp_path: Path,
 ) -> None:
     broker = rabbitmq_url()
+    owner_url, container = layout_database
     prefix = f"prod{uuid.uuid4().hex[:8]}."
     settings = {
         "rabbitmq_url": broker,
