@@ -93,6 +93,17 @@ def in_seconds(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
+async def schedule_text(
+    app: App, tenant: TenantLogin, contact_id: str, text: str, *, in_s: float
+) -> str:
+    """Schedules a text `in_s` seconds from now; its message id."""
+    body = {"contact_id": contact_id, "type": "text", "text": text, "send_at": in_seconds(in_s)}
+    response = await schedule(app, tenant, body)
+    assert response.status_code == 202, response.text
+    message_id: str = response.json()["id"]
+    return message_id
+
+
 async def failed_events(app: App, tenant: TenantLogin, message_id: str) -> list[Any]:
     return await rows(
         app.container,
@@ -193,13 +204,7 @@ async def test_scheduled_messages_are_listed_by_status_a_page_at_a_time(app: App
     tenant, contact_id = await customer(app)
     ids = []
     for n in range(3):
-        response = await schedule(
-            app,
-            tenant,
-            {"contact_id": contact_id, "type": "text", "text": f"#{n}", "send_at": in_seconds(600)},
-        )
-        assert response.status_code == 202, response.text
-        ids.append(response.json()["id"])
+        ids.append(await schedule_text(app, tenant, contact_id, f"#{n}", in_s=600))
     seen: list[str] = []
     cursor = None
     while True:
@@ -230,13 +235,7 @@ async def test_scheduled_messages_are_listed_by_status_a_page_at_a_time(app: App
 
 async def test_a_scheduled_message_whose_channel_was_deleted_ends_failed(app: App) -> None:
     tenant, contact_id = await customer(app)
-    response = await schedule(
-        app,
-        tenant,
-        {"contact_id": contact_id, "type": "text", "text": "Oi", "send_at": in_seconds(2)},
-    )
-    assert response.status_code == 202, response.text
-    message_id = response.json()["id"]
+    message_id = await schedule_text(app, tenant, contact_id, "Oi", in_s=2)
     waiting = (await app.http.get(f"/api/v1/messages/{message_id}", headers=tenant.headers)).json()
     deleted = await app.http.delete(
         f"/api/v1/channels/{waiting['channel_id']}", headers=tenant.headers
@@ -258,13 +257,8 @@ async def test_a_scheduled_message_outside_the_24h_window_at_its_time_ends_faile
     tenant, contact_id = await customer(
         app, wrote_seconds_ago=24 * 3600 - 3, enforce_24h_window=True
     )
-    response = await schedule(
-        app,
-        tenant,
-        {"contact_id": contact_id, "type": "text", "text": "Tarde", "send_at": in_seconds(5)},
-    )
-    assert response.status_code == 202, response.text
-    message = await settled(app, tenant, response.json()["id"])
+    message_id = await schedule_text(app, tenant, contact_id, "Tarde", in_s=5)
+    message = await settled(app, tenant, message_id)
     assert message["status"] == "failed"
     assert "24 h window" in message["error"]
     assert len(await failed_events(app, tenant, message["id"])) == 1
@@ -274,15 +268,10 @@ async def test_a_scheduled_message_to_a_contact_anonymised_meanwhile_ends_failed
     app: App,
 ) -> None:
     tenant, contact_id = await customer(app)
-    response = await schedule(
-        app,
-        tenant,
-        {"contact_id": contact_id, "type": "text", "text": "Oi", "send_at": in_seconds(2)},
-    )
-    assert response.status_code == 202, response.text
+    message_id = await schedule_text(app, tenant, contact_id, "Oi", in_s=2)
     erased = await app.http.post(f"/api/v1/contacts/{contact_id}/anonymize", headers=tenant.headers)
     assert erased.status_code == 200, erased.text
-    message = await settled(app, tenant, response.json()["id"])
+    message = await settled(app, tenant, message_id)
     assert message["status"] == "failed"
     assert message["error"]
     assert len(await failed_events(app, tenant, message["id"])) == 1
