@@ -31,6 +31,10 @@ class Container:
         return UnitOfWork(self.database.system, tenant_id, Actor.system())
 
     async def aclose(self) -> None:
+        from ventros.channels.waha_client import WahaClient
+
+        # Shared WAHA clients (the sender's, the profile pictures') outlive any one use.
+        await WahaClient.close_all()
         await self.database.dispose()
 
 
