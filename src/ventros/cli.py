@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -16,7 +18,23 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Ventros CRM", no_args_is_help=True, add_completion=False)
+
+class _Cli(typer.Typer):
+    """Every command ends with one sentence saying what to do when a service it needs is
+    unreachable or a setting is wrong (exit code 1), not with a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            advice = what_to_do(error)
+            if advice is None or os.environ.get("VENTROS_DEBUG"):
+                raise
+            typer.echo(f"error: {advice}", err=True)
+            sys.exit(1)
+
+
+app = _Cli(help="Ventros CRM", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 
@@ -170,7 +188,7 @@ def worker() -> None:
 
 def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
     from ventros.bootstrap import bootstrap
-    from ventros.platform.bus import BusUnavailable, build_bus
+    from ventros.platform.bus import build_bus
     from ventros.platform.consumers import load_consumers
     from ventros.platform.runtime import configured_or_running_database_url
 
@@ -186,11 +204,7 @@ def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
             await bus.close()
             await container.aclose()
 
-    try:
-        return asyncio.run(run())
-    except BusUnavailable as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from error
+    return asyncio.run(run())
 
 
 @dlq_app.command("list")
@@ -349,6 +363,85 @@ def waha_sim_say(
     typer.echo(answer.text)
     if answer.status_code >= 400 or (answer.json().get("webhook_status") or 500) >= 300:
         raise typer.Exit(code=1)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def what_to_do(error: BaseException) -> str | None:
+    """One sentence for the failures a user can fix (None: a bug, keep the traceback)."""
+    from pydantic import ValidationError
+
+    from ventros.platform.runtime import DatabaseUnavailable
+
+    chain = _causes(error)
+    for cause in chain:
+        if isinstance(cause, ValidationError) and cause.title == "Settings":
+            first = cause.errors()[0]
+            name = "VENTROS_" + "_".join(str(part) for part in first["loc"]).upper()
+            return f"{name} is not valid ({first['msg']}); fix it in the environment or .env."
+        if isinstance(cause, DatabaseUnavailable):
+            return f"{cause}."
+    unreachable = [c for c in chain if isinstance(c, OSError | ConnectionError | TimeoutError)]
+    if _involves(chain, "temporalio"):
+        return (
+            "Temporal is not reachable: start `ventros run` (embedded Temporal), "
+            "or check VENTROS_TEMPORAL_ADDRESS."
+        )
+    if _involves(chain, "aiormq", "aio_pika", "pamqp"):
+        return (
+            "RabbitMQ is not reachable: start it, or check VENTROS_RABBITMQ_URL "
+            "(unset, the in-process bus of `ventros run` is used)."
+        )
+    if _involves(chain, "asyncpg", "sqlalchemy", "psycopg"):
+        names = {type(c).__name__ for c in chain}
+        if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"}:
+            return (
+                "the database refused the login: check the user and password in "
+                "VENTROS_DATABASE_URL (and VENTROS_APP_DATABASE_PASSWORD)."
+            )
+        if names & {"UndefinedTableError", "InvalidCatalogNameError"}:
+            return (
+                "the database has no Ventros tables (or does not exist): create it and run "
+                "`.venv/bin/ventros migrate`."
+            )
+        refused = any(
+            type(c).__name__ == "OperationalError" and "connect" in str(c).lower() for c in chain
+        )  # psycopg (migrations) says it this way
+        if unreachable or refused or names & {"CannotConnectNowError"}:
+            return (
+                "the database is not reachable: start `ventros run` (embedded PostgreSQL), "
+                "or check VENTROS_DATABASE_URL and that PostgreSQL is running."
+            )
+    return None
+
+
+def _involves(chain: list[BaseException], *packages: str) -> bool:
+    """Whether one of the errors comes from, or passed through, one of these packages."""
+    import traceback
+
+    for cause in chain:
+        if type(cause).__module__.split(".")[0] in packages:
+            return True
+        for frame in traceback.extract_tb(cause.__traceback__):
+            if any(f"/{package}/" in frame.filename for package in packages):
+                return True
+    return False
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error, what caused it, and the members of exception groups, depth first."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current in found:
+            continue
+        found.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return found
 
 
 if __name__ == "__main__":
