@@ -110,6 +110,57 @@ def tenants_create(
         raise typer.Exit(code=1) from error
 
 
+users_app = typer.Typer(help="Manage a tenant's users", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    admin_email: str = typer.Option(..., help="An admin of the tenant, who creates the user"),
+    email: str = typer.Option(..., help="The new user's email (their login)"),
+    name: str = typer.Option(..., help="The new user's name"),
+    password: str = typer.Option(..., help="The new user's password (at least 12 characters)"),
+    role: str = typer.Option("agent", help="admin, supervisor, agent or viewer"),
+    capacity: int = typer.Option(5, min=1, help="At most this many open sessions at once"),
+    skill: list[str] = typer.Option([], help="A skill for skill-based assignment (repeat)"),
+) -> None:
+    """Create a user of any role in the tenant of `--admin-email`; prints their id as JSON.
+    (The API does the same: POST /api/v1/agents, as an admin.)"""
+    from ventros.bootstrap import bootstrap
+    from ventros.identity.domain import Role
+    from ventros.identity.permissions import Permission, require
+    from ventros.identity.service import RegisterUser, acting_user, register_user
+    from ventros.kernel.errors import DomainError, NotFound
+    from ventros.platform.runtime import configured_or_running_database_url
+
+    if role not in {r.value for r in Role}:
+        typer.echo(f"error: --role must be one of {', '.join(r.value for r in Role)}.", err=True)
+        raise typer.Exit(code=1)
+    settings = Settings()
+
+    async def create() -> dict[str, str]:
+        container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
+        try:
+            admin = await acting_user(container.uow, email=admin_email)
+            if admin is None:
+                raise NotFound(f"no user has the email {admin_email}; give a tenant admin's")
+            require(admin, Permission.USERS_CREATE)
+            user = await register_user(
+                container.uow,
+                admin,
+                RegisterUser(email, name, password, Role(role), capacity, tuple(skill)),
+            )
+        finally:
+            await container.aclose()
+        return {"id": str(user.id), "tenant_id": str(admin.tenant_id), "role": role}
+
+    try:
+        typer.echo(json.dumps(asyncio.run(create())))
+    except DomainError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(code=1) from error
+
+
 # --------------------------------------------------------------------------- event backbone
 
 dlq_app = typer.Typer(help="Dead letters of the bus (RabbitMQ or in-process)", no_args_is_help=True)

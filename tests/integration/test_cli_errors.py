@@ -1,14 +1,19 @@
 """Every `ventros` command that cannot reach what it needs ends with one sentence saying
-what to do, and a non-zero exit code; no traceback."""
+what to do, and a non-zero exit code; no traceback. And `ventros users create`."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import httpx
 import pytest
+
+from tests.conftest import TEST_PASSWORD, TEST_SECRET, TenantLogin, login
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +86,32 @@ def test_an_unreachable_temporal_is_one_sentence(tmp_path: Path, owner_url: str)
 def test_a_bad_setting_is_named(tmp_path: Path) -> None:
     said = _last_words(_ventros(tmp_path, "dlq", "list", VENTROS_HTTP_PORT="eighty"))
     assert said.startswith("error: VENTROS_HTTP_PORT is not valid"), said
+
+
+async def test_users_of_every_role_are_created_from_the_command_line(
+    tmp_path: Path, owner_url: str, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    for role in ("supervisor", "agent", "viewer", "admin"):
+        email = f"cli-{role}-{uuid.uuid4().hex[:8]}@example.com"
+        done = _ventros(
+            tmp_path, "users", "create", "--admin-email", tenant.email, "--email", email,
+            "--name", role.title(), "--password", TEST_PASSWORD, "--role", role,
+            VENTROS_DATABASE_URL=owner_url, VENTROS_SECRET_KEY=TEST_SECRET,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        created = json.loads(done.stdout.strip().splitlines()[-1])
+        assert created["tenant_id"] == str(tenant.tenant_id)
+        token = await login(client, email)
+        me = await client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["role"] == role
+        assert me.json()["id"] == created["id"]
+
+
+def test_an_unknown_admin_email_is_one_sentence(tmp_path: Path, owner_url: str) -> None:
+    done = _ventros(
+        tmp_path, "users", "create", "--admin-email", "nobody@example.com", "--email",
+        "x@example.com", "--name", "X", "--password", TEST_PASSWORD,
+        VENTROS_DATABASE_URL=owner_url, VENTROS_SECRET_KEY=TEST_SECRET,
+    )  # fmt: skip
+    said = _last_words(done)
+    assert said == "error: no user has the email nobody@example.com; give a tenant admin's"

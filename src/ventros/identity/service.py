@@ -154,8 +154,8 @@ async def ensure_demo_tenant(
     return DemoTenant(created=True, logins=logins)
 
 
-async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
-    """The demo tenant's admin, acting (what seeding the demo's channel needs)."""
+async def acting_user(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
+    """The user with this login email, acting (the demo's seeding, the CLI)."""
     async with uow(NO_TENANT, Actor.system()) as tx:
         login = await find_login(tx, normalise_email(email))
     if login is None:
@@ -166,6 +166,9 @@ async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
         role=login.role,
         email=login.email,
     )
+
+
+demo_admin = acting_user  # the demo tenant's admin, for seeding its channel
 
 
 async def settings_in(tx: UnitOfWork) -> dict[str, Any]:
