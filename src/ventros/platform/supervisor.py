@@ -68,7 +68,7 @@ BACKGROUND_SERVICES.append(run_privacy_retention)  # LGPD: purge expired deleted
 SERVICE_SHUTDOWN_GRACE_SECONDS = 10.0
 # Ctrl-C must finish within seconds whatever clients do: requests still running after this
 # are cancelled (event streams are ended at once, see _end_event_streams).
-HTTP_SHUTDOWN_GRACE_SECONDS = 2.0
+HTTP_SHUTDOWN_GRACE_SECONDS = 2
 SERVICE_INITIAL_BACKOFF_SECONDS = 1.0
 SERVICE_MAX_BACKOFF_SECONDS = 30.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
