@@ -58,29 +58,27 @@ def test_an_unreachable_database_is_one_sentence(tmp_path: Path, command: tuple[
     assert "VENTROS_DATABASE_URL" in said
 
 
-def test_an_unreachable_rabbitmq_is_one_sentence(tmp_path: Path, owner_url: str) -> None:
-    done = _ventros(
-        tmp_path,
-        "dlq",
-        "list",
-        VENTROS_DATABASE_URL=owner_url,
-        VENTROS_RABBITMQ_URL="amqp://guest:guest@127.0.0.1:1/",
-    )
+@pytest.mark.parametrize(
+    ("command", "setting", "value", "sentence"),
+    [
+        (("dlq", "list"), "VENTROS_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:1/",
+         "error: RabbitMQ is not reachable"),
+        (("temporal-worker",), "VENTROS_TEMPORAL_ADDRESS", "127.0.0.1:1",
+         "error: Temporal is not reachable"),
+    ],
+)  # fmt: skip
+def test_an_unreachable_service_is_one_sentence_naming_its_setting(
+    tmp_path: Path,
+    owner_url: str,
+    command: tuple[str, ...],
+    setting: str,
+    value: str,
+    sentence: str,
+) -> None:
+    done = _ventros(tmp_path, *command, VENTROS_DATABASE_URL=owner_url, **{setting: value})
     said = _last_words(done)
-    assert said.startswith("error: RabbitMQ is not reachable"), done.stderr
-    assert "VENTROS_RABBITMQ_URL" in said
-
-
-def test_an_unreachable_temporal_is_one_sentence(tmp_path: Path, owner_url: str) -> None:
-    done = _ventros(
-        tmp_path,
-        "temporal-worker",
-        VENTROS_DATABASE_URL=owner_url,
-        VENTROS_TEMPORAL_ADDRESS="127.0.0.1:1",
-    )
-    said = _last_words(done)
-    assert said.startswith("error: Temporal is not reachable"), done.stderr
-    assert "VENTROS_TEMPORAL_ADDRESS" in said
+    assert said.startswith(sentence), done.stderr
+    assert setting in said
 
 
 def test_a_bad_setting_is_named(tmp_path: Path) -> None:
