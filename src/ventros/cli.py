@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
@@ -15,7 +17,23 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Ventros CRM", no_args_is_help=True, add_completion=False)
+
+class _Cli(typer.Typer):
+    """Every command ends with one sentence saying what to do when a service it needs is
+    unreachable or a setting is wrong (exit code 1), not with a traceback."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as error:
+            advice = what_to_do(error)
+            if advice is None or os.environ.get("VENTROS_DEBUG"):
+                raise
+            typer.echo(f"error: {advice}", err=True)
+            sys.exit(1)
+
+
+app = _Cli(help="Ventros CRM", no_args_is_help=True, add_completion=False)
 tenants_app = typer.Typer(help="Manage tenants", no_args_is_help=True)
 app.add_typer(tenants_app, name="tenants")
 
@@ -92,6 +110,44 @@ def worker() -> None:
     commands.serve_role("worker")
 
 
+users_app = typer.Typer(help="Manage a tenant's users", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    admin_email: str = typer.Option(..., help="An admin of the tenant, who creates the user"),
+    email: str = typer.Option(..., help="The new user's email (their login)"),
+    name: str = typer.Option(..., help="The new user's name"),
+    password: str = typer.Option(..., help="The new user's password (at least 12 characters)"),
+    role: str = typer.Option("agent", help="admin, supervisor, agent or viewer"),
+    capacity: int = typer.Option(5, min=1, help="At most this many open sessions at once"),
+    skill: list[str] = typer.Option([], help="A skill for skill-based assignment (repeat)"),
+) -> None:
+    """Create a user of any role in the tenant of `--admin-email`; prints their id as JSON.
+    (The API does the same: POST /api/v1/agents, as an admin.)"""
+    from ventros.identity.domain import Role
+    from ventros.kernel.errors import DomainError
+
+    if role not in {r.value for r in Role}:
+        typer.echo(f"error: --role must be one of {', '.join(r.value for r in Role)}.", err=True)
+        raise typer.Exit(code=1)
+    try:
+        created = commands.create_user(
+            admin_email=admin_email,
+            email=email,
+            name=name,
+            password=password,
+            role=Role(role),
+            capacity=capacity,
+            skills=tuple(skill),
+        )
+    except DomainError as error:
+        typer.echo(f"error: {error.detail}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(json.dumps(created))
+
+
 # --------------------------------------------------------------------------- event backbone
 
 dlq_app = typer.Typer(help="Dead letters of the bus (RabbitMQ or in-process)", no_args_is_help=True)
@@ -99,13 +155,7 @@ app.add_typer(dlq_app, name="dlq")
 
 
 def _with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
-    from ventros.platform.bus import BusUnavailable
-
-    try:
-        return commands.with_bus(action)
-    except BusUnavailable as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(code=1) from error
+    return commands.with_bus(action)
 
 
 @dlq_app.command("list")
@@ -264,6 +314,85 @@ def waha_sim_say(
     typer.echo(answer.text)
     if answer.status_code >= 400 or (answer.json().get("webhook_status") or 500) >= 300:
         raise typer.Exit(code=1)
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def what_to_do(error: BaseException) -> str | None:
+    """One sentence for the failures a user can fix (None: a bug, keep the traceback)."""
+    from pydantic import ValidationError
+
+    from ventros.runtime.locate import DatabaseUnavailable
+
+    chain = _causes(error)
+    for cause in chain:
+        if isinstance(cause, ValidationError) and cause.title == "Settings":
+            first = cause.errors()[0]
+            name = "VENTROS_" + "_".join(str(part) for part in first["loc"]).upper()
+            return f"{name} is not valid ({first['msg']}); fix it in the environment or .env."
+        if isinstance(cause, DatabaseUnavailable):
+            return f"{cause}."
+    unreachable = [c for c in chain if isinstance(c, OSError | ConnectionError | TimeoutError)]
+    if _involves(chain, "temporalio"):
+        return (
+            "Temporal is not reachable: start `ventros run` (embedded Temporal), "
+            "or check VENTROS_TEMPORAL_ADDRESS."
+        )
+    if _involves(chain, "aiormq", "aio_pika", "pamqp"):
+        return (
+            "RabbitMQ is not reachable: start it, or check VENTROS_RABBITMQ_URL "
+            "(unset, the in-process bus of `ventros run` is used)."
+        )
+    if _involves(chain, "asyncpg", "sqlalchemy", "psycopg"):
+        names = {type(c).__name__ for c in chain}
+        if names & {"InvalidPasswordError", "InvalidAuthorizationSpecificationError"}:
+            return (
+                "the database refused the login: check the user and password in "
+                "VENTROS_DATABASE_URL (and VENTROS_APP_DATABASE_PASSWORD)."
+            )
+        if names & {"UndefinedTableError", "InvalidCatalogNameError"}:
+            return (
+                "the database has no Ventros tables (or does not exist): create it and run "
+                "`.venv/bin/ventros migrate`."
+            )
+        refused = any(
+            type(c).__name__ == "OperationalError" and "connect" in str(c).lower() for c in chain
+        )  # psycopg (migrations) says it this way
+        if unreachable or refused or names & {"CannotConnectNowError"}:
+            return (
+                "the database is not reachable: start `ventros run` (embedded PostgreSQL), "
+                "or check VENTROS_DATABASE_URL and that PostgreSQL is running."
+            )
+    return None
+
+
+def _involves(chain: list[BaseException], *packages: str) -> bool:
+    """Whether one of the errors comes from, or passed through, one of these packages."""
+    import traceback
+
+    for cause in chain:
+        if type(cause).__module__.split(".")[0] in packages:
+            return True
+        for frame in traceback.extract_tb(cause.__traceback__):
+            if any(f"/{package}/" in frame.filename for package in packages):
+                return True
+    return False
+
+
+def _causes(error: BaseException) -> list[BaseException]:
+    """The error, what caused it, and the members of exception groups, depth first."""
+    found: list[BaseException] = []
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if current in found:
+            continue
+        found.append(current)
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(c for c in (current.__cause__, current.__context__) if c is not None)
+    return found
 
 
 if __name__ == "__main__":

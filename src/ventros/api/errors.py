@@ -96,13 +96,27 @@ def _is_malformed_json(error: RequestValidationError) -> bool:
     return any(item.get("type") == "json_invalid" for item in error.errors())
 
 
+def _is_not_json(request: Request, error: RequestValidationError) -> bool:
+    """The whole body was refused and it was sent as something other than JSON (a form,
+    text): the user needs to hear "send JSON", not "Input should be a valid dictionary"."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not media_type or media_type == "application/json" or media_type.endswith("+json"):
+        return False
+    return any(tuple(item.get("loc", ())) == ("body",) for item in error.errors())
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def on_domain_error(_: Request, error: DomainError) -> JSONResponse:
         return domain_error_response(error)
 
     @app.exception_handler(RequestValidationError)
-    async def on_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+    async def on_validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+        if _is_not_json(request, error):
+            return problem(
+                415,
+                "the request body must be JSON: send it with Content-Type: application/json",
+            )
         if _is_malformed_json(error):
             return problem(400, "request body is not valid JSON")
         return problem(422, "request validation failed", errors=_validation_errors(error))

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -85,13 +87,46 @@ async def event_feed(request: Request, container: ContainerDep) -> EventFeed:
 Feed = Annotated[EventFeed, Depends(event_feed)]
 
 
-async def _as_sse(events: AsyncIterator[DomainEvent]) -> AsyncIterator[ServerSentEvent]:
-    async for event in events:
-        yield ServerSentEvent(
-            data=json.dumps(EventRead.of(event).model_dump(mode="json")),
-            event=event.name,
-            id=str(event.id),
-        )
+# After the server's shutdown began, how long a stream has to end by itself.
+SHUTDOWN_GRACE_SECONDS = 1.0
+
+
+async def _as_sse(
+    events: AsyncIterator[DomainEvent], shutdown: anyio.Event
+) -> AsyncIterator[ServerSentEvent]:
+    """The events as SSE until the server shuts down: the stream then ends like any
+    response (the client reconnects with Last-Event-ID), so shutdown does not wait."""
+    stopping = asyncio.ensure_future(shutdown.wait())
+    following: asyncio.Future[DomainEvent] | None = None
+    try:
+        while True:
+            following = asyncio.ensure_future(anext(events))
+            await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                return
+            try:
+                event = following.result()
+            except StopAsyncIteration:
+                return
+            yield ServerSentEvent(
+                data=json.dumps(EventRead.of(event).model_dump(mode="json")),
+                event=event.name,
+                id=str(event.id),
+            )
+    finally:
+        for pending in (following, stopping):
+            if pending is not None:
+                pending.cancel()
+
+
+def _event_stream(events: AsyncIterator[DomainEvent]) -> EventSourceResponse:
+    shutdown = anyio.Event()
+    return EventSourceResponse(
+        _as_sse(events, shutdown),
+        ping=HEARTBEAT_SECONDS,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @router.get("/events/stream", response_class=EventSourceResponse)
@@ -100,7 +135,7 @@ async def stream_events(
 ) -> EventSourceResponse:
     """Server-Sent Events: every new event of the tenant; Last-Event-ID resumes."""
     events = service.follow(uow, principal, feed, after=_resume_point(last_event_id))
-    return EventSourceResponse(_as_sse(events), ping=HEARTBEAT_SECONDS)
+    return _event_stream(events)
 
 
 @router.get("/contacts/{contact_id}/events/stream", response_class=EventSourceResponse)
@@ -116,4 +151,4 @@ async def stream_contact_events(
     events = service.follow(
         uow, principal, feed, after=_resume_point(last_event_id), contact_id=contact_id
     )
-    return EventSourceResponse(_as_sse(events), ping=HEARTBEAT_SECONDS)
+    return _event_stream(events)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import mimetypes
+import weakref
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -167,11 +168,22 @@ class WahaClient:
     belongs to an event loop, so it is made on first use in the running one.
     """
 
+    # Every client of the process, so that shutdown closes their sessions (some live in
+    # process-wide caches no container owns; aiohttp logs "Unclosed client session").
+    _everyone: ClassVar[weakref.WeakSet[WahaClient]] = weakref.WeakSet()
+
     def __init__(self, *, timeout_seconds: float, max_connections: int = 256) -> None:
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        WahaClient._everyone.add(self)
+
+    @classmethod
+    async def close_all(cls) -> None:
+        """Close the sessions every client opened in the running event loop."""
+        for client in list(cls._everyone):
+            await client.aclose()
 
     @classmethod
     def create(cls, *, timeout_seconds: float, max_connections: int = 256) -> WahaClient:

@@ -105,6 +105,8 @@ class Session(AggregateRoot):
     close_reason: str | None = None
     csat_score: int | None = None
     csat_comment: str | None = None
+    # The last handoff's note for the agent who received the session (None: no note).
+    transfer_note: str | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -247,6 +249,7 @@ class Session(AggregateRoot):
                 "the session is assigned to this agent already", field="to_agent_id"
             )
         previous, self.agent_id = self.agent_id, agent_id
+        self.transfer_note = (note or "").strip()[:MAX_NOTE] or None
         self.updated_at = utcnow()
         self.record(
             events.SESSION_TRANSFERRED,
@@ -254,7 +257,7 @@ class Session(AggregateRoot):
                 **self._refs(),
                 "from_agent_id": str(previous) if previous else None,
                 "to_agent_id": str(agent_id),
-                "note": (note or "").strip()[:MAX_NOTE] or None,
+                "note": self.transfer_note,
             },
         )
 

@@ -32,6 +32,9 @@ class SessionRead(BaseModel):
     reply_count: int
     resolution_seconds: float | None
     csat: CsatRead | None
+    transfer_note: str | None = Field(
+        description="The note of the last transfer, for the agent who received the session"
+    )
 
     @classmethod
     def of(cls, session: Session) -> SessionRead:
@@ -55,6 +58,7 @@ class SessionRead(BaseModel):
                 if session.csat_score is not None
                 else None
             ),
+            transfer_note=session.transfer_note,
         )
 
 

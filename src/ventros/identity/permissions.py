@@ -80,6 +80,52 @@ def allows(role: Role, permission: Permission) -> bool:
 ANSWERING_ROLES = frozenset(r for r in Role if Permission.MESSAGES_SEND in ROLE_PERMISSIONS[r])
 
 
+# What each permission lets a user do, as the end of "<role>s cannot ...": a refusal
+# reads as a sentence the user can act on, not as a permission code.
+_DOING: dict[Permission, str] = {
+    Permission.CONTACTS_READ: "read contacts",
+    Permission.CONTACTS_WRITE: "create or change contacts",
+    Permission.CONTACTS_DELETE: "delete contacts",
+    Permission.CONTACTS_ANONYMIZE: "anonymise contacts",
+    Permission.AGENTS_READ: "see agents",
+    Permission.AGENTS_MANAGE: "change agents (roles, skills, capacity)",
+    Permission.USERS_CREATE: "create users",
+    Permission.AGENTS_SET_OWN_STATUS: "set an agent status",
+    Permission.CHANNELS_READ: "see channels",
+    Permission.CHANNELS_MANAGE: "create, change or delete channels",
+    Permission.SESSIONS_READ: "see conversations",
+    Permission.SESSIONS_ACT_OWN: "take, transfer or close conversations",
+    Permission.SESSIONS_ASSIGN_ANY: "assign conversations to others",
+    Permission.MESSAGES_READ: "read messages",
+    Permission.MESSAGES_SEND: "send messages",
+    Permission.PIPELINES_READ: "see pipelines",
+    Permission.PIPELINES_MANAGE: "create or change pipelines",
+    Permission.PIPELINES_MOVE: "move contacts between pipeline stages",
+    Permission.TRACKINGS_READ: "see trackings",
+    Permission.TRACKINGS_WRITE: "record trackings",
+    Permission.REPORTS_READ: "read reports",
+    Permission.SETTINGS_READ: "read the settings",
+    Permission.SETTINGS_MANAGE: "change the settings",
+    Permission.WEBHOOKS_MANAGE: "manage webhooks",
+    Permission.EVENTS_READ: "read events",
+}
+
+
+_ONE_OF = {Role.ADMIN: "an admin", Role.SUPERVISOR: "a supervisor", Role.AGENT: "an agent"}
+
+
+def _who_may(permission: Permission) -> str:
+    allowed = [_ONE_OF.get(role, role.value) for role in Role if allows(role, permission)]
+    return allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
+
+
+def refusal(role: Role, permission: Permission) -> str:
+    """Why `role` is refused `permission`, and who may do it instead."""
+    subject, _, action = permission.value.partition(":")
+    doing = _DOING.get(permission) or f"{action.replace('_', ' ')} {subject}"
+    return f"{role.value}s cannot {doing}; ask {_who_may(permission)}"
+
+
 def require(principal: Principal, permission: Permission) -> None:
     if not allows(principal.role, permission):
-        raise PermissionDenied(f"role '{principal.role}' may not {permission.value}")
+        raise PermissionDenied(refusal(principal.role, permission))

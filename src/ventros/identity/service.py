@@ -131,18 +131,35 @@ async def update_settings(
     return tenant.effective_settings()
 
 
+@dataclass(frozen=True)
+class DemoLogin:
+    """One user of the demo tenant, as `ventros run` prints it."""
+
+    role: Role
+    email: str
+    password: str
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    created: bool  # False: it was there from an earlier start
+    logins: list[DemoLogin]  # admin first
+
+
 async def ensure_demo_tenant(
     uow: UnitOfWorkFactory, *, name: str, email: str, password: str
-) -> CreatedTenant | None:
-    """Seeds the demo tenant once; returns None when its admin already exists."""
+) -> DemoTenant:
+    """Seeds the demo tenant once; returns the logins of its users, whoever seeded them."""
+    logins = [DemoLogin(Role.ADMIN, email, password)]
     async with uow(NO_TENANT, Actor.system()) as tx:
         if await find_login(tx, normalise_email(email)) is not None:
-            return None
-    return await create_tenant(uow, name=name, admin_email=email, admin_password=password)
+            return DemoTenant(created=False, logins=logins)
+    await create_tenant(uow, name=name, admin_email=email, admin_password=password)
+    return DemoTenant(created=True, logins=logins)
 
 
-async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
-    """The demo tenant's admin, acting (what seeding the demo's channel needs)."""
+async def acting_user(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
+    """The user with this login email, acting (the demo's seeding, the CLI)."""
     async with uow(NO_TENANT, Actor.system()) as tx:
         login = await find_login(tx, normalise_email(email))
     if login is None:
@@ -153,6 +170,9 @@ async def demo_admin(uow: UnitOfWorkFactory, *, email: str) -> Principal | None:
         role=login.role,
         email=login.email,
     )
+
+
+demo_admin = acting_user  # the demo tenant's admin, for seeding its channel
 
 
 async def settings_in(tx: UnitOfWork) -> dict[str, Any]:

@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     media_max_body_bytes: int = 16 << 20
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None  # None: JSON unless stdout is a terminal
     require_services: bool = False
 
     # Event backbone. The outbox relay: LISTEN/NOTIFY ("listen", default) or Temporal.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 from ventros.platform.settings import Settings
 
 if TYPE_CHECKING:
+    from ventros.identity.domain import Role
     from ventros.identity.service import CreatedTenant
     from ventros.platform.bus import Bus
     from ventros.runtime.container import Container
@@ -74,6 +75,35 @@ def create_tenant(*, name: str, admin_email: str, admin_password: str) -> Create
         return await create(
             container.uow, name=name, admin_email=admin_email, admin_password=admin_password
         )
+
+    return asyncio.run(_with_container(resolved(load_settings()), action))
+
+
+def create_user(
+    *,
+    admin_email: str,
+    email: str,
+    name: str,
+    password: str,
+    role: Role,
+    capacity: int,
+    skills: tuple[str, ...],
+) -> dict[str, str]:
+    """A user of any role, created by an admin of the tenant (as POST /api/v1/agents)."""
+    from ventros.identity.permissions import Permission, require
+    from ventros.identity.service import RegisterUser, acting_user, register_user
+    from ventros.kernel.errors import NotFound
+    from ventros.runtime.locate import resolved
+
+    async def action(container: Container) -> dict[str, str]:
+        admin = await acting_user(container.uow, email=admin_email)
+        if admin is None:
+            raise NotFound(f"no user has the email {admin_email}; give a tenant admin's")
+        require(admin, Permission.USERS_CREATE)
+        user = await register_user(
+            container.uow, admin, RegisterUser(email, name, password, role, capacity, skills)
+        )
+        return {"id": str(user.id), "tenant_id": str(admin.tenant_id), "role": role.value}
 
     return asyncio.run(_with_container(resolved(load_settings()), action))
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 import uvicorn
 
+from ventros.platform.banner import Banner
 from ventros.platform.logging import redact_sensitive
 from ventros.platform.settings import Settings
 from ventros.runtime.services import BackgroundService
@@ -37,6 +38,8 @@ from ventros.runtime.services import BackgroundService
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from ventros.identity.service import DemoLogin
+    from ventros.platform.embedded.postgres import EmbeddedPostgres
     from ventros.platform.embedded.temporal import EmbeddedTemporal
     from ventros.runtime.container import Container
     from ventros.stand_ins.demo import DemoWhatsApp
@@ -45,6 +48,9 @@ log = structlog.get_logger(__name__)
 
 
 SERVICE_SHUTDOWN_GRACE_SECONDS = 10.0
+# Ctrl-C must finish within seconds whatever clients do: requests still running after this
+# are cancelled (event streams are ended at once, see _end_event_streams).
+HTTP_SHUTDOWN_GRACE_SECONDS = 2
 SERVICE_INITIAL_BACKOFF_SECONDS = 1.0
 SERVICE_MAX_BACKOFF_SECONDS = 30.0
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -55,7 +61,8 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def configure_logging(settings: Settings) -> None:
     """structlog and the standard library (uvicorn, alembic ...) to stdout, one line per
-    record: JSON when VENTROS_LOG_JSON (default), else key=value text."""
+    record: JSON when VENTROS_LOG_JSON=true or when stdout is not a terminal (a log
+    collector), else human-readable text."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -64,10 +71,12 @@ def configure_logging(settings: Settings) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         redact_sensitive,  # after add_log_level: bodies are masked by level
     ]
+    terminal = sys.stdout.isatty()
+    json_logs = settings.log_json if settings.log_json is not None else not terminal
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=terminal)
     )
     structlog.configure(
         processors=[
@@ -178,7 +187,7 @@ def run_all(settings: Settings) -> None:
             update={"database_url": database_url, "temporal_address": temporal_address}
         )
         _stop_if_interrupted()
-        asyncio.run(_serve_all(resolved, temporal))
+        asyncio.run(_serve_all(resolved, temporal, embedded_database=postgres is not None))
     except _Interrupted as interrupted:
         log.info("stopped during start-up", signal=signal.Signals(interrupted.args[0]).name)
     except KeyboardInterrupt:
@@ -191,10 +200,7 @@ def run_all(settings: Settings) -> None:
     finally:
         _install_signal_handler(_already_stopping)
         try:
-            if temporal is not None:
-                temporal.stop()
-            if postgres is not None:
-                postgres.stop()
+            _stop_embedded_servers(temporal, postgres)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -203,7 +209,19 @@ def run_all(settings: Settings) -> None:
         raise SystemExit(exit_code)
 
 
-async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> None:
+def _stop_embedded_servers(*servers: EmbeddedTemporal | EmbeddedPostgres | None) -> None:
+    """Side by side: each takes a second or two to stop, and Ctrl-C must be quick."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    running = [server for server in servers if server is not None]
+    with ThreadPoolExecutor(max_workers=max(len(running), 1)) as pool:
+        for stopping in [pool.submit(server.stop) for server in running]:
+            stopping.result()
+
+
+async def _serve_all(
+    settings: Settings, temporal: EmbeddedTemporal | None, *, embedded_database: bool = False
+) -> None:
     from ventros.runtime.container import bootstrap
     from ventros.runtime.http import create_app
     from ventros.runtime.registry import wire
@@ -214,9 +232,10 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
     registry = wire(container)
     stop = asyncio.Event()
     demo_whatsapp: DemoWhatsApp | None = None
+    logins: list[DemoLogin] = []
     try:
         if settings.demo:
-            await _seed_demo(container, settings)
+            logins = await _seed_demo(container, settings)
             if settings.waha_sim_demo:
                 demo_whatsapp = await _start_demo_whatsapp(container, settings)
         server = _Server(_uvicorn_config(create_app(container, registry=registry), settings))
@@ -231,6 +250,7 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
                 return
             log.info("stopping", signal=sig.name)
             stop.set()
+            _end_event_streams()
             server.should_exit = True
 
         for sig in STOP_SIGNALS:
@@ -241,7 +261,13 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
             asyncio.create_task(_supervise(service, container, stop, name=name), name=name)
             for name, service in all_background(registry).items()
         ]
-        announce = asyncio.create_task(_announce(server, settings, demo_whatsapp))
+        banner = Banner(
+            home=settings.home,
+            embedded_database=embedded_database,
+            logins=logins,
+            simulator_url=demo_whatsapp.url if demo_whatsapp else None,
+        )
+        announce = asyncio.create_task(_announce(server, settings, banner, demo_whatsapp))
         try:
             await server.serve()
         finally:
@@ -257,17 +283,18 @@ async def _serve_all(settings: Settings, temporal: EmbeddedTemporal | None) -> N
         await container.aclose()
 
 
-async def _seed_demo(container: Container, settings: Settings) -> None:
+async def _seed_demo(container: Container, settings: Settings) -> list[DemoLogin]:
     from ventros.identity.service import ensure_demo_tenant
 
-    created = await ensure_demo_tenant(
+    demo = await ensure_demo_tenant(
         container.uow,
         name=settings.demo_tenant_name,
         email=settings.demo_email,
         password=settings.demo_password,
     )
-    log.info("demo tenant created" if created else "demo tenant already exists")
-    _say(f"Demo login: {settings.demo_email} {settings.demo_password}")
+    log.info("demo tenant created" if demo.created else "demo tenant already exists")
+    _say(f"Demo login: {settings.demo_email} {settings.demo_password}")  # scripts read it
+    return demo.logins
 
 
 async def _start_demo_whatsapp(container: Container, settings: Settings) -> DemoWhatsApp | None:
@@ -281,14 +308,18 @@ async def _start_demo_whatsapp(container: Container, settings: Settings) -> Demo
 
 
 async def _announce(
-    server: _Server, settings: Settings, demo_whatsapp: DemoWhatsApp | None = None
+    server: _Server,
+    settings: Settings,
+    banner: Banner,
+    demo_whatsapp: DemoWhatsApp | None = None,
 ) -> None:
     await server.ready.wait()
     port = settings.http_port
     for listener in server.servers:
         for sock in listener.sockets:
             port = sock.getsockname()[1]
-    _say(f"Ventros is up: http://{settings.http_host}:{port}")
+    for line in banner.lines(f"http://{settings.http_host}:{port}"):
+        _say(line)
     if demo_whatsapp is not None:
         host = settings.http_host if settings.http_host not in ("0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
         try:
@@ -364,6 +395,7 @@ async def _serve_api(settings: Settings) -> None:
 
         def request_stop(sig: signal.Signals) -> None:
             log.info("stopping", signal=sig.name)
+            _end_event_streams()
             server.force_exit = server.should_exit
             server.should_exit = True
 
@@ -379,6 +411,15 @@ async def _serve_api(settings: Settings) -> None:
 
 
 # --------------------------------------------------------------------------- uvicorn
+
+
+def _end_event_streams() -> None:
+    """Server-Sent Event streams never end on their own, and uvicorn waits for open
+    connections: sse-starlette learns of the shutdown through uvicorn's own signal
+    handler, which the supervisor replaces, so it is told here."""
+    from sse_starlette.sse import AppStatus
+
+    AppStatus.should_exit = True
 
 
 class _Server(uvicorn.Server):
@@ -410,4 +451,5 @@ def _uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         proxy_headers=True,
         server_header=False,
+        timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE_SECONDS,
     )

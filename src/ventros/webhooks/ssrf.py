@@ -86,7 +86,8 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
     if refused:
         raise UnsafeTarget(
             f"the url's host resolves to a non-public address ({refused[0]}); "
-            "webhooks may only target public addresses"
+            "webhooks may only target public addresses (for local testing, an operator "
+            "may set VENTROS_WEBHOOKS_ALLOW_PRIVATE=true)"
         )
     pinned = addresses[0]
     pinned_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)

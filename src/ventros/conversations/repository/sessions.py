@@ -52,6 +52,7 @@ def _session_values(session: Session) -> dict[str, Any]:
         "close_reason": session.close_reason,
         "csat_score": session.csat_score,
         "csat_comment": session.csat_comment,
+        "transfer_note": session.transfer_note,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
     }
@@ -71,6 +72,7 @@ _SESSION_MUTABLE = (
     "close_reason",
     "csat_score",
     "csat_comment",
+    "transfer_note",
     "updated_at",
 )
 
@@ -95,6 +97,7 @@ def _session_from_row(row: Row[Any]) -> Session:
         close_reason=row.close_reason,
         csat_score=row.csat_score,
         csat_comment=row.csat_comment,
+        transfer_note=row.transfer_note,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

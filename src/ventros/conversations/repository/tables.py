@@ -38,6 +38,7 @@ sessions = Table(
     Column("close_reason", Text),
     Column("csat_score", Integer),
     Column("csat_comment", Text),
+    Column("transfer_note", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # One open session per contact and channel; concurrent ingests race on this index.

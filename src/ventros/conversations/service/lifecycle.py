@@ -76,7 +76,9 @@ async def _lock_target(
         )
     if not force and await assignment.load_of(tx, agent_id) >= slot.capacity:
         raise Conflict(
-            f"the agent is at capacity ({slot.capacity} open sessions)", existing_id=agent_id
+            f"the agent is at capacity ({slot.capacity} open sessions); a supervisor may "
+            'force the assignment with "force": true',
+            existing_id=agent_id,
         )
 
 
