@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from ventros.agents.api import router as agents_router
+from ventros.analysis.api import router as analysis_router
 from ventros.api.errors import install_error_handlers
 from ventros.api.health import DEFAULT_CHECKS, HealthCheck
 from ventros.api.health import router as health_router
@@ -59,6 +60,7 @@ def api_router() -> APIRouter:
     router.include_router(ads_router)
     router.include_router(audit_router)
     router.include_router(webhooks_router)
+    router.include_router(analysis_router)
     return router
 
 

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from pydantic import BaseModel, Field
 
+from ventros.analysis.repository import analyses_for
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from ventros.conversations import scheduling, sending, service
@@ -34,15 +35,21 @@ async def list_sessions(
     agent_id: uuid.UUID | None = None,
     contact_id: uuid.UUID | None = None,
     channel_id: uuid.UUID | None = None,
+    needs_attention: bool | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionRead]:
-    """Sessions, newest first, filtered by status, agent, contact or channel."""
+    """Sessions, newest first, filtered by status, agent, contact, channel, or whether the
+    customer's mood flagged them (`needs_attention`)."""
     page = await service.list_sessions(
         uow,
         principal,
         SessionFilter(
-            status=status, agent_id=agent_id, contact_id=contact_id, channel_id=channel_id
+            status=status,
+            agent_id=agent_id,
+            contact_id=contact_id,
+            channel_id=channel_id,
+            needs_attention=needs_attention,
         ),
         limit=limit,
         before=decode_cursor(cursor),
@@ -70,15 +77,19 @@ async def list_session_messages(
     page = await service.list_session_messages(
         uow, principal, session_id, limit=limit, after=decode_cursor(cursor)
     )
+    analysed = await analyses_for(uow, principal.tenant_id, [m.id for m in page.items])
     return Page(
-        items=[MessageRead.of(m) for m in page.items], next_cursor=encode_cursor(page.next_after)
+        items=[MessageRead.of(m, analysed.get(m.id)) for m in page.items],
+        next_cursor=encode_cursor(page.next_after),
     )
 
 
 @router.get("/messages/{message_id}", response_model=MessageRead)
 async def get_message(message_id: uuid.UUID, principal: MessageReader, uow: Uow) -> MessageRead:
     """One message."""
-    return MessageRead.of(await service.get_message(uow, principal, message_id))
+    message = await service.get_message(uow, principal, message_id)
+    analysed = await analyses_for(uow, principal.tenant_id, [message.id])
+    return MessageRead.of(message, analysed.get(message.id))
 
 
 # --------------------------------------------------------------------------- outbound

@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ventros.analysis.repository import StoredAnalysis
+from ventros.analysis.schemas import AnalysisRead
 from ventros.conversations.domain import Message, Session
 
 
@@ -113,9 +115,11 @@ class MessageRead(BaseModel):
     sent_at: datetime | None
     delivered_at: datetime | None
     read_at: datetime | None
+    analysis: AnalysisRead | None = None  # inbound messages, once analysed
+    transcript: str | None = None  # a voice note's words, when the tenant's LLM wrote them
 
     @classmethod
-    def of(cls, message: Message) -> MessageRead:
+    def of(cls, message: Message, analysed: StoredAnalysis | None = None) -> MessageRead:
         content = message.content
         return cls(
             id=message.id,
@@ -145,4 +149,6 @@ class MessageRead(BaseModel):
             sent_at=message.sent_at,
             delivered_at=message.delivered_at,
             read_at=message.read_at,
+            analysis=AnalysisRead.of(analysed.analysis) if analysed else None,
+            transcript=analysed.transcript if analysed else None,
         )
