@@ -554,6 +554,7 @@ class Lexicon:
 
 
 NEUTRAL_BAND = 0.2  # |score| below this is neutral: short polite messages are not praise
+SHORT_MESSAGE_WORDS = 3
 MAX_TOKENS = 600  # a 4,000-character message is scored on its first 600 tokens
 
 
@@ -585,11 +586,14 @@ class LocalAnalyzer:
         if not words:
             return None
         found = marked_language(words)
-        if found is None and self.detect_language is not None:
+        if found is not None:
+            return found
+        known = any(w in self.lexicon.words for w in words)
+        if known and len(words) <= SHORT_MESSAGE_WORDS:
+            return "pt"  # "gostei", "péssimo": too short for a statistical detector
+        if self.detect_language is not None:
             found = self.detect_language(plain)
-        if found is None and any(w in self.lexicon.words for w in words):
-            return "pt"  # too short for a detector, but words the Portuguese lexicon knows
-        return found
+        return "pt" if found is None and known else found
 
     def score(self, tokens: Sequence[str], *, exclamations: int = 0) -> float:
         valences: list[float] = []
