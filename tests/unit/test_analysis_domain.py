@@ -105,7 +105,8 @@ def test_two_negatives_in_a_row_need_attention_once() -> None:
     assert mood.observe(_verdict(Sentiment.NEGATIVE)) is None
     assert mood.observe(_verdict(Sentiment.NEGATIVE)) == "negative_streak"
     assert mood.observe(_verdict(Sentiment.NEGATIVE)) is None  # flagged already
-    assert mood.needs_attention and mood.messages == 5
+    assert mood.needs_attention
+    assert mood.messages == 5
 
 
 def test_a_complaint_or_cancellation_needs_attention_at_once() -> None:

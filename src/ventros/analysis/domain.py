@@ -231,6 +231,13 @@ SERVICE_LEXICON: Mapping[str, float] = {
     "satisfeita": 2.2,
     "funcionou": 1.8,
     "chegou": 0.6,
+    "chateado": -2.0,
+    "chateada": -2.0,
+    "irritado": -2.2,
+    "irritada": -2.2,
+    "puto": -2.5,
+    "puta": -2.0,
+    "raiva": -2.5,
     "ok": 0.0,
     "okay": 0.0,
     "good": 1.9,
@@ -249,6 +256,31 @@ SERVICE_LEXICON: Mapping[str, float] = {
     "awful": -2.0,
     "broken": -2.0,
     "late": -1.2,
+}
+
+# Two-word phrases scored as one: what customer service hears ("não chegou", "sem
+# resposta") and greetings that are polite, not praise ("bom dia").
+SERVICE_PHRASES: Mapping[tuple[str, str], float] = {
+    ("nao", "chegou"): -1.8,
+    ("nao", "recebi"): -1.8,
+    ("nao", "veio"): -1.6,
+    ("nao", "funciona"): -2.2,
+    ("nao", "funcionou"): -2.2,
+    ("nao", "resolveu"): -2.0,
+    ("nao", "resolveram"): -2.0,
+    ("nao", "responde"): -1.8,
+    ("nao", "respondem"): -1.8,
+    ("sem", "resposta"): -1.8,
+    ("sem", "retorno"): -1.8,
+    ("ainda", "nao"): -0.8,
+    ("nunca", "mais"): -2.0,
+    ("ate", "agora"): -0.6,
+    ("bom", "dia"): 0.0,
+    ("boa", "tarde"): 0.0,
+    ("boa", "noite"): 0.0,
+    ("tudo", "bem"): 0.0,
+    ("por", "favor"): 0.0,
+    ("de", "nada"): 0.0,
 }
 
 # Emojis WhatsApp customers use most, scored directly (LeIA scores emojis through their
@@ -596,13 +628,15 @@ class LocalAnalyzer:
         return "pt" if found is None and known else found
 
     def score(self, tokens: Sequence[str], *, exclamations: int = 0) -> float:
-        valences: list[float] = []
-        for i, token in enumerate(tokens):
-            valences.append(self._valence(tokens, i, token))
+        valences = [self._valence(tokens, i, token) for i, token in enumerate(tokens)]
+        for i in range(1, len(tokens)):
+            phrase = SERVICE_PHRASES.get((tokens[i - 1], tokens[i]))
+            if phrase is not None:
+                valences[i - 1 : i + 1] = [0.0, phrase]
+        if any(t in IRONY_MARKERS for t in tokens):
+            valences = [-abs(v) for v in valences]  # "ótimo, mais um dia sem resposta 🙄"
         _contrast(tokens, valences)
         total = sum(valences)
-        if total > 0 and any(t in IRONY_MARKERS for t in tokens):
-            total = -total  # "ótimo, mais um dia sem resposta 🙄"
         if total and exclamations:
             total += math.copysign(min(exclamations, 4) * 0.292, total)
         return normalize(total)
@@ -611,10 +645,14 @@ class LocalAnalyzer:
         if LAUGHTER.match(token):
             return LAUGHTER_VALENCE
         valence = self.lexicon.words.get(token, 0.0)
-        if not valence:
-            return 0.0
-        before = tokens[max(0, i - 3) : i]
-        for distance, previous in enumerate(reversed(before), start=1):
+        if not valence or not token[0].isalnum():
+            return valence  # an emoji means what it shows, negated or not
+        before: list[str] = []
+        for previous in reversed(tokens[max(0, i - 3) : i]):
+            if not previous[0].isalnum():
+                break  # negation and intensity stop at punctuation
+            before.append(previous)
+        for distance, previous in enumerate(before, start=1):
             if previous in INTENSIFIERS:
                 valence += math.copysign(BOOST / distance, valence)
             elif previous in DAMPENERS:

@@ -213,7 +213,7 @@ def main() -> None:  # pragma: no cover - manual demo
     parser.add_argument("--api-key", default=None)
     args = parser.parse_args()
     stand_in = LlmStandIn(port=args.port, api_key=args.api_key)
-    print(f"LLM stand-in on {stand_in.base_url}", flush=True)
+    print(f"LLM stand-in on {stand_in.base_url}", flush=True)  # noqa: T201 - the demo says where
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
