@@ -36,9 +36,12 @@ HAPPY = "5511922220002@c.us"
 
 
 @pytest.fixture
-def llm() -> Iterator[LlmStandIn]:
+def llm(container: Container) -> Iterator[LlmStandIn]:
+    """The stand-in, on 127.0.0.1: reachable while VENTROS_LLM_ALLOW_PRIVATE is on."""
     stand_in = LlmStandIn(api_key="sk-test-123")
+    container.settings.llm_allow_private = True
     yield stand_in
+    container.settings.llm_allow_private = False
     stand_in.close()
 
 
@@ -252,6 +255,20 @@ async def enable_llm(
     assert response.status_code == 200, response.text
     settings: dict[str, Any] = response.json()
     return settings
+
+
+async def test_a_provider_on_a_private_address_is_refused_unless_allowed(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    for url in ("http://127.0.0.1:8766/v1", "http://169.254.169.254/latest", "ftp://x/v1"):
+        refused = await client.put(
+            "/api/v1/analysis/llm",
+            json={"enabled": True, "base_url": url, "model": "m"},
+            headers=tenant.headers,
+        )
+        assert refused.status_code == 422, refused.text
+    settings = (await client.get("/api/v1/analysis/llm", headers=tenant.headers)).json()
+    assert settings["enabled"] is False
 
 
 async def test_llm_settings_are_off_by_default_and_never_return_the_key(

@@ -33,6 +33,7 @@ from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+from ventros.webhooks import ssrf
 
 router = APIRouter(tags=["analysis"])
 
@@ -128,6 +129,10 @@ async def put_llm_settings(
     changes = body.model_dump(exclude={"api_key"}, exclude_none=True)
     if "base_url" in changes:
         changes["base_url"] = str(body.base_url).rstrip("/")
+        # The worker posts conversations there: not to this network's own services.
+        await ssrf.ensure_allowed(
+            changes["base_url"], allow_private=container.settings.llm_allow_private
+        )
     async with _open(uow, principal) as tx:
         row = await service.save_llm_settings(tx, _box(container), changes, api_key=body.api_key)
         await tx.commit()
