@@ -351,6 +351,15 @@ async def test_a_voice_note_gets_a_transcript_on_the_message(
         f"/api/v1/messages/{received.payload['message_id']}", headers=tenant.headers
     )
     assert message.json()["transcript"] == llm.transcript
+    # The words are analysed like a text message (the local consumer saw none).
+    assert message.json()["analysis"]["language"] == "pt"
+    assert message.json()["analysis"]["sentiment"] == "negative"
+    assert "order_status" in message.json()["analysis"]["intents"]
+    await run(container, tenant, ANALYZER, "message.received")
+    again = await client.get(
+        f"/api/v1/messages/{received.payload['message_id']}", headers=tenant.headers
+    )
+    assert again.json()["analysis"] == message.json()["analysis"]
 
 
 async def test_with_the_provider_down_conversations_flow_and_failures_are_counted(

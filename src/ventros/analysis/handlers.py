@@ -83,7 +83,7 @@ class WhenLlmWorkArrives:
         if config is None:
             return
         if received.is_voice_note:
-            await service.transcribe_voice_note(tx, client, config, received)
+            await service.transcribe_voice_note(tx, client, config, local_analyzer(), received)
         else:
             await service.classify_intents(tx, client, config, local_analyzer(), received)
 

@@ -138,23 +138,33 @@ async def save_analysis(
 
 
 async def save_transcript(
-    tx: UnitOfWork, *, message_id: uuid.UUID, session_id: uuid.UUID, transcript: str
+    tx: UnitOfWork,
+    *,
+    message_id: uuid.UUID,
+    session_id: uuid.UUID,
+    transcript: str,
+    analysis: Analysis,
 ) -> None:
-    """A voice note's words: on the message's analysis row (made neutral if none yet)."""
+    """A voice note's words and their verdict, on the message's analysis row (whichever
+    consumer stores it first: the local one saw no text)."""
+    verdict = {
+        "sentiment": analysis.sentiment.value,
+        "score": analysis.score,
+        "language": analysis.language,
+        "intents": list(analysis.intents),
+        "transcript": transcript,
+    }
     await tx.connection.execute(
         insert(message_analyses)
         .values(
             message_id=message_id,
             tenant_id=tx.tenant_id,
             session_id=session_id,
-            sentiment=Sentiment.NEUTRAL.value,
-            score=0.0,
-            language=None,
             source="llm",
-            transcript=transcript,
             analyzed_at=utcnow(),
+            **verdict,
         )
-        .on_conflict_do_update(index_elements=["message_id"], set_={"transcript": transcript})
+        .on_conflict_do_update(index_elements=["message_id"], set_=verdict)
     )
 
 

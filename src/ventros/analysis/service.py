@@ -392,9 +392,10 @@ def _intents_in(answer: str, known: set[str]) -> tuple[str, ...]:
 
 
 async def transcribe_voice_note(
-    tx: UnitOfWork, client: LlmClient, config: LlmConfig, received: Received
+    tx: UnitOfWork, client: LlmClient, config: LlmConfig, analyzer: Analyzer, received: Received
 ) -> str | None:
-    """Fetches the voice note and stores the model's transcript on the message."""
+    """Fetches the voice note, stores the model's transcript on the message, and analyses
+    the words like a text message (verdict, mood, attention)."""
     media = received.media or {}
     url = str(media.get("url"))
     try:
@@ -413,9 +414,15 @@ async def transcribe_voice_note(
         filename=str(media.get("filename") or "voice.ogg"),
         mimetype=str(media.get("mimetype") or "audio/ogg"),
     )
+    [analysis] = analyzer.analyze([transcript], await intent_rules(tx))
     await repository.save_transcript(
-        tx, message_id=received.message_id, session_id=received.session_id, transcript=transcript
+        tx,
+        message_id=received.message_id,
+        session_id=received.session_id,
+        transcript=transcript,
+        analysis=analysis,
     )
+    await observe_mood(tx, received, analysis)
     tx.add_event(
         _event(
             tx,
