@@ -402,3 +402,36 @@ async def test_an_exhausted_budget_falls_back_to_a_local_reply_and_says_so(
     assert "pedido" in second["text"]  # the local reply to an order-status question
     metrics = (await client.get("/metrics")).text
     assert 'llm_requests_total{operation="chat",outcome="budget_exhausted"} 1.0' in metrics
+
+
+async def test_the_model_classifies_what_the_rules_miss_and_summarises_on_close(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin, llm: LlmStandIn
+) -> None:
+    await enable_llm(client, tenant, llm.base_url)
+    llm.intents = ["complaint", "made_up_intent"]
+    channel = (await create_channel(client, tenant))["id"]
+    await customer_says(
+        client, container, tenant, channel, HAPPY, "quero falar com o gerente agora", "Bom dia"
+    )
+    consumer = llm_consumer(container)
+    assert await run(container, tenant, consumer, "message.received") == [Outcome.PROCESSED] * 2
+    asked = [r for r in llm.requests if "Classifique" in r.body["messages"][0]["content"]]
+    assert len(asked) == 1  # "Bom dia" matched the greeting rule: the model was not asked
+    session_id = await session_of(container, tenant, HAPPY)
+    listed = await client.get(f"/api/v1/sessions/{session_id}/messages", headers=tenant.headers)
+    first = listed.json()["items"][0]["analysis"]
+    assert first["intents"] == ["complaint"]  # only intents the rules know are kept
+    [alert] = await events_named(container, tenant, "session.needs_attention")
+    assert alert.payload["reason"] == "intent:complaint"
+
+    llm.answer = "Cliente pediu o gerente; foi atendido."
+    await _assigned_session(client, container, tenant, HAPPY)
+    closed = await client.post(
+        f"/api/v1/sessions/{session_id}/close", json={}, headers=tenant.headers
+    )
+    assert closed.status_code == 200, closed.text
+    assert await run(container, tenant, consumer, "session.closed") == [Outcome.PROCESSED]
+    [summary] = (
+        await client.get(f"/api/v1/sessions/{session_id}/summaries", headers=tenant.headers)
+    ).json()
+    assert (summary["trigger"], summary["text"]) == ("closed", llm.answer)
