@@ -23,7 +23,7 @@ from ventros.analysis.domain import (
 )
 from ventros.analysis.llm import LlmClient, LlmConfig, LlmFailed
 from ventros.kernel.clock import utcnow
-from ventros.kernel.errors import NotFound, RuleViolation
+from ventros.kernel.errors import RuleViolation
 from ventros.kernel.events import DomainEvent
 from ventros.platform.crypto import SecretBox, SecretUnreadable
 from ventros.platform.uow import UnitOfWork
@@ -440,9 +440,3 @@ async def transcribe_voice_note(
 
 async def summaries(tx: UnitOfWork, session_id: uuid.UUID) -> list[Any]:
     return await repository.summaries_of(tx, session_id)
-
-
-def ensure_found(row: Any, what: str) -> Any:
-    if row is None:
-        raise NotFound(what)
-    return row
