@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ventros.conversations.domain import Message, Session
+from ventros.conversations.ports import MessageVerdict
 
 
 class CsatRead(BaseModel):
@@ -90,6 +91,24 @@ class ReactionRead(BaseModel):
     from_: str = Field(alias="from", description="WhatsApp id of who reacted")
 
 
+class AnalysisRead(BaseModel):
+    """An inbound message's verdict (sentiment, language, intents), once analysed."""
+
+    sentiment: Literal["positive", "neutral", "negative"]
+    score: float = Field(ge=-1, le=1)
+    language: str | None
+    intents: list[str]
+
+    @classmethod
+    def of(cls, verdict: MessageVerdict) -> AnalysisRead:
+        return cls(
+            sentiment=verdict.sentiment,
+            score=round(verdict.score, 4),
+            language=verdict.language,
+            intents=list(verdict.intents),
+        )
+
+
 class MessageRead(BaseModel):
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -118,9 +137,11 @@ class MessageRead(BaseModel):
     delivered_at: datetime | None
     read_at: datetime | None
     send_at: datetime | None = Field(default=None, description="a scheduled message's time")
+    analysis: AnalysisRead | None = None  # inbound messages, once analysed
+    transcript: str | None = None  # a voice note's words, when the tenant's LLM wrote them
 
     @classmethod
-    def of(cls, message: Message) -> MessageRead:
+    def of(cls, message: Message, analysed: MessageVerdict | None = None) -> MessageRead:
         content = message.content
         return cls(
             id=message.id,
@@ -151,4 +172,6 @@ class MessageRead(BaseModel):
             delivered_at=message.delivered_at,
             read_at=message.read_at,
             send_at=message.send_at,
+            analysis=AnalysisRead.of(analysed) if analysed else None,
+            transcript=analysed.transcript if analysed else None,
         )

@@ -81,6 +81,19 @@ class Metrics:
             registry=r,
         )
 
+        # Optional LLM provider (analysis): every call's outcome; failures never block a
+        # conversation, so this is where they show.
+        self.llm_requests_total = Counter(
+            "llm_requests",
+            "LLM calls by operation (chat, transcription) and outcome (ok, timeout, "
+            "rate_limited, malformed, unavailable, circuit_open, budget_exhausted).",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        Metrics.latest = self
+
+    latest: Metrics | None = None  # this process's (the last built): for consumers
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 

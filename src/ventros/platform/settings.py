@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     webhooks_timeout_seconds: float = Field(default=10.0, gt=0)  # per attempt, all included
     webhooks_disable_after_seconds: float = Field(default=3 * 86_400.0, gt=0)  # failing that long
+    # A tenant's LLM provider (analysis) on a private address: a self-hosted model, tests.
+    llm_allow_private: bool = False
     # Ad platforms (tracking enrichment and conversions); base URLs point tests at stand-ins.
     ads_graph_base_url: str = "https://graph.facebook.com"
     ads_graph_version: str = "v21.0"

@@ -30,6 +30,7 @@ CONTEXTS: tuple[str, ...] = (
     "ventros.tracking.wiring",
     "ventros.audit.wiring",
     "ventros.webhooks.wiring",
+    "ventros.analysis.wiring",
 )
 
 

@@ -22,6 +22,7 @@ TABLE_MODULES = (
     "ventros.webhooks.repository",
     "ventros.agents.repository",
     "ventros.tracking.repository.ads_tables",
+    "ventros.analysis.repository",
 )
 
 

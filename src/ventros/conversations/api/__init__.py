@@ -13,12 +13,15 @@ from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from ventros.conversations import scheduling, service
 from ventros.conversations.domain import MessageStatus, SessionStatus
+from ventros.conversations.ports import MESSAGE_VERDICTS, MessageVerdict
 from ventros.conversations.repository import SessionFilter
 from ventros.conversations.schemas import MessageRead, SessionRead
 from ventros.conversations.service import sending
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.platform.crypto import SecretBox
+from ventros.platform.ports import PortMissing
+from ventros.platform.uow import UnitOfWorkFactory
 
 router = APIRouter(tags=["conversations"])
 
@@ -35,15 +38,21 @@ async def list_sessions(
     agent_id: uuid.UUID | None = None,
     contact_id: uuid.UUID | None = None,
     channel_id: uuid.UUID | None = None,
+    needs_attention: bool | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionRead]:
-    """Sessions, newest first, filtered by status, agent, contact or channel."""
+    """Sessions, newest first, filtered by status, agent, contact, channel, or whether the
+    customer's mood flagged them (`needs_attention`)."""
     page = await service.list_sessions(
         uow,
         principal,
         SessionFilter(
-            status=status, agent_id=agent_id, contact_id=contact_id, channel_id=channel_id
+            status=status,
+            agent_id=agent_id,
+            contact_id=contact_id,
+            channel_id=channel_id,
+            needs_attention=needs_attention,
         ),
         limit=limit,
         before=decode_cursor(cursor),
@@ -59,11 +68,23 @@ async def get_session(session_id: uuid.UUID, principal: SessionReader, uow: Uow)
     return SessionRead.of(await service.get_session(uow, principal, session_id))
 
 
+async def _verdicts(
+    container: ContainerDep, uow: UnitOfWorkFactory, principal: Principal, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, MessageVerdict]:
+    """What the analysis context said of these messages (nothing where it is not wired)."""
+    try:
+        verdicts = container.ports.get(MESSAGE_VERDICTS)
+    except PortMissing:
+        return {}
+    return await verdicts(uow, principal.tenant_id, ids)
+
+
 @router.get("/sessions/{session_id}/messages", response_model=Page[MessageRead])
 async def list_session_messages(
     session_id: uuid.UUID,
     principal: MessageReader,
     uow: Uow,
+    container: ContainerDep,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[MessageRead]:
@@ -71,8 +92,10 @@ async def list_session_messages(
     page = await service.list_session_messages(
         uow, principal, session_id, limit=limit, after=decode_cursor(cursor)
     )
+    analysed = await _verdicts(container, uow, principal, [m.id for m in page.items])
     return Page(
-        items=[MessageRead.of(m) for m in page.items], next_cursor=encode_cursor(page.next_after)
+        items=[MessageRead.of(m, analysed.get(m.id)) for m in page.items],
+        next_cursor=encode_cursor(page.next_after),
     )
 
 
@@ -94,9 +117,13 @@ async def list_messages(
 
 
 @router.get("/messages/{message_id}", response_model=MessageRead)
-async def get_message(message_id: uuid.UUID, principal: MessageReader, uow: Uow) -> MessageRead:
+async def get_message(
+    message_id: uuid.UUID, principal: MessageReader, uow: Uow, container: ContainerDep
+) -> MessageRead:
     """One message."""
-    return MessageRead.of(await service.get_message(uow, principal, message_id))
+    message = await service.get_message(uow, principal, message_id)
+    analysed = await _verdicts(container, uow, principal, [message.id])
+    return MessageRead.of(message, analysed.get(message.id))
 
 
 # --------------------------------------------------------------------------- outbound

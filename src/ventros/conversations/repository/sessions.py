@@ -11,6 +11,7 @@ from sqlalchemy import (
     Select,
     any_,
     bindparam,
+    column,
     select,
     text,
 )
@@ -30,6 +31,13 @@ class SessionFilter:
     agent_id: uuid.UUID | None = None
     contact_id: uuid.UUID | None = None
     channel_id: uuid.UUID | None = None
+    needs_attention: bool | None = None  # flagged by Analysis (its session_moods table)
+
+
+# Analysis owns the mood; a subquery by name keeps Conversations from importing it.
+_FLAGGED_SESSIONS = text("SELECT session_id FROM session_moods WHERE needs_attention").columns(
+    column("session_id", UUID(as_uuid=True))
+)
 
 
 def _session_values(session: Session) -> dict[str, Any]:
@@ -245,5 +253,8 @@ class SessionRepository:
             query = query.where(sessions.c.contact_id == filters.contact_id)
         if filters.channel_id is not None:
             query = query.where(sessions.c.channel_id == filters.channel_id)
+        if filters.needs_attention is not None:
+            flagged = sessions.c.id.in_(_FLAGGED_SESSIONS)
+            query = query.where(flagged if filters.needs_attention else ~flagged)
         query = query.order_by(sessions.c.id.desc()).limit(limit)
         return [_session_from_row(row) for row in await self._uow.connection.execute(query)]
