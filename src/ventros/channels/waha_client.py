@@ -11,11 +11,14 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import mimetypes
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from ventros.platform.metrics import PROCESS
 
 API_KEY_HEADER = "X-Api-Key"
 VOICE_MIMETYPE = "audio/ogg; codecs=opus"
@@ -29,6 +32,7 @@ class WahaTarget:
     base_url: str
     session: str
     api_key: str | None = None
+    channel: str = ""  # the channel's id: the metrics' `channel` label
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,15 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _error_kind(error: WahaError) -> str:
+    if error.status_code is not None:
+        return f"{error.status_code // 100}xx"
+    text = str(error)
+    if "timed out" in text:
+        return "timeout"
+    return "unreachable" if "unreachable" in text else "invalid"
+
+
 class WahaClient:
     """One shared aiohttp session for every channel (each call names its WAHA).
 
@@ -193,7 +206,7 @@ class WahaClient:
         return self._session
 
     async def send(self, target: WahaTarget, request: SendRequest) -> SentId:
-        answer = await self._call("POST", target, request.path, json=request.body)
+        answer = await self._call("POST", target, request.path, json=request.body, operation="send")
         sent = message_id_of(answer)
         if sent is None:
             # The message may be out already: not retryable, or it could go twice.
@@ -207,6 +220,7 @@ class WahaClient:
             target,
             "/api/contacts/profile-picture",
             params={"contactId": contact_id, "session": target.session, "refresh": "true"},
+            operation="profile_picture",
         )
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
@@ -219,6 +233,29 @@ class WahaClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        operation: str,
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            return await self._request(method, target, path, json=json, params=params)
+        except WahaError as error:
+            PROCESS.waha_request_errors_total.labels(
+                target.channel, operation, _error_kind(error)
+            ).inc()
+            raise
+        finally:
+            PROCESS.waha_request_duration_seconds.labels(target.channel, operation).observe(
+                time.perf_counter() - started
+            )
+
+    async def _request(
+        self,
+        method: str,
+        target: WahaTarget,
+        path: str,
+        *,
+        json: dict[str, Any] | None,
+        params: dict[str, str] | None,
     ) -> Any:
         headers = {"Accept": "application/json"}
         if target.api_key:

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import text
 
+from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.kernel.tracing import TraceContext, traced
 from ventros.platform.bus import (
@@ -47,6 +48,7 @@ from ventros.platform.bus import (
     connect_bus,
     topic_matches,
 )
+from ventros.platform.bus.topology import dlq_name
 from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -323,6 +325,10 @@ class _QueueBatcher:
             return
         metrics = self.worker.metrics
         outcomes: list[tuple[str, Outcome, float]] = []
+        lag = metrics.message_consumer_lag_seconds.labels(self.consumers[0].queue_name)
+        now = utcnow()
+        for item in items:
+            lag.observe(max(0.0, (now - item.event.occurred_at).total_seconds()))
         async with self.worker.uow(items[0].event.tenant_id, Actor.system()) as tx:
             fresh = await _claim(tx, [(c, i.event) for c, i in pairs])
             for consumer, item in pairs:
@@ -409,6 +415,16 @@ class Worker:
                 log.warning("a consumer did not drain in time", consumer=consumer.name)
 
 
+DLQ_SUFFIX = dlq_name("")
+
+
+def record_queue_depths(metrics: Metrics, depths: dict[str, int]) -> None:
+    for queue, depth in depths.items():
+        metrics.message_queue_depth.labels(queue).set(depth)
+        if queue.endswith(DLQ_SUFFIX):
+            metrics.message_dead_letters.labels(queue.removesuffix(DLQ_SUFFIX)).set(depth)
+
+
 async def run_worker(
     container: Container,
     stop: asyncio.Event,
@@ -431,8 +447,7 @@ async def run_worker(
             log.info("no consumers registered; the worker idles")
         while not stop.is_set():
             try:
-                for queue, depth in (await bus.queue_depths()).items():
-                    metrics.message_queue_depth.labels(queue).set(depth)
+                record_queue_depths(metrics, await bus.queue_depths())
             except Exception as error:
                 log.warning("could not read queue depths", error=repr(error))
             with contextlib.suppress(TimeoutError):

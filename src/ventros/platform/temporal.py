@@ -16,6 +16,7 @@ address it logs and idles, so the rest of the system still runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -147,6 +148,27 @@ class OnceStarter(Generic[P]):
         )
 
 
+def worker_interceptors() -> list[Any]:
+    """Metrics always; OpenTelemetry spans when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT)."""
+    from ventros.platform.temporal_metrics import MetricsInterceptor
+    from ventros.platform.tracing import temporal_tracing_interceptors
+
+    return [MetricsInterceptor(), *temporal_tracing_interceptors()]
+
+
+async def _watch_backlog(client: Client, queue: str, stop: asyncio.Event, every: float) -> None:
+    """Until `stop`: the task queue's backlog into temporal_task_queue_backlog."""
+    from ventros.platform.temporal_metrics import record_task_queue_backlog
+
+    while not stop.is_set():
+        try:
+            await record_task_queue_backlog(client, queue)
+        except Exception as error:  # an older server without stats: the gauge stays unset
+            log.debug("could not read the task queue backlog", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def load_worker_parts(
     container: Container, modules: Iterable[str] | None = None
 ) -> list[WorkerParts]:
@@ -184,13 +206,19 @@ async def run_temporal_worker(
             log.info("no Temporal workflows registered; the worker idles")
             await stop.wait()
             return
-        async with Worker(client, task_queue=queue, workflows=workflows, activities=activities):
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=workflows,
+            activities=activities,
+            interceptors=worker_interceptors(),
+        ):
             log.info(
                 "Temporal worker running",
                 task_queue=queue,
                 workflows=[w.__name__ for w in workflows],
             )
-            await stop.wait()
+            await _watch_backlog(client, queue, stop, settings.metrics_interval_seconds)
     finally:
         for part in parts:
             if part.close is not None:

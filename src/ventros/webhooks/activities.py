@@ -19,6 +19,7 @@ from temporalio import activity
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.crypto import SecretBox
+from ventros.platform.metrics import PROCESS
 from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWorkFactory
 from ventros.webhooks import service, ssrf
@@ -134,6 +135,9 @@ class WebhookActivities:
             )
             await tx.commit()
         delivered = error is None
+        PROCESS.webhook_deliveries_total.labels(
+            "disabled" if disabled else "delivered" if delivered else "failed"
+        ).inc()
         log.info(
             "webhook attempt",
             tenant_id=params.tenant_id,
