@@ -105,6 +105,7 @@ def _serve_background(name: str) -> None:
     from ventros.bootstrap import bootstrap
     from ventros.conversations.worker import run_ingest
     from ventros.platform.consumers import run_worker
+    from ventros.platform.metrics import serve_metrics
     from ventros.platform.relay import run_relay
     from ventros.platform.runtime import configured_or_running_database_url
     from ventros.platform.supervisor import configure_logging
@@ -121,6 +122,7 @@ def _serve_background(name: str) -> None:
 
     async def serve() -> None:
         container = bootstrap(settings, database_url=configured_or_running_database_url(settings))
+        serve_metrics(container.metrics, settings.metrics_port)  # VENTROS_METRICS_PORT
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -18,9 +18,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ventros.kernel.tracing import current_traceparent
 from ventros.platform.metrics import PROCESS
+from ventros.platform.tracing import SpanKind, span
 
 API_KEY_HEADER = "X-Api-Key"
+TRACEPARENT = "traceparent"  # W3C trace context: WAHA ignores it, a tracing proxy follows it
 VOICE_MIMETYPE = "audio/ogg; codecs=opus"
 _OPUS_SUFFIXES = (".ogg", ".oga", ".opus")
 
@@ -237,7 +240,12 @@ class WahaClient:
     ) -> Any:
         started = time.perf_counter()
         try:
-            return await self._request(method, target, path, json=json, params=params)
+            with span(
+                f"WAHA {method} {path}",
+                kind=SpanKind.CLIENT,
+                attributes={"ventros.channel": target.channel, "ventros.operation": operation},
+            ):
+                return await self._request(method, target, path, json=json, params=params)
         except WahaError as error:
             PROCESS.waha_request_errors_total.labels(
                 target.channel, operation, _error_kind(error)
@@ -258,6 +266,9 @@ class WahaClient:
         params: dict[str, str] | None,
     ) -> Any:
         headers = {"Accept": "application/json"}
+        traceparent = current_traceparent()
+        if traceparent:
+            headers[TRACEPARENT] = traceparent
         if target.api_key:
             headers[API_KEY_HEADER] = target.api_key
         body = None

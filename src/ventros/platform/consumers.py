@@ -37,7 +37,7 @@ from sqlalchemy import text
 
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
-from ventros.kernel.tracing import TraceContext, traced
+from ventros.kernel.tracing import TraceContext
 from ventros.platform.bus import (
     DOMAIN_EVENTS,
     TRACEPARENT_HEADER,
@@ -50,6 +50,7 @@ from ventros.platform.bus import (
 )
 from ventros.platform.bus.topology import dlq_name
 from ventros.platform.metrics import Metrics, metrics_for
+from ventros.platform.tracing import SpanKind, span
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -219,9 +220,13 @@ class _Pending:
         """The handler runs in the event's trace (events it raises carry it) and logs say
         which consumer, event and attempt they are about."""
         published = TraceContext.parse(self.delivery.envelope.headers.get(TRACEPARENT_HEADER))
-        trace = published.child() if published else TraceContext.new()
         with (
-            traced(trace),
+            span(
+                f"consume {self.event.name}",
+                parent=published,
+                kind=SpanKind.CONSUMER,
+                attributes={"ventros.consumer": consumer.name, "ventros.event": self.event.name},
+            ) as trace,
             structlog.contextvars.bound_contextvars(
                 consumer=consumer.name,
                 event_id=str(self.event.id),

@@ -47,6 +47,7 @@ from ventros.platform.bus import (
 from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.outbox import HORIZON_SQL
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import publishing
 
 if TYPE_CHECKING:
     from ventros.bootstrap import Container
@@ -189,7 +190,8 @@ async def relay_batch(
             rows = await connection.fetch(CLAIM_SQL, limit)
             if not rows:
                 return BatchReport()
-            results = await bus.publish([envelope_of(row) for row in rows])
+            with publishing([envelope_of(row) for row in rows]) as envelopes:
+                results = await bus.publish(envelopes)
             confirmed = [
                 r["id"]
                 for r, res in zip(rows, results, strict=True)

@@ -40,6 +40,7 @@ from ventros.platform.logging import redact_sensitive
 from ventros.platform.relay import run_relay
 from ventros.platform.settings import Settings
 from ventros.platform.temporal import run_temporal_worker
+from ventros.platform.tracing import add_trace_id, configure_tracing
 from ventros.privacy.service import run_privacy_retention
 
 if TYPE_CHECKING:
@@ -75,8 +76,10 @@ def configure_logging(settings: Settings) -> None:
     """structlog and the standard library (uvicorn, alembic ...) to stdout, one line per
     record: JSON when VENTROS_LOG_JSON (default), else key=value text."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    configure_tracing()  # exports spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -78,7 +78,13 @@ async def connect(settings: Settings) -> Client:
 
     if not settings.temporal_address:
         raise TemporalNotConfigured("VENTROS_TEMPORAL_ADDRESS is not set")
-    return await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    from ventros.platform.tracing import temporal_tracing_interceptors
+
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        interceptors=temporal_tracing_interceptors(),
+    )
 
 
 async def shared_client(settings: Settings | None = None) -> Client:
@@ -148,12 +154,17 @@ class OnceStarter(Generic[P]):
         )
 
 
-def worker_interceptors() -> list[Any]:
-    """Metrics always; OpenTelemetry spans when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT)."""
+def worker_interceptors(client: Client) -> list[Any]:
+    """Metrics always; OpenTelemetry spans when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT),
+    unless the client has them already (a worker takes its client's interceptors too)."""
     from ventros.platform.temporal_metrics import MetricsInterceptor
     from ventros.platform.tracing import temporal_tracing_interceptors
 
-    return [MetricsInterceptor(), *temporal_tracing_interceptors()]
+    has_tracing = any(
+        type(i).__name__ == "TracingInterceptor" for i in client.config()["interceptors"]
+    )
+    tracing = [] if has_tracing else temporal_tracing_interceptors()
+    return [MetricsInterceptor(), *tracing]
 
 
 async def _watch_backlog(client: Client, queue: str, stop: asyncio.Event, every: float) -> None:
@@ -211,7 +222,7 @@ async def run_temporal_worker(
             task_queue=queue,
             workflows=workflows,
             activities=activities,
-            interceptors=worker_interceptors(),
+            interceptors=worker_interceptors(client),
         ):
             log.info(
                 "Temporal worker running",

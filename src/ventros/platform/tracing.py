@@ -12,8 +12,9 @@ a child of the parent, or a new trace.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,8 +23,18 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFl
 from opentelemetry.util.types import AttributeValue
 
 from ventros.kernel.tracing import TraceContext, current_trace, traced
+from ventros.platform.bus import TRACEPARENT_HEADER, Envelope
 
-__all__ = ["SpanKind", "configure_tracing", "shutdown_tracing", "span", "tracing_enabled"]
+__all__ = [
+    "SpanKind",
+    "add_trace_id",
+    "configure_tracing",
+    "name_current_span",
+    "publishing",
+    "shutdown_tracing",
+    "span",
+    "tracing_enabled",
+]
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _state: dict[str, Any] = {}
@@ -94,6 +105,63 @@ def span(
         context = TraceContext(format(ids.trace_id, "032x"), format(ids.span_id, "016x"))
         with traced(context):
             yield context
+
+
+def add_trace_id(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: every log line written inside a trace says which (`trace_id`),
+    also where nothing bound it (Temporal activities, background tasks)."""
+    if "trace_id" not in event_dict:
+        context = current_trace()
+        if context is not None:
+            event_dict["trace_id"] = context.trace_id
+        else:
+            ids = trace.get_current_span().get_span_context()
+            if ids.is_valid:
+                event_dict["trace_id"] = f"{ids.trace_id:032x}"
+    return event_dict
+
+
+def name_current_span(name: str, *, status: int | None = None) -> None:
+    """Renames the current span once its name is known (an HTTP request's route template
+    is known after routing) and records the response status."""
+    current = trace.get_current_span()
+    if current.is_recording():
+        current.update_name(name)
+        if status is not None:
+            current.set_attribute("http.response.status_code", status)
+
+
+@contextmanager
+def publishing(envelopes: Sequence[Envelope]) -> Iterator[list[Envelope]]:
+    """A producer span per message the relay publishes, child of the trace its event was
+    recorded in; the messages yielded carry their span's traceparent, so each consumer's
+    span is a child of the publish. Ended when the block (publish and confirms) ends."""
+    if not tracing_enabled():
+        yield list(envelopes)
+        return
+    tracer = trace.get_tracer("ventros")
+    spans = []
+    sent = []
+    for envelope in envelopes:
+        recorded = TraceContext.parse(envelope.headers.get(TRACEPARENT_HEADER))
+        started = tracer.start_span(
+            f"publish {envelope.routing_key}",
+            context=_otel_parent(recorded) if recorded is not None else None,
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.destination.name": envelope.exchange},
+        )
+        ids = started.get_span_context()
+        header = f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{ids.trace_flags:02x}"
+        headers = {**envelope.headers, TRACEPARENT_HEADER: header}
+        sent.append(dataclasses.replace(envelope, headers=headers))
+        spans.append(started)
+    try:
+        yield sent
+    finally:
+        for started in spans:
+            started.end()
 
 
 def temporal_tracing_interceptors() -> list[Any]:
