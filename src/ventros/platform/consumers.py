@@ -180,6 +180,7 @@ async def process_event(uow: UnitOfWorkFactory, consumer: Consumer, event: Domai
     if not consumer.matches(event.name):
         return Outcome.IGNORED
     async with uow(event.tenant_id, Actor.system()) as tx:
+        tx.use_case = f"consumers.{consumer.name}"  # the usecase_* metrics' name for it
         if not await _claim(tx, [(consumer, event)]):
             return Outcome.DUPLICATE
         await consumer.handler(event, tx)
@@ -335,6 +336,7 @@ class _QueueBatcher:
         for item in items:
             lag.observe(max(0.0, (now - item.event.occurred_at).total_seconds()))
         async with self.worker.uow(items[0].event.tenant_id, Actor.system()) as tx:
+            tx.use_case = "consumers.batch"  # several consumers' work in one transaction
             fresh = await _claim(tx, [(c, i.event) for c, i in pairs])
             for consumer, item in pairs:
                 key = (consumer.name, item.event.id)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 from opentelemetry.util.types import AttributeValue
@@ -27,6 +28,7 @@ from ventros.platform.bus import TRACEPARENT_HEADER, Envelope
 
 __all__ = [
     "SpanKind",
+    "TracedTransport",
     "add_trace_id",
     "configure_tracing",
     "name_current_span",
@@ -162,6 +164,27 @@ def publishing(envelopes: Sequence[Envelope]) -> Iterator[list[Envelope]]:
     finally:
         for started in spans:
             started.end()
+
+
+class TracedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport whose requests are client spans and carry `traceparent` (the ad
+    platforms' clients use it; one place instead of every call)."""
+
+    def __init__(self, peer: str, inner: httpx.AsyncBaseTransport | None = None) -> None:
+        self._peer = peer
+        self._inner = inner or httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        # The host, not the path: paths carry object ids (unbounded span names).
+        name = f"{self._peer} {request.method} {request.url.host}"
+        with span(name, kind=SpanKind.CLIENT) as context:
+            request.headers["traceparent"] = context.header
+            response = await self._inner.handle_async_request(request)
+            name_current_span(name, status=response.status_code)
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 def temporal_tracing_interceptors() -> list[Any]:
