@@ -175,8 +175,9 @@ async def test_metrics_after_a_scripted_conversation_count_what_it_did(
                 counted = value(now, "message_processing_total", consumer="metrics.count")
                 before_count = value(before, "message_processing_total", consumer="metrics.count")
                 depth = ("message_queue_depth", frozenset({("queue", "consumers.metrics.count")}))
-                # The depth is read every 0.2 s: wait for a reading after the handling.
-                return counted - before_count >= 2 and now.get(depth) == 0
+                # Gauges are read every 0.2 s: wait for a reading after the handling.
+                waiting = now.get(("conversation_sessions_waiting", frozenset()))
+                return counted - before_count >= 2 and now.get(depth) == 0 and waiting == 0
 
             await eventually(consumed_and_measured, within=20)
             after = await scrape(client)
@@ -225,5 +226,8 @@ async def test_metrics_after_a_scripted_conversation_count_what_it_did(
     assert value(after, "message_queue_depth", queue="consumers.metrics.count") == 0
     assert value(after, "message_dead_letters", queue="consumers.metrics.count") == 0
     assert delta("outbox_published_total") >= 2
+    # The script's one session closed by timeout: nobody open, nobody waiting.
+    assert value(after, "conversation_sessions_open") == 0
+    assert value(after, "conversation_sessions_waiting") == 0
     assert value(after, "db_connection_pool_size", role="ventros_app") > 0
     assert delta("db_query_duration_seconds_count") > 0

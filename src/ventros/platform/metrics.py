@@ -223,6 +223,20 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Conversations, all tenants together (set by the active relay).
+        self.conversation_sessions_open = Gauge(
+            "conversation_sessions_open", "Open sessions.", registry=r
+        )
+        self.conversation_sessions_waiting = Gauge(
+            "conversation_sessions_waiting",
+            "Open sessions no agent is assigned to (customers waiting in the queue).",
+            registry=r,
+        )
+        self.conversation_first_response_seconds = Gauge(
+            "conversation_first_response_seconds",
+            "Average first-response time of the sessions started in the last hour.",
+            registry=r,
+        )
         self.message_consumer_lag_seconds = Histogram(
             "message_consumer_lag_seconds",
             "From an event's occurrence to its handling, by queue (how far consumers trail).",
