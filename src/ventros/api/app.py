@@ -71,6 +71,9 @@ def create_app(
         version="0.1.0",
         description="Multi-tenant CRM for teams that sell and serve over WhatsApp.",
         openapi_url="/openapi.json",
+        # Request spans come from RequestContextMiddleware (platform/tracing.py), which also
+        # carries the trace into the events; FastAPI's own would make a second server span.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container
     app.state.health_checks = {**DEFAULT_CHECKS, **(extra_checks or {})}

@@ -12,7 +12,8 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ventros.kernel.tracing import TraceContext, traced
+from ventros.kernel.tracing import TraceContext
+from ventros.platform.tracing import SpanKind, name_current_span, span
 
 log = structlog.get_logger(__name__)
 
@@ -84,11 +85,16 @@ class RequestContextMiddleware:
         # The caller's trace continues here (W3C traceparent), or this request starts one;
         # the events it records carry it to every consumer.
         caller = TraceContext.parse(header_value(scope, b"traceparent"))
-        trace = caller.child() if caller else TraceContext.new()
-        structlog.contextvars.bind_contextvars(request_id=request_id, trace_id=trace.trace_id)
+        method = scope.get("method", "")
         try:
-            with traced(trace):
+            with span(
+                f"{method} {scope.get('path', '')}", parent=caller, kind=SpanKind.SERVER
+            ) as trace:
+                structlog.contextvars.bind_contextvars(
+                    request_id=request_id, trace_id=trace.trace_id
+                )
                 await self.app(scope, receive, send_with_id)
+                name_current_span(f"{method} {route_template(scope)}", status=status)
         except ClientDisconnect:
             status = 499  # gone before its body arrived: nothing done, nobody to answer
         except Exception:

@@ -261,3 +261,4 @@ class InboundEvent:
     body: dict[str, Any]
     received_at: datetime
     attempts: int = 0
+    traceparent: str | None = None  # the webhook request's trace, continued by the ingest

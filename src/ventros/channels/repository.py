@@ -77,6 +77,9 @@ inbound_events = Table(
     Column("processed_at", DateTime(timezone=True)),
     Column("outcome", Text),
     Column("last_error", Text),
+    # The webhook request's trace (W3C traceparent): the ingest continues it, so one
+    # customer's message is one trace from the webhook to every consumer.
+    Column("traceparent", Text),
     UniqueConstraint("channel_id", "event_key"),
     Index(
         "ix_inbound_events_pending",
@@ -99,12 +102,14 @@ _STORE_INBOUND_EVENTS = text(
     WITH tenant AS MATERIALIZED (
         SELECT CAST(set_config('app.tenant_id', CAST(:tenant_id AS text), true) AS uuid) AS id
     ), stored AS (
-        INSERT INTO inbound_events (id, tenant_id, channel_id, event_key, event, body)
-        SELECT r.id, tenant.id, r.channel_id, r.event_key, r.event, CAST(r.body AS jsonb)
+        INSERT INTO inbound_events
+            (id, tenant_id, channel_id, event_key, event, body, traceparent)
+        SELECT r.id, tenant.id, r.channel_id, r.event_key, r.event, CAST(r.body AS jsonb),
+            r.traceparent
         FROM tenant, unnest(
             CAST(:ids AS uuid[]), CAST(:channel_ids AS uuid[]), CAST(:event_keys AS text[]),
-            CAST(:events AS text[]), CAST(:bodies AS text[])
-        ) WITH ORDINALITY AS r(id, channel_id, event_key, event, body, position)
+            CAST(:events AS text[]), CAST(:bodies AS text[]), CAST(:traceparents AS text[])
+        ) WITH ORDINALITY AS r(id, channel_id, event_key, event, body, traceparent, position)
         ORDER BY r.position
         ON CONFLICT (channel_id, event_key) DO NOTHING
         RETURNING id
@@ -127,6 +132,7 @@ async def store_inbound_events(
         "event_keys": [e.event_key for e in events],
         "events": [e.event for e in events],
         "bodies": [e.raw_json for e in events],
+        "traceparents": [e.traceparent for e in events],
     }
     async with engine.connect() as connection:
         autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -281,6 +287,7 @@ class NewInboundEvent:
     event_key: str
     event: str
     raw_json: str
+    traceparent: str | None = None
 
 
 class InboundEventRepository:
@@ -344,6 +351,7 @@ def _event_from_row(row: Row[Any]) -> InboundEvent:
         body=dict(row.body),
         received_at=row.received_at,
         attempts=row.attempts,
+        traceparent=row.traceparent,
     )
 
 

@@ -31,6 +31,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import DomainError, NotAuthenticated, NotFound, RuleViolation
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import new_id
+from ventros.kernel.tracing import current_traceparent
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -243,6 +244,7 @@ async def accept_waha_webhook(
                 event_key=waha.dedupe_key(envelope, body),
                 event=envelope.event,
                 raw_json=raw_json,
+                traceparent=current_traceparent(),
             )
         )
     except DBAPIError as error:

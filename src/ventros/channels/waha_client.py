@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import mimetypes
+import time
 import weakref
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -18,7 +19,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from ventros.kernel.tracing import current_traceparent
+from ventros.platform.metrics import PROCESS
+from ventros.platform.tracing import SpanKind, span
+
 API_KEY_HEADER = "X-Api-Key"
+TRACEPARENT = "traceparent"  # W3C trace context: WAHA ignores it, a tracing proxy follows it
 VOICE_MIMETYPE = "audio/ogg; codecs=opus"
 _OPUS_SUFFIXES = (".ogg", ".oga", ".opus")
 
@@ -30,6 +36,7 @@ class WahaTarget:
     base_url: str
     session: str
     api_key: str | None = None
+    channel: str = ""  # the channel's id: the metrics' `channel` label
 
 
 @dataclass(frozen=True)
@@ -159,6 +166,15 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _error_kind(error: WahaError) -> str:
+    if error.status_code is not None:
+        return f"{error.status_code // 100}xx"
+    text = str(error)
+    if "timed out" in text:
+        return "timeout"
+    return "unreachable" if "unreachable" in text else "invalid"
+
+
 class WahaClient:
     """One shared aiohttp session for every channel (each call names its WAHA).
 
@@ -205,7 +221,7 @@ class WahaClient:
         return self._session
 
     async def send(self, target: WahaTarget, request: SendRequest) -> SentId:
-        answer = await self._call("POST", target, request.path, json=request.body)
+        answer = await self._call("POST", target, request.path, json=request.body, operation="send")
         sent = message_id_of(answer)
         if sent is None:
             # The message may be out already: not retryable, or it could go twice.
@@ -219,6 +235,7 @@ class WahaClient:
             target,
             "/api/contacts/profile-picture",
             params={"contactId": contact_id, "session": target.session, "refresh": "true"},
+            operation="profile_picture",
         )
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
@@ -231,8 +248,39 @@ class WahaClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        operation: str,
+    ) -> Any:
+        started = time.perf_counter()
+        try:
+            with span(
+                f"WAHA {method} {path}",
+                kind=SpanKind.CLIENT,
+                attributes={"ventros.channel": target.channel, "ventros.operation": operation},
+            ):
+                return await self._request(method, target, path, json=json, params=params)
+        except WahaError as error:
+            PROCESS.waha_request_errors_total.labels(
+                target.channel, operation, _error_kind(error)
+            ).inc()
+            raise
+        finally:
+            PROCESS.waha_request_duration_seconds.labels(target.channel, operation).observe(
+                time.perf_counter() - started
+            )
+
+    async def _request(
+        self,
+        method: str,
+        target: WahaTarget,
+        path: str,
+        *,
+        json: dict[str, Any] | None,
+        params: dict[str, str] | None,
     ) -> Any:
         headers = {"Accept": "application/json"}
+        traceparent = current_traceparent()
+        if traceparent:
+            headers[TRACEPARENT] = traceparent
         if target.api_key:
             headers[API_KEY_HEADER] = target.api_key
         body = None

@@ -90,7 +90,9 @@ class PictureSource:
         if channel is None or chat_id is None:
             log.info("no channel or chat id to fetch a profile picture", contact_id=str(contact.id))
             return None
-        target = WahaTarget(channel.base_url, channel.waha_session, channel.api_key)
+        target = WahaTarget(
+            channel.base_url, channel.waha_session, channel.api_key, channel=str(channel.id)
+        )
         return _Where(target, chat_id, channel.id)
 
     async def ask(self, where: _Where) -> Picture | None:

@@ -29,7 +29,9 @@ from ventros.conversations.domain import (
 from ventros.conversations.service import csat
 from ventros.identity.service import tenant_settings
 from ventros.kernel.errors import RuleViolation
+from ventros.kernel.tracing import TraceContext
 from ventros.platform.crypto import SecretBox
+from ventros.platform.tracing import span
 from ventros.platform.uow import UnitOfWork
 from ventros.tracking import service as tracking
 from ventros.tracking.domain import AdReferral, Signals
@@ -75,7 +77,14 @@ async def ingest_events(
     await ingest.prefetch(items)
     outcomes = {}
     for item in items:
-        outcomes[item.event.id] = item.outcome or await ingest.apply(item)
+        # Each message continues the trace of the webhook request that stored it: the
+        # events it records (message.received, session.started ...) carry that trace on.
+        with span(
+            "ingest whatsapp event",
+            parent=TraceContext.parse(item.event.traceparent),
+            attributes={"waha.event": item.event.event},
+        ):
+            outcomes[item.event.id] = item.outcome or await ingest.apply(item)
     await ingest.batch.flush()
     return outcomes
 

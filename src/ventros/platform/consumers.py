@@ -34,8 +34,9 @@ from typing import TYPE_CHECKING
 import structlog
 from sqlalchemy import text
 
+from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
-from ventros.kernel.tracing import TraceContext, traced
+from ventros.kernel.tracing import TraceContext
 from ventros.platform.bus import (
     DOMAIN_EVENTS,
     TRACEPARENT_HEADER,
@@ -46,7 +47,9 @@ from ventros.platform.bus import (
     connect_bus,
     topic_matches,
 )
+from ventros.platform.bus.topology import dlq_name
 from ventros.platform.metrics import Metrics, metrics_for
+from ventros.platform.tracing import SpanKind, span
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
@@ -166,6 +169,7 @@ async def process_event(uow: UnitOfWorkFactory, consumer: Consumer, event: Domai
     if not consumer.matches(event.name):
         return Outcome.IGNORED
     async with uow(event.tenant_id, Actor.system()) as tx:
+        tx.use_case = f"consumers.{consumer.name}"  # the usecase_* metrics' name for it
         if not await _claim(tx, [(consumer, event)]):
             return Outcome.DUPLICATE
         await consumer.handler(event, tx)
@@ -206,9 +210,13 @@ class _Pending:
         """The handler runs in the event's trace (events it raises carry it) and logs say
         which consumer, event and attempt they are about."""
         published = TraceContext.parse(self.delivery.envelope.headers.get(TRACEPARENT_HEADER))
-        trace = published.child() if published else TraceContext.new()
         with (
-            traced(trace),
+            span(
+                f"consume {self.event.name}",
+                parent=published,
+                kind=SpanKind.CONSUMER,
+                attributes={"ventros.consumer": consumer.name, "ventros.event": self.event.name},
+            ) as trace,
             structlog.contextvars.bound_contextvars(
                 consumer=consumer.name,
                 event_id=str(self.event.id),
@@ -312,7 +320,12 @@ class _QueueBatcher:
             return
         metrics = self.worker.metrics
         outcomes: list[tuple[str, Outcome, float]] = []
+        lag = metrics.message_consumer_lag_seconds.labels(self.consumers[0].queue_name)
+        now = utcnow()
+        for item in items:
+            lag.observe(max(0.0, (now - item.event.occurred_at).total_seconds()))
         async with self.worker.uow(items[0].event.tenant_id, Actor.system()) as tx:
+            tx.use_case = "consumers.batch"  # several consumers' work in one transaction
             fresh = await _claim(tx, [(c, i.event) for c, i in pairs])
             for consumer, item in pairs:
                 key = (consumer.name, item.event.id)
@@ -398,6 +411,16 @@ class Worker:
                 log.warning("a consumer did not drain in time", consumer=consumer.name)
 
 
+DLQ_SUFFIX = dlq_name("")
+
+
+def record_queue_depths(metrics: Metrics, depths: dict[str, int]) -> None:
+    for queue, depth in depths.items():
+        metrics.message_queue_depth.labels(queue).set(depth)
+        if queue.endswith(DLQ_SUFFIX):
+            metrics.message_dead_letters.labels(queue.removesuffix(DLQ_SUFFIX)).set(depth)
+
+
 async def run_worker(
     container: Container,
     stop: asyncio.Event,
@@ -419,8 +442,7 @@ async def run_worker(
             log.info("no consumers registered; the worker idles")
         while not stop.is_set():
             try:
-                for queue, depth in (await bus.queue_depths()).items():
-                    metrics.message_queue_depth.labels(queue).set(depth)
+                record_queue_depths(metrics, await bus.queue_depths())
             except Exception as error:
                 log.warning("could not read queue depths", error=repr(error))
             with contextlib.suppress(TimeoutError):

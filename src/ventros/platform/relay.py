@@ -48,6 +48,7 @@ from ventros.platform.bus import (
 from ventros.platform.metrics import Metrics, metrics_for
 from ventros.platform.outbox import HORIZON_SQL
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import publishing
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
@@ -123,6 +124,18 @@ SELECT
   (SELECT count(*) FROM outbox_events o WHERE o.failed_at IS NOT NULL) AS failed
 """
 
+# Conversations across tenants, for the operators' dashboard: read by the active relay
+# (one process, system role) on the same beat as the outbox figures.
+CONVERSATION_STATS_SQL = """
+SELECT
+  count(*) AS open,
+  count(*) FILTER (WHERE agent_id IS NULL) AS waiting,
+  (SELECT coalesce(avg(first_response_seconds), 0) FROM sessions
+   WHERE started_at > now() - interval '1 hour' AND first_response_seconds IS NOT NULL
+  )::float8 AS first_response
+FROM sessions WHERE status = 'open'
+"""
+
 PRUNE_SQL = """
 DELETE FROM outbox_events WHERE id IN (
     SELECT id FROM outbox_events
@@ -190,7 +203,8 @@ async def relay_batch(
             rows = await connection.fetch(CLAIM_SQL, limit)
             if not rows:
                 return BatchReport()
-            results = await bus.publish([envelope_of(row) for row in rows])
+            with publishing([envelope_of(row) for row in rows]) as envelopes:
+                results = await bus.publish(envelopes)
             confirmed = [
                 r["id"]
                 for r, res in zip(rows, results, strict=True)
@@ -249,6 +263,11 @@ async def update_stats(connection: Connection, metrics: Metrics) -> None:
         metrics.outbox_lag_seconds.set(row["lag"])
         metrics.outbox_pending_events.set(row["pending"])
         metrics.outbox_failed_events.set(row["failed"])
+    conversations = await connection.fetchrow(CONVERSATION_STATS_SQL)
+    if conversations is not None:
+        metrics.conversation_sessions_open.set(conversations["open"])
+        metrics.conversation_sessions_waiting.set(conversations["waiting"])
+        metrics.conversation_first_response_seconds.set(conversations["first_response"])
 
 
 async def prune(connection: Connection, retention_seconds: float) -> int:

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     bus_poll_interval_seconds: float = Field(default=2.0, gt=0)  # in-process safety net
     bus_lease_seconds: float = Field(default=60.0, gt=0)  # in-process: redelivery after a crash
     metrics_interval_seconds: float = Field(default=10.0, gt=0)  # queue depth, outbox lag
+    # A background role (worker, relay, ingest, temporal-worker) serves its /metrics here;
+    # the API serves them on its own port. Unset: not served (`ventros run` shares the API's).
+    metrics_port: int | None = Field(default=None, gt=0, lt=65536)
 
     # Temporal worker (platform.temporal): the task queue of the application's workflows.
     temporal_task_queue: str = "ventros"

@@ -16,6 +16,7 @@ Temporal address the worker logs and idles, so the rest of the system still runs
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -74,7 +75,13 @@ class TemporalConnection:
             raise TemporalNotConfigured("VENTROS_TEMPORAL_ADDRESS is not set")
         async with self._lock:
             if self._client is None:
-                self._client = await Client.connect(self.address, namespace=self.namespace)
+                from ventros.platform.tracing import temporal_tracing_interceptors
+
+                self._client = await Client.connect(
+                    self.address,
+                    namespace=self.namespace,
+                    interceptors=temporal_tracing_interceptors(),
+                )
             return self._client
 
     async def start_once(self, workflow: Any, arg: Any, *, workflow_id: str) -> bool:
@@ -146,6 +153,32 @@ class OnceStarter(Generic[P]):
         return start
 
 
+def worker_interceptors(client: Client) -> list[Any]:
+    """Metrics always; OpenTelemetry spans when tracing is on (OTEL_EXPORTER_OTLP_ENDPOINT),
+    unless the client has them already (a worker takes its client's interceptors too)."""
+    from ventros.platform.temporal_metrics import MetricsInterceptor
+    from ventros.platform.tracing import temporal_tracing_interceptors
+
+    has_tracing = any(
+        type(i).__name__ == "TracingInterceptor" for i in client.config()["interceptors"]
+    )
+    tracing = [] if has_tracing else temporal_tracing_interceptors()
+    return [MetricsInterceptor(), *tracing]
+
+
+async def _watch_backlog(client: Client, queue: str, stop: asyncio.Event, every: float) -> None:
+    """Until `stop`: the task queue's backlog into temporal_task_queue_backlog."""
+    from ventros.platform.temporal_metrics import record_task_queue_backlog
+
+    while not stop.is_set():
+        try:
+            await record_task_queue_backlog(client, queue)
+        except Exception as error:  # an older server without stats: the gauge stays unset
+            log.debug("could not read the task queue backlog", error=repr(error))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), every)
+
+
 def load_worker_parts(container: Container, modules: Iterable[str]) -> list[WorkerParts]:
     """The parts named by modules with a `worker_parts(container)` function (tests)."""
     parts = []
@@ -184,13 +217,19 @@ async def run_temporal_worker(
             log.info("no Temporal workflows registered; the worker idles")
             await stop.wait()
             return
-        async with Worker(client, task_queue=queue, workflows=workflows, activities=activities):
+        async with Worker(
+            client,
+            task_queue=queue,
+            workflows=workflows,
+            activities=activities,
+            interceptors=worker_interceptors(client),
+        ):
             log.info(
                 "Temporal worker running",
                 task_queue=queue,
                 workflows=[w.__name__ for w in workflows],
             )
-            await stop.wait()
+            await _watch_backlog(client, queue, stop, container.settings.metrics_interval_seconds)
     finally:
         for part in parts:
             if part.close is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable
 from types import TracebackType
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransactio
 
 from ventros.kernel.aggregate import AggregateRoot
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.platform.metrics import PROCESS, caller_use_case
 from ventros.platform.outbox import write_events
 
 A = TypeVar("A", bound=AggregateRoot)
@@ -38,6 +40,11 @@ class UnitOfWork:
         # Reads worth doing once per transaction: a consumer's batch may hold hundreds of
         # events of one tenant that all need the same rows (e.g. its webhook subscriptions).
         self.memo: dict[str, Any] = {}
+        # Named from the service function that opened it: every use case is measured here,
+        # once, instead of by a decorator on each (usecase_* metrics).
+        self.use_case = caller_use_case()
+        self._started = 0.0
+        self._committed = False
 
     @property
     def connection(self) -> AsyncConnection:
@@ -46,6 +53,7 @@ class UnitOfWork:
         return self._connection
 
     async def __aenter__(self) -> UnitOfWork:
+        self._started = time.perf_counter()
         self._connection = await self._engine.connect()
         self._transaction = await self._connection.begin()
         await self._connection.execute(
@@ -60,6 +68,8 @@ class UnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        outcome = "error" if exc is not None else "committed" if self._committed else "rolled_back"
+        PROCESS.observe_use_case(self.use_case, outcome, time.perf_counter() - self._started, exc)
         try:
             if self._transaction is not None and self._transaction.is_active:
                 await self._transaction.rollback()
@@ -103,6 +113,7 @@ class UnitOfWork:
             raise RuntimeError("unit of work used outside 'async with'")
         events = await self.flush_events()
         await self._transaction.commit()
+        self._committed = True
         self.committed_events.extend(events)
 
 

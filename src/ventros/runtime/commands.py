@@ -120,6 +120,9 @@ def serve_role(name: str) -> None:
     configure_logging(settings)
 
     async def serve(container: Container) -> None:
+        from ventros.platform.metrics import serve_metrics
+
+        serve_metrics(container.metrics, settings.metrics_port)  # VENTROS_METRICS_PORT
         service = roles(wire(container))[name]
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

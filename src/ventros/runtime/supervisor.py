@@ -33,6 +33,7 @@ import uvicorn
 from ventros.platform.banner import Banner
 from ventros.platform.logging import redact_sensitive
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import add_trace_id, configure_tracing
 from ventros.runtime.services import BackgroundService
 
 if TYPE_CHECKING:
@@ -64,8 +65,10 @@ def configure_logging(settings: Settings) -> None:
     record: JSON when VENTROS_LOG_JSON=true or when stdout is not a terminal (a log
     collector), else human-readable text."""
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    configure_tracing()  # exports spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_trace_id,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

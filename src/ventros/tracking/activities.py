@@ -18,6 +18,7 @@ from ventros.kernel.errors import RuleViolation
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import TracedTransport
 from ventros.platform.uow import UnitOfWorkFactory
 from ventros.tracking import conversions as c
 from ventros.tracking.ad_clients import (
@@ -77,7 +78,9 @@ class ConversionActivities:
         self._uow = uow
         self._box = box
         self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.ads_timeout_seconds), trust_env=False
+            timeout=httpx.Timeout(settings.ads_timeout_seconds),
+            trust_env=False,
+            transport=TracedTransport("ads"),
         )
         self._meta = MetaGraph(self._http, settings)
         self._google = GoogleAds(self._http, settings)

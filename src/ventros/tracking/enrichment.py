@@ -28,6 +28,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.crypto import SecretBox
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import TracedTransport
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.tracking import events
 from ventros.tracking.ad_clients import AdPlatformError, MetaGraph
@@ -262,7 +263,9 @@ class EnrichmentActivities:
         self._box = box
         self._settings = settings
         self._http = http or httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.ads_timeout_seconds), trust_env=False
+            timeout=httpx.Timeout(settings.ads_timeout_seconds),
+            trust_env=False,
+            transport=TracedTransport("ads"),
         )
         self._graph = MetaGraph(self._http, settings)
 

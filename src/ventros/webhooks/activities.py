@@ -19,7 +19,9 @@ from temporalio import activity
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.crypto import SecretBox
+from ventros.platform.metrics import PROCESS
 from ventros.platform.settings import Settings
+from ventros.platform.tracing import SpanKind, span
 from ventros.platform.uow import UnitOfWorkFactory
 from ventros.webhooks import service, ssrf
 from ventros.webhooks.domain import short_error, signature
@@ -134,6 +136,9 @@ class WebhookActivities:
             )
             await tx.commit()
         delivered = error is None
+        PROCESS.webhook_deliveries_total.labels(
+            "disabled" if disabled else "delivered" if delivered else "failed"
+        ).inc()
         log.info(
             "webhook attempt",
             tenant_id=params.tenant_id,
@@ -172,10 +177,16 @@ class WebhookActivities:
                 if target.host_header:
                     headers["Host"] = target.host_header
                 extensions = {"sni_hostname": target.sni_hostname} if target.sni_hostname else {}
-                async with self._http.stream(
-                    "POST", target.connect_url, content=body, headers=headers, extensions=extensions
-                ) as response:
-                    status_code = response.status_code
+                with span("webhook POST", kind=SpanKind.CLIENT) as trace:
+                    headers["traceparent"] = trace.header
+                    async with self._http.stream(
+                        "POST",
+                        target.connect_url,
+                        content=body,
+                        headers=headers,
+                        extensions=extensions,
+                    ) as response:
+                        status_code = response.status_code
             if not 200 <= status_code < 300:
                 error = f"HTTP {status_code}"
         except ssrf.UnsafeTarget as refused:

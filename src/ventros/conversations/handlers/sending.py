@@ -83,7 +83,9 @@ class ChannelTargets:
             if channel is None
             else ChannelTarget(
                 channel.id,
-                WahaTarget(channel.base_url, channel.waha_session, channel.api_key),
+                WahaTarget(
+                    channel.base_url, channel.waha_session, channel.api_key, channel=str(channel.id)
+                ),
                 channel.rate_limit_per_minute,
             )
         )
