@@ -31,6 +31,7 @@ from ventros.conversations.lifecycle_api import router as session_actions_router
 from ventros.conversations.reports import router as reports_router
 from ventros.identity.api import router as identity_router
 from ventros.identity.service import rate_limit_of
+from ventros.media.api import router as media_router
 from ventros.pipelines.api import router as pipelines_router
 from ventros.privacy.api import router as privacy_router
 from ventros.tracking.ads_api import router as ads_router
@@ -39,7 +40,7 @@ from ventros.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
-LARGE_BODY_PREFIXES = ("/webhooks/",)
+LARGE_BODY_PREFIXES = ("/webhooks/", "/api/v1/media")
 
 
 def api_router() -> APIRouter:
@@ -59,6 +60,7 @@ def api_router() -> APIRouter:
     router.include_router(ads_router)
     router.include_router(audit_router)
     router.include_router(webhooks_router)
+    router.include_router(media_router)
     return router
 
 

@@ -9,8 +9,10 @@ the request each message type makes is testable without a server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 import mimetypes
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -58,6 +60,15 @@ class SentId:
 
     serialized: str
     wa_id: str
+
+
+@dataclass(frozen=True)
+class WahaFile:
+    """A file WAHA is sending: its declared type and length, and the body in chunks."""
+
+    mimetype: str | None
+    length: int | None
+    chunks: AsyncIterator[bytes]
 
 
 class WahaError(Exception):
@@ -210,6 +221,36 @@ class WahaClient:
         )
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
+
+    @contextlib.asynccontextmanager
+    async def file(self, target: WahaTarget, path: str) -> AsyncIterator[WahaFile]:
+        """`GET {base_url}{path}` with `X-Api-Key`, streamed (`/api/files/...`: media WAHA
+        keeps for a few minutes). Raises WahaError like the other calls; redirects are not
+        followed (the key must not travel elsewhere)."""
+        headers = {API_KEY_HEADER: target.api_key} if target.api_key else {}
+        url = target.base_url.rstrip("/") + path
+        try:
+            # No total limit (a large file may take a while), but each read must progress.
+            timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+            async with self._session_here().get(
+                url, headers=headers, allow_redirects=False, timeout=timeout
+            ) as response:
+                if response.status >= 300:
+                    text = (await response.content.read(300)).decode(errors="replace")
+                    raise WahaError(
+                        _short(f"WAHA answered {response.status}: {text}"),
+                        status_code=response.status,
+                        retryable=response.status >= 500 or response.status == 429,
+                    )
+                yield WahaFile(
+                    mimetype=response.headers.get("Content-Type"),
+                    length=response.content_length,
+                    chunks=response.content.iter_chunked(64 * 1024),
+                )
+        except TimeoutError as error:
+            raise WahaError("WAHA timed out (no answer in time)", retryable=True) from error
+        except aiohttp.ClientError as error:
+            raise WahaError(f"WAHA unreachable: {type(error).__name__}", retryable=True) from error
 
     async def _call(
         self,

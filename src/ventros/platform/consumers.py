@@ -66,6 +66,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "ventros.conversations.csat_handlers",  # session.closed -> CSAT question
     "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
     "ventros.webhooks.handlers",  # every event -> outbound webhook deliveries
+    "ventros.media.handlers",  # message.received -> copy its media from WAHA
 )
 
 # Transactions one queue's consumers may have open at once (on disjoint aggregates).

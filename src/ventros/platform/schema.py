@@ -24,6 +24,7 @@ TABLE_MODULES = (
     "ventros.conversations.assignment",
     "ventros.conversations.csat",
     "ventros.tracking.ads_tables",
+    "ventros.media.repository",
 )
 
 

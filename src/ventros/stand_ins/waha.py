@@ -29,6 +29,8 @@ the demo channel. Tests may run `WahaSimulator(...).app` in-process or `serve()`
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -239,6 +241,47 @@ def customer_payload(
     }
 
 
+# The NOWEB `_data.message` key and WAHA's file extension per kind of media.
+MEDIA_KINDS: dict[str, tuple[str, str]] = {
+    "image": ("imageMessage", "jpeg"),
+    "voice": ("audioMessage", "oga"),
+    "audio": ("audioMessage", "mp3"),
+    "video": ("videoMessage", "mp4"),
+    "document": ("documentMessage", "pdf"),
+}
+
+
+def customer_media_payload(
+    chat_id: str,
+    kind: str,
+    file_url: str,
+    mimetype: str,
+    *,
+    size: int,
+    filename: str | None = None,
+    caption: str | None = None,
+    push_name: str | None = None,
+    key_id: str | None = None,
+) -> dict[str, Any]:
+    """An incoming photo, voice note, video or document (`message`), as in message.image.json,
+    message.audio.json and message.document.json: `media.url` is WAHA's own file link."""
+    payload = customer_payload(chat_id, caption or "", push_name=push_name, key_id=key_id)
+    part_key, _ext = MEDIA_KINDS[kind]
+    part: dict[str, Any] = {"mimetype": mimetype, "fileLength": str(size)}
+    if caption:
+        part["caption"] = caption
+    if kind == "voice":
+        part["ptt"] = True
+    if filename:
+        part["fileName"] = part["title"] = filename
+    payload["_data"]["message"] = {part_key: part}
+    media = {"url": file_url, "mimetype": mimetype, "filename": filename, "error": None}
+    payload.update(hasMedia=True, media=media, mediaUrl=file_url)
+    if not caption:
+        payload.pop("body", None)
+    return payload
+
+
 def encode(data: dict[str, Any]) -> bytes:
     """`JSON.stringify`: compact, UTF-8, no `\\u` escapes (these are the signed bytes)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
@@ -298,6 +341,13 @@ class WahaSimulator:
     fail_count: int = 0
     fail_always: bool = False
     delay_seconds: float = 0.0
+    # Media WAHA downloaded for customers' messages, served at /api/files/{session}/{name}
+    # and deleted after `files_lifetime_seconds` (WAHA's WHATSAPP_FILES_LIFETIME).
+    files_lifetime_seconds: float = 180.0
+    base_url: str | None = None  # how Ventros reaches this simulator (links in payloads)
+    files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
+    file_downloads: int = 0
+    file_failures: int = 0  # the next N file downloads answer 503
     sends: deque[Sent] = field(default_factory=lambda: deque(maxlen=100_000))
     sends_total: int = 0
     webhooks_posted: int = 0
@@ -314,6 +364,8 @@ class WahaSimulator:
                 Route("/api/sessions", self._sessions, methods=["GET"]),
                 Route("/api/sessions/{session}", self._session, methods=["GET"]),
                 Route("/ping", self._ping, methods=["GET"]),
+                Route("/api/files/{session}/{name}", self._file, methods=["GET"]),
+                Route("/_sim/customer-media", self._customer_media, methods=["POST"]),
                 Route("/_sim/customer-message", self._customer_message, methods=["POST"]),
                 Route("/_sim/fail", self._fail, methods=["POST"]),
                 Route("/_sim/reset", self._reset, methods=["POST"]),
@@ -406,6 +458,49 @@ class WahaSimulator:
         data = envelope("message", session or self.sessions[0], payload)
         return data, await self.post_webhook(data, url=url, secret=secret)
 
+    async def customer_media(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes,
+        mimetype: str,
+        *,
+        filename: str | None = None,
+        caption: str | None = None,
+        push_name: str | None = None,
+        session: str | None = None,
+        base_url: str | None = None,
+    ) -> tuple[dict[str, Any], int | None]:
+        """A customer sends a file: kept for `files_lifetime_seconds` like WAHA, linked
+        from the `message` webhook posted; the envelope and Ventros's answer."""
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MEDIA_KINDS)}")
+        session = session or self.sessions[0]
+        key_id = new_key_id()
+        name = f"{key_id}.{MEDIA_KINDS[kind][1]}"
+        self.files[f"{session}/{name}"] = (data, mimetype, time.monotonic())
+        root = (base_url or self.base_url or "http://localhost:3000").rstrip("/")
+        payload = customer_media_payload(
+            chat_id_of(sender),
+            kind,
+            f"{root}/api/files/{session}/{name}",
+            mimetype,
+            size=len(data),
+            filename=filename,
+            caption=caption,
+            push_name=push_name,
+            key_id=key_id,
+        )
+        envelope_data = envelope("message", session, payload)
+        return envelope_data, await self.post_webhook(envelope_data)
+
+    def expire_files(self) -> None:
+        """Deletes the files older than their lifetime, as WAHA does."""
+        now = time.monotonic()
+        for key, (_data, _type, at) in list(self.files.items()):
+            if now - at >= self.files_lifetime_seconds:
+                del self.files[key]
+
     # ------------------------------------------------------------------ WAHA API
 
     def _authorised(self, request: Request) -> bool:
@@ -472,6 +567,21 @@ class WahaSimulator:
             return _json({"message": f"Session {name!r} does not exist", "statusCode": 404}, 404)
         return _json(self._session_info(name), 200)
 
+    async def _file(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        if self.file_failures > 0:
+            self.file_failures -= 1
+            return _json({"message": "waha-sim failing on purpose", "statusCode": 503}, 503)
+        self.expire_files()
+        key = f"{request.path_params['session']}/{request.path_params['name']}"
+        found = self.files.get(key)
+        if found is None:
+            return _json({"message": "File not found", "statusCode": 404}, 404)
+        self.file_downloads += 1
+        return Response(found[0], 200, media_type=found[1])
+
     async def _ping(self, _request: Request) -> Response:
         return _json({"message": "pong"}, 200)
 
@@ -495,6 +605,28 @@ class WahaSimulator:
             url=data.get("webhook_url"),
             secret=data.get("webhook_secret"),
         )
+        answer = {"event_id": posted["id"], "message_id": posted["payload"]["id"]}
+        return _json({**answer, "webhook_status": status}, 200 if status is not None else 502)
+
+    async def _customer_media(self, request: Request) -> Response:
+        data = await _body(request)
+        sender, kind, content = data.get("from"), data.get("kind"), data.get("data_base64")
+        if not isinstance(sender, str) or not isinstance(kind, str) or not isinstance(content, str):
+            return _json({"message": "from, kind and data_base64 are required"}, 400)
+        try:
+            posted, status = await self.customer_media(
+                sender,
+                kind,
+                base64.b64decode(content, validate=True),
+                str(data.get("mimetype") or "application/octet-stream"),
+                filename=data.get("filename"),
+                caption=data.get("caption"),
+                push_name=data.get("push_name"),
+                session=data.get("session"),
+                base_url=self.base_url or str(request.base_url),
+            )
+        except (ValueError, binascii.Error) as error:
+            return _json({"message": str(error)}, 400)
         answer = {"event_id": posted["id"], "message_id": posted["payload"]["id"]}
         return _json({**answer, "webhook_status": status}, 200 if status is not None else 502)
 
