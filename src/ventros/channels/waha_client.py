@@ -46,6 +46,10 @@ class OutgoingContent:
     longitude: float | None = None
     title: str | None = None
     vcard: str | None = None
+    # A file Ventros keeps (`POST /api/v1/media`), sent by id; the sender replaces it with
+    # WAHA's `file` object (`media_file`: a signed link to Ventros, or the base64 body).
+    media_id: str | None = None
+    media_file: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,36 +97,45 @@ def _file(url: str, mimetype: str, filename: str | None = None) -> dict[str, Any
     return file
 
 
+def _kept_file(content: OutgoingContent) -> dict[str, Any] | None:
+    return dict(content.media_file) if content.media_file else None
+
+
 def build_send(session: str, chat_id: str, content: OutgoingContent) -> SendRequest:
     """The WAHA endpoint and body for one message (the session goes in the body)."""
     base: dict[str, Any] = {"session": session, "chatId": chat_id}
     kind, url = content.type, content.media_url or ""
+    kept = _kept_file(content)
     if kind == "text":
         return SendRequest("/api/sendText", {**base, "text": content.text or ""})
     if kind in ("image", "sticker"):  # WAHA has no sticker endpoint
         fallback = "image/webp" if kind == "sticker" else "image/jpeg"
-        body = {**base, "file": _file(url, _mimetype(url, fallback), content.filename)}
+        body = {**base, "file": kept or _file(url, _mimetype(url, fallback), content.filename)}
         if content.caption and kind == "image":
             body["caption"] = content.caption
         return SendRequest("/api/sendImage", body)
     if kind == "document":
         name = content.filename or urlsplit(url).path.rsplit("/", 1)[-1] or "file"
-        body = {**base, "file": _file(url, _mimetype(url, "application/octet-stream"), name)}
+        file = kept or _file(url, _mimetype(url, "application/octet-stream"), name)
+        if content.filename:
+            file["filename"] = content.filename
+        body = {**base, "file": file}
         if content.caption:
             body["caption"] = content.caption
         return SendRequest("/api/sendFile", body)
     if kind == "audio":
         # WhatsApp voice notes are OGG/Opus; anything else WAHA converts with ffmpeg.
+        if kept is not None:
+            convert = kept["mimetype"] not in ("audio/ogg", "audio/opus")
+            kept["mimetype"] = VOICE_MIMETYPE if not convert else kept["mimetype"]
+            return SendRequest("/api/sendVoice", {**base, "file": kept, "convert": convert})
         convert = not urlsplit(url).path.lower().endswith(_OPUS_SUFFIXES)
         return SendRequest(
             "/api/sendVoice", {**base, "file": _file(url, VOICE_MIMETYPE), "convert": convert}
         )
     if kind == "video":
-        body = {
-            **base,
-            "file": _file(url, _mimetype(url, "video/mp4"), content.filename),
-            "convert": _mimetype(url, "video/mp4") != "video/mp4",
-        }
+        file = kept or _file(url, _mimetype(url, "video/mp4"), content.filename)
+        body = {**base, "file": file, "convert": file["mimetype"] != "video/mp4"}
         if content.caption:
             body["caption"] = content.caption
         return SendRequest("/api/sendVideo", body)

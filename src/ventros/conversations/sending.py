@@ -9,6 +9,7 @@ scheduled id as the message's id, so a retried activity creates nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.kernel.ids import new_id
+from ventros.media import service as media
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -62,11 +64,13 @@ class SendMessage:
     longitude: float | None = None
     title: str | None = None
     vcard: str | None = None
+    media_id: uuid.UUID | None = None  # a file kept by Ventros (POST /api/v1/media)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["contact_id"] = str(self.contact_id)
         data["channel_id"] = str(self.channel_id) if self.channel_id else None
+        data["media_id"] = str(self.media_id) if self.media_id else None
         return data
 
     @classmethod
@@ -75,6 +79,8 @@ class SendMessage:
         values["contact_id"] = uuid.UUID(str(values["contact_id"]))
         channel = values.get("channel_id")
         values["channel_id"] = uuid.UUID(str(channel)) if channel else None
+        media = values.get("media_id")
+        values["media_id"] = uuid.UUID(str(media)) if media else None
         return cls(**values)
 
     def outgoing(self) -> OutgoingContent:
@@ -88,6 +94,7 @@ class SendMessage:
             longitude=self.longitude,
             title=self.title,
             vcard=self.vcard,
+            media_id=str(self.media_id) if self.media_id else None,
         )
 
 
@@ -102,6 +109,11 @@ def validate(command: SendMessage) -> MessageContent:
         if len(command.text or "") > MAX_TEXT:
             raise RuleViolation("text is too long", field="text")
         return MessageContent(type=MessageType.TEXT, text=command.text)
+    if kind in _MEDIA and command.media_id is not None:
+        if command.media_url:
+            raise RuleViolation("give media_id or media_url, not both", field="media_id")
+        media = {"url": None, "media_id": str(command.media_id), "filename": command.filename}
+        return MessageContent(type=MessageType(kind), caption=command.caption, media=media)
     if kind in _MEDIA:
         url = (command.media_url or "").strip()
         if not url.startswith(("http://", "https://")):
@@ -151,6 +163,8 @@ async def send_message_as(
                 return existing
         contact = await _contact(tx, command.contact_id)
         channel = await _channel(tx, box, command)
+        if command.media_id is not None:
+            content = await _with_kept_file(tx, content, command.media_id)
         known_chat, last_inbound = await _inbound_facts(tx, contact.id, channel.id)
         now = utcnow()
         if channel.enforce_24h_window and (last_inbound is None or now - last_inbound > WINDOW):
@@ -221,6 +235,17 @@ def compose(
         },
     )
     return message
+
+
+async def _with_kept_file(
+    tx: UnitOfWork, content: MessageContent, media_id: uuid.UUID
+) -> MessageContent:
+    """The message's media as the tenant's kept file says (404 for another tenant's)."""
+    found = await media.media_in(tx, media_id)
+    if found is None:
+        raise NotFound("media not found")
+    kept = found.message_media(filename=(content.media or {}).get("filename"))
+    return dataclasses.replace(content, media=kept)
 
 
 async def _contact(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact:
@@ -344,6 +369,8 @@ async def record_scheduled(
     actor = Actor.user(principal.user_id)
     async with uow(principal.tenant_id, actor) as tx:
         await _channel(tx, box, command)
+        if command.media_id is not None and await media.media_in(tx, command.media_id) is None:
+            raise NotFound("media not found")
         tx.add_event(scheduled_event(principal.tenant_id, actor, scheduled_id, command, send_at))
         await tx.commit()
     return scheduled_id

@@ -28,6 +28,7 @@ per process, not once per message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections import deque
@@ -51,6 +52,8 @@ from ventros.conversations.repository import MessageRepository, PendingUpdateRep
 from ventros.conversations.repository.messages import _message_from_row
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.media.service import MediaLinks
+from ventros.media.store import store_from_settings
 from ventros.platform.consumers import Consumer
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ratelimit import RateLimits
@@ -345,16 +348,30 @@ async def _apply_waiting(tx: UnitOfWork, sent: list[Message]) -> None:
                 await apply_waiting_updates(tx, message)
 
 
+@lru_cache(maxsize=1)
+def _process_media_links() -> MediaLinks:
+    """How this process hands kept files to WAHA (from the environment)."""
+    settings = Settings()
+    return MediaLinks(
+        store=store_from_settings(settings),
+        secret=settings.resolved_secret_key(),
+        public_base_url=settings.public_base_url,
+        link_seconds=settings.media_link_seconds,
+    )
+
+
 class WhenMessageSendingSendThroughWaha:
     def __init__(
         self,
         build: Callable[[], tuple[Sender, SecretBox]] = _process_sender,
         *,
+        media_links: Callable[[], MediaLinks] = _process_media_links,
         dispatch: bool = False,
         per_channel: int = 32,
         max_held: int = 2_000,
     ) -> None:
         self._build = build
+        self._media_links = media_links
         self.dispatch = dispatch
         self.per_channel = per_channel
         self.max_held = max_held
@@ -403,6 +420,13 @@ class WhenMessageSendingSendThroughWaha:
             return
         chat_id = message.chat_id or str(event.payload["chat_id"])
         content = OutgoingContent(**_content(event.payload))
+        if content.media_id:
+            file = await self._media_links().waha_file(tx, uuid.UUID(content.media_id))
+            if file is None:
+                message.apply_status(MessageStatus.FAILED, at=now, error="the file to send is gone")
+                await repository.save_state(message)
+                return
+            content = dataclasses.replace(content, media_file=file)
         if dispatcher is not None:
             await dispatcher.room(self.max_held)  # back-pressure on the bus
             job = SendJob(

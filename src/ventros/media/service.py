@@ -7,6 +7,7 @@ under its content key and recorded once per tenant per content.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import hmac
@@ -266,3 +267,35 @@ async def keep_inbound_media(
 
 def read_chunks(store: MediaStore, file: MediaFile) -> AsyncIterator[bytes]:
     return store.read(file.storage_key)
+
+
+# --------------------------------------------------------------------------- sending
+
+
+@dataclass(frozen=True)
+class MediaLinks:
+    """How the sender hands WAHA a kept file: a signed, expiring link to Ventros when WAHA
+    can reach it (`public_base_url`), else the bytes themselves (WAHA's `file.data`)."""
+
+    store: MediaStore
+    secret: str
+    public_base_url: str | None = None
+    link_seconds: int = 600
+
+    async def waha_file(self, tx: UnitOfWork, media_id: uuid.UUID) -> dict[str, Any] | None:
+        """WAHA's `file` object for the tenant's file; None when there is no such file."""
+        found = await media_in(tx, media_id)
+        if found is None:
+            return None
+        file: dict[str, Any] = {"mimetype": found.mimetype}
+        if found.filename:
+            file["filename"] = found.filename
+        if self.public_base_url:
+            path = signed_path(self.secret, found, seconds=self.link_seconds)
+            file["url"] = self.public_base_url.rstrip("/") + path
+            return file
+        encoded = bytearray()
+        async for chunk in self.store.read(found.storage_key):
+            encoded += chunk
+        file["data"] = base64.b64encode(bytes(encoded)).decode("ascii")
+        return file
