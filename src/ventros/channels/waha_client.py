@@ -15,7 +15,7 @@ import mimetypes
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -235,6 +235,25 @@ class WahaClient:
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
 
+    async def session_info(self, target: WahaTarget) -> dict[str, Any]:
+        """`GET /api/sessions/{session}`: `{name, status, me{id, pushName}, ...}`."""
+        answer = await self._call("GET", target, f"/api/sessions/{quote(target.session)}")
+        return answer if isinstance(answer, dict) else {}
+
+    async def qr_png(self, target: WahaTarget) -> bytes:
+        """`GET /api/{session}/auth/qr?format=image`: the current pairing QR code, PNG."""
+        path = f"/api/{quote(target.session)}/auth/qr"
+        content: bytes = await self._call(
+            "GET", target, path, params={"format": "image"}, accept="image/png", raw=True
+        )
+        return content
+
+    async def session_action(self, target: WahaTarget, action: str) -> None:
+        """`POST /api/sessions/{session}/restart|logout|start|stop`."""
+        await self._call(
+            "POST", target, f"/api/sessions/{quote(target.session)}/{action}", raw=True
+        )
+
     @contextlib.asynccontextmanager
     async def file(self, target: WahaTarget, path: str) -> AsyncIterator[WahaFile]:
         """`GET {base_url}{path}` with `X-Api-Key`, streamed (`/api/files/...`: media WAHA
@@ -273,8 +292,10 @@ class WahaClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        accept: str = "application/json",
+        raw: bool = False,
     ) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if target.api_key:
             headers[API_KEY_HEADER] = target.api_key
         body = None
@@ -298,6 +319,8 @@ class WahaClient:
                 status_code=status,
                 retryable=status >= 500 or status == 429,
             )
+        if raw:
+            return content
         try:
             return jsonlib.loads(content)
         except ValueError as error:

@@ -14,6 +14,15 @@ NOWEB, version 2026.7.1):
   HMAC-SHA512 of the raw compact JSON body, `X-Webhook-Hmac-Algorithm: sha512`.
 - **A customer writing in**: `POST /_sim/customer-message {from, body, push_name}` posts a
   signed `message` webhook like `message.text.json` and answers with Ventros's status.
+- **Customers' files**: `POST /_sim/customer-media {from, kind: image|voice|audio|video|
+  document, data_base64, mimetype, filename?, caption?}` keeps the file like WAHA, serves it
+  at `GET /api/files/{session}/{name}` (with the API key) for `files_lifetime_seconds`, and
+  posts a `message` webhook whose `media.url` links to it.
+- **The session**: `GET /api/sessions/{session}` tells its status; `POST /_sim/pair
+  {rotations, rotate_seconds}` plays a phone pairing (STARTING, SCAN_QR_CODE with a new QR
+  code at each rotation, served as PNG at `GET /api/{session}/auth/qr`, then WORKING), each
+  step a `session.status` webhook; `POST /_sim/status {status}` sets any status (FAILED...);
+  `POST /api/sessions/{session}/restart|logout` restart it, or unpair and pair again.
 - **Failures on demand**: `POST /_sim/fail {status, count | always, delay_seconds}` makes the
   next `count` sends (or all) answer `status`, and every call wait `delay_seconds` first (a
   delay past the client's timeout is a timeout). `POST /_sim/reset` clears failures and
@@ -34,6 +43,7 @@ import binascii
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import secrets
@@ -45,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import segno
 import structlog
 import uvicorn
 from starlette.applications import Starlette
@@ -348,6 +359,13 @@ class WahaSimulator:
     files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
     file_downloads: int = 0
     file_failures: int = 0  # the next N file downloads answer 503
+    # The WhatsApp session: its status per session (WORKING unless a pairing is played), the
+    # QR code WAHA shows while SCAN_QR_CODE (a new one at each rotation), restarts asked.
+    statuses: dict[str, str] = field(default_factory=dict)
+    qr_value: str = ""
+    qr_rotations: int = 0
+    restarts: int = 0
+    logouts: int = 0
     sends: deque[Sent] = field(default_factory=lambda: deque(maxlen=100_000))
     sends_total: int = 0
     webhooks_posted: int = 0
@@ -365,6 +383,10 @@ class WahaSimulator:
                 Route("/api/sessions/{session}", self._session, methods=["GET"]),
                 Route("/ping", self._ping, methods=["GET"]),
                 Route("/api/files/{session}/{name}", self._file, methods=["GET"]),
+                Route("/api/{session}/auth/qr", self._qr, methods=["GET"]),
+                Route("/api/sessions/{session}/{action}", self._session_action, methods=["POST"]),
+                Route("/_sim/pair", self._pair, methods=["POST"]),
+                Route("/_sim/status", self._status, methods=["POST"]),
                 Route("/_sim/customer-media", self._customer_media, methods=["POST"]),
                 Route("/_sim/customer-message", self._customer_message, methods=["POST"]),
                 Route("/_sim/fail", self._fail, methods=["POST"]),
@@ -501,6 +523,38 @@ class WahaSimulator:
             if now - at >= self.files_lifetime_seconds:
                 del self.files[key]
 
+    # ------------------------------------------------------------------ the session
+
+    async def set_status(self, status: str, session: str | None = None) -> int | None:
+        """The session's status changes: recorded, and a `session.status` webhook posted."""
+        session = session or self.sessions[0]
+        self.statuses[session] = status
+        now_ms = int(time.time() * 1000)
+        payload = {
+            "name": session,
+            "status": status,
+            "statuses": [{"status": status, "timestamp": now_ms}],
+            "data": None,
+        }
+        me = ME if status == "WORKING" else None
+        data = envelope("session.status", session, payload)
+        data["me"] = me
+        return await self.post_webhook(data)
+
+    async def play_pairing(
+        self, *, rotations: int = 3, rotate_seconds: float = 0.5, session: str | None = None
+    ) -> None:
+        """A phone pairs: STARTING, then SCAN_QR_CODE with a new QR code `rotations` times
+        (WAHA re-emits the status at each rotation), then WORKING once it is scanned."""
+        await self.set_status("STARTING", session)
+        for _ in range(max(rotations, 1)):
+            self.qr_value = f"2@{secrets.token_urlsafe(48)},{secrets.token_urlsafe(32)},1"
+            self.qr_rotations += 1
+            await self.set_status("SCAN_QR_CODE", session)
+            await asyncio.sleep(rotate_seconds)
+        self.qr_value = ""
+        await self.set_status("WORKING", session)
+
     # ------------------------------------------------------------------ WAHA API
 
     def _authorised(self, request: Request) -> bool:
@@ -551,8 +605,13 @@ class WahaSimulator:
             return _json({"message": "contactId and session are required", "statusCode": 400}, 400)
         return _json({"profilePictureURL": self.picture_url}, 200)
 
+    def status_of(self, name: str) -> str:
+        return self.statuses.get(name, "WORKING")
+
     def _session_info(self, name: str) -> dict[str, Any]:
-        return {"name": name, "status": "WORKING", "me": ME, "engine": {"engine": ENGINE}}
+        status = self.status_of(name)
+        me = ME if status == "WORKING" else None
+        return {"name": name, "status": status, "me": me, "engine": {"engine": ENGINE}}
 
     async def _sessions(self, request: Request) -> Response:
         refused = await self._gate(request, counts=False)
@@ -581,6 +640,40 @@ class WahaSimulator:
             return _json({"message": "File not found", "statusCode": 404}, 404)
         self.file_downloads += 1
         return Response(found[0], 200, media_type=found[1])
+
+    async def _qr(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        session = request.path_params["session"]
+        status = self.status_of(session)
+        if status != "SCAN_QR_CODE" or not self.qr_value:
+            reason = f"Can get QR code only in SCAN_QR_CODE status. The current status is {status}"
+            return _json({"message": reason, "statusCode": 422}, 422)
+        image = io.BytesIO()
+        segno.make(self.qr_value, error="l").save(image, kind="png", scale=4)
+        return Response(image.getvalue(), 200, media_type="image/png")
+
+    async def _session_action(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        session, action = request.path_params["session"], request.path_params["action"]
+        if session not in self.sessions:
+            return _json({"message": f"Session {session!r} does not exist", "statusCode": 404}, 404)
+        if action == "restart":
+            self.restarts += 1
+            self._spawn(self._restarted(session))
+        elif action == "logout":
+            self.logouts += 1
+            self._spawn(self.play_pairing(session=session))
+        else:
+            return _json({"message": f"unknown action {action!r}", "statusCode": 404}, 404)
+        return _json(self._session_info(session), 201)
+
+    async def _restarted(self, session: str) -> None:
+        await self.set_status("STARTING", session)
+        await self.set_status("WORKING", session)
 
     async def _ping(self, _request: Request) -> Response:
         return _json({"message": "pong"}, 200)
@@ -629,6 +722,25 @@ class WahaSimulator:
             return _json({"message": str(error)}, 400)
         answer = {"event_id": posted["id"], "message_id": posted["payload"]["id"]}
         return _json({**answer, "webhook_status": status}, 200 if status is not None else 502)
+
+    async def _pair(self, request: Request) -> Response:
+        data = await _body(request)
+        self._spawn(
+            self.play_pairing(
+                rotations=int(data.get("rotations", 3)),
+                rotate_seconds=float(data.get("rotate_seconds", 0.5)),
+                session=data.get("session"),
+            )
+        )
+        return _json({"pairing": True}, 202)
+
+    async def _status(self, request: Request) -> Response:
+        data = await _body(request)
+        status = data.get("status")
+        if not isinstance(status, str) or not status:
+            return _json({"message": "status is required"}, 400)
+        webhook = await self.set_status(status, data.get("session"))
+        return _json({"status": status, "webhook_status": webhook}, 200)
 
     async def _fail(self, request: Request) -> Response:
         data = await _body(request)
