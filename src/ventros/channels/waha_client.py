@@ -235,6 +235,20 @@ class WahaClient:
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
 
+    async def check_exists(self, target: WahaTarget, phone: str) -> str | None:
+        """`GET /api/contacts/check-exists`: the chat id WhatsApp knows for the number (a
+        pre-2012 Brazilian number answers its 12-digit id), None when it is not on WhatsApp."""
+        answer = await self._call(
+            "GET",
+            target,
+            "/api/contacts/check-exists",
+            params={"phone": phone, "session": target.session},
+        )
+        if not isinstance(answer, dict) or not answer.get("numberExists"):
+            return None
+        chat_id = answer.get("chatId")
+        return str(chat_id) if chat_id else f"{phone}@c.us"
+
     async def session_info(self, target: WahaTarget) -> dict[str, Any]:
         """`GET /api/sessions/{session}`: `{name, status, me{id, pushName}, ...}`."""
         answer = await self._call("GET", target, f"/api/sessions/{quote(target.session)}")

@@ -320,7 +320,18 @@ def chat_id_of(contact: Contact) -> str:
     return _chat_id_of(contact)
 
 
+def verified_chat_id(contact: Contact) -> str | None:
+    """The user chat id WhatsApp answered for the contact's number (check-exists), if asked."""
+    whatsapp_id = contact.custom_fields.get("whatsapp_id")
+    if isinstance(whatsapp_id, str) and whatsapp_id.endswith("@c.us"):
+        return whatsapp_id
+    return None
+
+
 def _chat_id_of(contact: Contact) -> str:
+    verified = verified_chat_id(contact)
+    if verified is not None:
+        return verified
     if contact.phone is not None:
         return contact.phone.whatsapp_chat_id()
     whatsapp_id = contact.custom_fields.get("whatsapp_id")

@@ -44,8 +44,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ventros.channels import service as channels
 from ventros.channels.sender import ChannelTarget, Sender, SenderPolicy, SendFailed
-from ventros.channels.waha_client import OutgoingContent, SentId, WahaClient, WahaTarget
-from ventros.conversations import events
+from ventros.channels.waha_client import (
+    OutgoingContent,
+    SentId,
+    WahaClient,
+    WahaError,
+    WahaTarget,
+)
+from ventros.contacts import service as contacts
+from ventros.conversations import events, sending
 from ventros.conversations.batch import apply_waiting_updates
 from ventros.conversations.domain import Direction, Message, MessageStatus
 from ventros.conversations.repository import MessageRepository, PendingUpdateRepository, messages
@@ -66,6 +73,7 @@ CONSUMER_NAME = "conversations.send_whatsapp"
 CHANNEL_TTL_SECONDS = 5.0
 STALE_GRACE_SECONDS = 60.0  # past the deadline, before a pending message counts as abandoned
 ABANDONED = "not sent: the sender stopped before WAHA answered"
+NOT_ON_WHATSAPP = "not_on_whatsapp"  # check-exists: WhatsApp does not know the number
 
 
 @lru_cache(maxsize=1)
@@ -376,6 +384,7 @@ class WhenMessageSendingSendThroughWaha:
         self.per_channel = per_channel
         self.max_held = max_held
         self.targets = ChannelTargets()
+        self._known_chats: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
         self._dispatchers: dict[tuple[int, int], SendDispatcher] = {}
 
     async def drain(self) -> None:
@@ -418,7 +427,13 @@ class WhenMessageSendingSendThroughWaha:
             message.apply_status(MessageStatus.FAILED, at=now, error="not sent before the deadline")
             await repository.save_state(message)
             return
-        chat_id = message.chat_id or str(event.payload["chat_id"])
+        chat_id = await self._whatsapp_chat(
+            tx, sender.client, target, message, message.chat_id or str(event.payload["chat_id"])
+        )
+        if chat_id is None:
+            message.apply_status(MessageStatus.FAILED, at=now, error=NOT_ON_WHATSAPP)
+            await repository.save_state(message)
+            return
         content = OutgoingContent(**_content(event.payload))
         if content.media_id:
             file = await self._media_links().waha_file(tx, uuid.UUID(content.media_id))
@@ -441,6 +456,57 @@ class WhenMessageSendingSendThroughWaha:
             await repository.save_state(message)
             return
         await record_sent(tx, message, sent)
+
+    async def _whatsapp_chat(
+        self,
+        tx: UnitOfWork,
+        client: WahaClient,
+        target: ChannelTarget,
+        message: Message,
+        chat_id: str,
+    ) -> str | None:
+        """Where the message goes; None when WhatsApp does not know the number.
+
+        A contact who wrote in, or whose number WhatsApp was asked about before, has a chat
+        id WhatsApp gave. Otherwise `check-exists` is asked before the first message: a
+        Brazilian number registered before the ninth digit answers its 12-digit id, kept on
+        the contact and used from then on."""
+        if not chat_id.endswith("@c.us"):
+            return chat_id  # groups, @lid: ids WhatsApp gave
+        key = (message.channel_id, message.contact_id)
+        if key in self._known_chats:
+            return self._known_chats[key]
+        known = await _chat_whatsapp_gave(tx, message)
+        if known is None:
+            try:
+                known = await client.check_exists(target.waha, chat_id.split("@", 1)[0])
+            except WahaError as error:
+                log.warning("check-exists failed; sending as is", error=error.detail)
+                return chat_id
+            if known is None:
+                return None
+            await contacts.remember_whatsapp_id(tx, message.contact_id, known)
+        if known != chat_id:
+            await tx.connection.execute(
+                update(messages).where(messages.c.id == message.id).values(chat_id=known)
+            )
+            message.chat_id = known
+        if len(self._known_chats) > 100_000:
+            self._known_chats.clear()
+        self._known_chats[key] = known
+        return known
+
+
+async def _chat_whatsapp_gave(tx: UnitOfWork, message: Message) -> str | None:
+    """The chat id the contact wrote from on the channel, or the one check-exists answered."""
+    contact = await contacts.contact_in(tx, message.contact_id)
+    if contact is None:
+        return None
+    verified = sending.verified_chat_id(contact)
+    if verified is not None:
+        return verified
+    known, _ = await sending.inbound_facts(tx, message.contact_id, message.channel_id)
+    return known if known and known.endswith("@c.us") else None
 
 
 async def fail_abandoned_sends(

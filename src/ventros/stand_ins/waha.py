@@ -23,6 +23,9 @@ NOWEB, version 2026.7.1):
   code at each rotation, served as PNG at `GET /api/{session}/auth/qr`, then WORKING), each
   step a `session.status` webhook; `POST /_sim/status {status}` sets any status (FAILED...);
   `POST /api/sessions/{session}/restart|logout` restart it, or unpair and pair again.
+- **Numbers**: `GET /api/contacts/check-exists` answers like WAHA; `POST /_sim/numbers
+  {legacy: [...], unknown: [...]}` names Brazilian numbers WhatsApp knows by their 12-digit
+  id and numbers not on WhatsApp.
 - **Failures on demand**: `POST /_sim/fail {status, count | always, delay_seconds}` makes the
   next `count` sends (or all) answer `status`, and every call wait `delay_seconds` first (a
   delay past the client's timeout is a timeout). `POST /_sim/reset` clears failures and
@@ -293,6 +296,14 @@ def customer_media_payload(
     return payload
 
 
+def legacy_id(phone: str, legacy: set[str]) -> str:
+    """The WhatsApp id of a number: a Brazilian mobile registered before the ninth digit
+    (listed in `legacy`) keeps its 12-digit id, `55` + area + 8 digits."""
+    if phone in legacy and phone.startswith("55") and len(phone) == 13 and phone[4] == "9":
+        return phone[:4] + phone[5:]
+    return phone
+
+
 def encode(data: dict[str, Any]) -> bytes:
     """`JSON.stringify`: compact, UTF-8, no `\\u` escapes (these are the signed bytes)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
@@ -366,6 +377,11 @@ class WahaSimulator:
     qr_rotations: int = 0
     restarts: int = 0
     logouts: int = 0
+    # check-exists: numbers (digits) registered before Brazil's ninth digit, which WhatsApp
+    # knows by their 12-digit id, and numbers not on WhatsApp at all.
+    legacy_numbers: set[str] = field(default_factory=set)
+    unknown_numbers: set[str] = field(default_factory=set)
+    exists_checks: int = 0
     sends: deque[Sent] = field(default_factory=lambda: deque(maxlen=100_000))
     sends_total: int = 0
     webhooks_posted: int = 0
@@ -379,6 +395,8 @@ class WahaSimulator:
             routes=[
                 *send_routes,
                 Route("/api/contacts/profile-picture", self._picture, methods=["GET"]),
+                Route("/api/contacts/check-exists", self._check_exists, methods=["GET"]),
+                Route("/_sim/numbers", self._numbers, methods=["POST"]),
                 Route("/api/sessions", self._sessions, methods=["GET"]),
                 Route("/api/sessions/{session}", self._session, methods=["GET"]),
                 Route("/ping", self._ping, methods=["GET"]),
@@ -605,6 +623,21 @@ class WahaSimulator:
             return _json({"message": "contactId and session are required", "statusCode": 400}, 400)
         return _json({"profilePictureURL": self.picture_url}, 200)
 
+    async def _check_exists(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        query = request.query_params
+        phone = "".join(ch for ch in query.get("phone", "") if ch.isdigit())
+        if not phone or query.get("session") not in self.sessions:
+            return _json({"message": "phone and session are required", "statusCode": 400}, 400)
+        self.exists_checks += 1
+        if phone in self.unknown_numbers:
+            return _json({"numberExists": False}, 200)
+        return _json(
+            {"numberExists": True, "chatId": f"{legacy_id(phone, self.legacy_numbers)}@c.us"}, 200
+        )
+
     def status_of(self, name: str) -> str:
         return self.statuses.get(name, "WORKING")
 
@@ -741,6 +774,13 @@ class WahaSimulator:
             return _json({"message": "status is required"}, 400)
         webhook = await self.set_status(status, data.get("session"))
         return _json({"status": status, "webhook_status": webhook}, 200)
+
+    async def _numbers(self, request: Request) -> Response:
+        data = await _body(request)
+        self.legacy_numbers = {str(n) for n in data.get("legacy", self.legacy_numbers)}
+        self.unknown_numbers = {str(n) for n in data.get("unknown", self.unknown_numbers)}
+        numbers = {"legacy": sorted(self.legacy_numbers), "unknown": sorted(self.unknown_numbers)}
+        return _json(numbers, 200)
 
     async def _fail(self, request: Request) -> Response:
         data = await _body(request)
