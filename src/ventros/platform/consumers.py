@@ -67,6 +67,7 @@ HANDLER_MODULES: tuple[str, ...] = (
     "ventros.tracking.handlers",  # enrichment, conversions on won, conversion delivery
     "ventros.webhooks.handlers",  # every event -> outbound webhook deliveries
     "ventros.media.handlers",  # message.received -> copy its media from WAHA
+    "ventros.channels.handlers",  # channel.created -> its watchdog workflow
 )
 
 # Transactions one queue's consumers may have open at once (on disjoint aggregates).

@@ -25,6 +25,7 @@ TABLE_MODULES = (
     "ventros.conversations.csat",
     "ventros.tracking.ads_tables",
     "ventros.media.repository",
+    "ventros.channels.health",
 )
 
 

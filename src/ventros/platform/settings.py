@@ -118,6 +118,10 @@ class Settings(BaseSettings):
     # Where WAHA can reach Ventros, for the signed links to uploads it fetches; without
     # it the sender hands WAHA the file's bytes (base64) instead.
     public_base_url: str | None = None
+    # The channel watchdog (channels/workflows.py): WORKING with no event for this long
+    # while outbound messages go unacknowledged is "connected but silent".
+    channel_silence_seconds: float = Field(default=600.0, gt=0)
+    channel_watchdog_poll_seconds: float = Field(default=30.0, gt=0)
     media_link_seconds: int = Field(default=600, gt=0)  # lifetime of those signed links
 
     def resolved_secret_key(self) -> str:

@@ -39,6 +39,7 @@ WORKER_MODULES: tuple[str, ...] = (
     "ventros.conversations.scheduling",
     "ventros.conversations.workflows",
     "ventros.tracking.workflows",
+    "ventros.channels.workflows",
 )
 
 

@@ -1,4 +1,4 @@
-"""Media files kept by Ventros (inbound WhatsApp media, uploads), one per tenant per content.
+"""Media files kept by Ventros (one per tenant per content), and channel health records.
 
 Revision ID: 0013_media
 Revises: 0018_event_stream_order
@@ -36,9 +36,25 @@ def upgrade() -> None:
     op.create_index(
         "uq_media_files_tenant_id_sha256", "media_files", ["tenant_id", "sha256"], unique=True
     )
-    for statement in tenant_isolation_sql("media_files"):
-        op.execute(statement)
+    # The channel watchdog's record (channels/health.py): one row per channel.
+    op.create_table(
+        "channel_health",
+        sa.Column("channel_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("tenant_id", pg.UUID(as_uuid=True), nullable=False),
+        sa.Column("health", sa.Text, nullable=False),
+        sa.Column("reason", sa.Text),
+        sa.Column("waha_status", sa.Text),
+        sa.Column("last_event_at", sa.DateTime(timezone=True)),
+        sa.Column("restarted", sa.Boolean, nullable=False),
+        sa.Column("checked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("channel_id", name="pk_channel_health"),
+    )
+    for table in ("media_files", "channel_health"):
+        for statement in tenant_isolation_sql(table):
+            op.execute(statement)
 
 
 def downgrade() -> None:
+    op.drop_table("channel_health")
     op.drop_table("media_files")
