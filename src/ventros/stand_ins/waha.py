@@ -63,7 +63,7 @@ import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 log = structlog.get_logger(__name__)
@@ -370,6 +370,7 @@ class WahaSimulator:
     files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
     file_downloads: int = 0
     file_failures: int = 0  # the next N file downloads answer 503
+    file_chunk_delay_seconds: float = 0.0  # a slow WAHA: a pause before each 64 KiB sent
     # The WhatsApp session: its status per session (WORKING unless a pairing is played), the
     # QR code WAHA shows while SCAN_QR_CODE (a new one at each rotation), restarts asked.
     statuses: dict[str, str] = field(default_factory=dict)
@@ -672,7 +673,18 @@ class WahaSimulator:
         if found is None:
             return _json({"message": "File not found", "statusCode": 404}, 404)
         self.file_downloads += 1
-        return Response(found[0], 200, media_type=found[1])
+        if self.file_chunk_delay_seconds <= 0:
+            return Response(found[0], 200, media_type=found[1])
+        return StreamingResponse(
+            self._slowly(found[0]),
+            media_type=found[1],
+            headers={"Content-Length": str(len(found[0]))},
+        )
+
+    async def _slowly(self, data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 64 * 1024):
+            await asyncio.sleep(self.file_chunk_delay_seconds)
+            yield data[start : start + 64 * 1024]
 
     async def _qr(self, request: Request) -> Response:
         refused = await self._gate(request, counts=False)
