@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import TenantLogin
 from tests.integration.test_event_streams import read_events, serving
 from tests.integration.test_waha_simulator_sending import SECRET, Running, waha
-from tests.integration.waha_kit import create_channel, ingest
+from tests.integration.waha_kit import channel_on_simulator, create_channel, ingest
 from ventros.bootstrap import Container
 
 pytestmark = pytest.mark.integration
@@ -22,11 +22,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 async def channel_on(client: httpx.AsyncClient, tenant: TenantLogin, waha: Running) -> str:
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
-    waha.sim.webhook_url = f"http://ventros.test/webhooks/waha/{channel['id']}"
-    return str(channel["id"])
+    return await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
 
 
 async def status_of(client: httpx.AsyncClient, tenant: TenantLogin, channel: str) -> dict:  # type: ignore[type-arg]

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import TenantLogin
 from tests.integration.test_sending_outbound import message, send, sending_event
 from tests.integration.test_waha_simulator_sending import FAST, SECRET, Running, waha
-from tests.integration.waha_kit import create_channel
+from tests.integration.waha_kit import channel_on_simulator
 from ventros.bootstrap import Container
 from ventros.channels.sender import Sender
 from ventros.channels.waha_client import WahaClient
@@ -68,13 +68,11 @@ async def test_a_legacy_number_is_written_to_at_the_12_digit_id_whatsapp_answere
     waha_client: WahaClient,
 ) -> None:
     waha.sim.legacy_numbers = {LEGACY}
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
+    channel = await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
     contact = await new_contact(client, tenant, LEGACY)
     handler = consumer(container, waha_client)
 
-    first = await send_text(client, container, tenant, handler, contact, channel["id"], "Olá!")
+    first = await send_text(client, container, tenant, handler, contact, channel, "Olá!")
     assert waha.sim.sends[-1].body["chatId"] == "551187651234@c.us"
     assert (await message(client, tenant, first))["status"] == "sent"
     stored = (await client.get(f"/api/v1/contacts/{contact}", headers=tenant.headers)).json()
@@ -82,7 +80,7 @@ async def test_a_legacy_number_is_written_to_at_the_12_digit_id_whatsapp_answere
     assert stored["phone"] == f"+{LEGACY}"  # the phone stays as the person gives it
 
     checks = waha.sim.exists_checks
-    await send_text(client, container, tenant, handler, contact, channel["id"], "Tudo bem?")
+    await send_text(client, container, tenant, handler, contact, channel, "Tudo bem?")
     assert waha.sim.sends[-1].body["chatId"] == "551187651234@c.us"
     assert waha.sim.exists_checks == checks  # asked once, kept
 
@@ -95,12 +93,10 @@ async def test_a_number_not_on_whatsapp_fails_at_once_without_retries(
     waha_client: WahaClient,
 ) -> None:
     waha.sim.unknown_numbers = {UNKNOWN}
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
+    channel = await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
     contact = await new_contact(client, tenant, UNKNOWN)
     failed = await send_text(
-        client, container, tenant, consumer(container, waha_client), contact, channel["id"], "Oi"
+        client, container, tenant, consumer(container, waha_client), contact, channel, "Oi"
     )
     read = await message(client, tenant, failed)
     assert (read["status"], read["error"]) == ("failed", "not_on_whatsapp")
@@ -115,11 +111,9 @@ async def test_a_current_number_keeps_its_13_digit_id(
     waha: Running,
     waha_client: WahaClient,
 ) -> None:
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
+    channel = await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
     contact = await new_contact(client, tenant, "5521998765432")
     await send_text(
-        client, container, tenant, consumer(container, waha_client), contact, channel["id"], "Oi"
+        client, container, tenant, consumer(container, waha_client), contact, channel, "Oi"
     )
     assert waha.sim.sends[-1].body["chatId"] == "5521998765432@c.us"

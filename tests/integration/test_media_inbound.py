@@ -18,7 +18,7 @@ from sqlalchemy import text
 
 from tests.conftest import TEST_SECRET, TenantLogin
 from tests.integration.s3_kit import S3Server
-from tests.integration.waha_kit import create_channel, ingest, rows, scalar
+from tests.integration.waha_kit import channel_on_simulator, ingest, rows, scalar
 from ventros.bootstrap import Container
 from ventros.channels.waha_client import WahaClient
 from ventros.kernel.events import DomainEvent
@@ -149,17 +149,14 @@ async def fetch_bytes(client: httpx.AsyncClient, url: str, tenant: TenantLogin) 
 async def customer_sends_files(
     client: httpx.AsyncClient, container: Container, tenant: TenantLogin, waha: Running
 ) -> str:
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
-    waha.sim.webhook_url = f"http://ventros.test/webhooks/waha/{channel['id']}"
+    channel = await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
     for kind, data, mimetype, filename in FILES:
         _, status = await waha.sim.customer_media(
             "5511983217654", kind, data, mimetype, filename=filename, push_name="Rafael Lima"
         )
         assert status == 200
     assert await ingest(container, tenant) == 3
-    return str(channel["id"])
+    return channel
 
 
 async def test_image_voice_and_pdf_stay_viewable_after_waha_deleted_them(
@@ -204,10 +201,7 @@ async def test_the_same_file_twice_is_stored_once_per_tenant(
     store: MediaStore,
     waha_client: WahaClient,
 ) -> None:
-    channel = await create_channel(
-        client, tenant, base_url=waha.url, api_key="sim-key", webhook_secret=SECRET
-    )
-    waha.sim.webhook_url = f"http://ventros.test/webhooks/waha/{channel['id']}"
+    await channel_on_simulator(client, tenant, waha.sim, secret=SECRET)
     for _ in range(2):
         await waha.sim.customer_media("5511983217654", "document", PDF, "application/pdf")
     await ingest(container, tenant)

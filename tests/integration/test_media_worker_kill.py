@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import TenantLogin
 from tests.integration.test_media_inbound import PDF, SECRET, media_of
-from tests.integration.waha_kit import create_channel, ingest, scalar
+from tests.integration.waha_kit import channel_on_simulator, ingest, scalar
 from ventros.bootstrap import Container
 from ventros.stand_ins.waha import WahaSimulator, server_for
 
@@ -97,10 +97,7 @@ async def test_a_worker_killed_mid_download_stores_the_file_once_after_a_restart
     slow_waha: WahaSimulator,
     tmp_path: Path,
 ) -> None:
-    channel = await create_channel(
-        client, tenant, base_url=slow_waha.base_url, api_key="sim-key", webhook_secret=SECRET
-    )
-    slow_waha.webhook_url = f"http://ventros.test/webhooks/waha/{channel['id']}"
+    await channel_on_simulator(client, tenant, slow_waha, secret=SECRET)
     await slow_waha.customer_media("5511983217654", "document", PDF, "application/pdf")
     await ingest(container, tenant)
     root = tmp_path / "media"

@@ -76,6 +76,10 @@ def create_app(
         feed = getattr(app.state, "event_feed", None)
         if feed is not None:
             await feed.close()
+        for name in ("waha_client", "media_store"):  # made on first use by their routes
+            made = getattr(app.state, name, None)
+            if made is not None:
+                await made.aclose()
 
     app = FastAPI(
         lifespan=lifespan,
