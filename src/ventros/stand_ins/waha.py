@@ -919,12 +919,25 @@ def server_for(
     return SimulatorServer(config, handle_signals=handle_signals)
 
 
-def serve(simulator: WahaSimulator, *, host: str = "127.0.0.1", port: int = 3000) -> None:
-    """Serve until SIGINT/SIGTERM; prints the URL once it listens."""
+def serve(
+    simulator: WahaSimulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    pair_rotations: int = 0,
+    pair_rotate_seconds: float = 20.0,
+) -> None:
+    """Serve until SIGINT/SIGTERM; prints the URL once it listens. With `pair_rotations`,
+    the session starts unpaired and plays a pairing (QR codes, then WORKING)."""
     server = server_for(simulator, host=host, port=port, handle_signals=True)
+    if pair_rotations > 0:
+        simulator.statuses[simulator.sessions[0]] = "STARTING"
 
     async def main() -> None:
         announce = asyncio.create_task(_announce(server, host))
+        if pair_rotations > 0:
+            pairing = _pair_when_up(server, simulator, host, pair_rotations, pair_rotate_seconds)
+            simulator._spawn(pairing)
         try:
             await server.serve()
         finally:
@@ -936,6 +949,14 @@ def serve(simulator: WahaSimulator, *, host: str = "127.0.0.1", port: int = 3000
         uvloop.run(main())
     else:
         asyncio.run(main())
+
+
+async def _pair_when_up(
+    server: SimulatorServer, simulator: WahaSimulator, host: str, rotations: int, seconds: float
+) -> None:
+    await server.ready.wait()
+    simulator.base_url = simulator.base_url or f"http://{host}:{server.port}"
+    await simulator.play_pairing(rotations=rotations, rotate_seconds=seconds)
 
 
 async def _announce(server: SimulatorServer, host: str) -> None:
