@@ -246,6 +246,19 @@ def waha_sim(
     acks: bool = typer.Option(True, help="Post message.ack (sent, delivered) after each send"),
     read_acks: bool = typer.Option(False, help="Also post the read ack"),
     ack_delay: float = typer.Option(0.05, help="Seconds between a send and each ack"),
+    files_lifetime: float = typer.Option(
+        180.0, help="Seconds customers' files stay downloadable (WHATSAPP_FILES_LIFETIME)"
+    ),
+    pair: int = typer.Option(
+        0, help="Start unpaired and play a phone pairing with this many QR codes, then WORKING"
+    ),
+    qr_seconds: float = typer.Option(20.0, help="Seconds each QR code lasts while pairing"),
+    legacy_number: list[str] = typer.Option(
+        [], help="A number WhatsApp knows by its 12-digit id (check-exists); repeatable"
+    ),
+    unknown_number: list[str] = typer.Option(
+        [], help="A number not on WhatsApp (check-exists); repeatable"
+    ),
 ) -> None:
     """Serve the simulator (or run a subcommand: `say`)."""
     if ctx.invoked_subcommand is not None:
@@ -260,8 +273,11 @@ def waha_sim(
         acks=acks,
         read_acks=read_acks,
         ack_delay_seconds=ack_delay,
+        files_lifetime_seconds=files_lifetime,
+        legacy_numbers=set(legacy_number),
+        unknown_numbers=set(unknown_number),
     )
-    serve(simulator, host=host, port=port)
+    serve(simulator, host=host, port=port, pair_rotations=pair, pair_rotate_seconds=qr_seconds)
 
 
 @waha_sim_app.command("say")

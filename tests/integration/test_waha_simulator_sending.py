@@ -52,8 +52,9 @@ async def waha(client: httpx.AsyncClient) -> AsyncIterator[Running]:
     server = server_for(sim, port=0)
     task = asyncio.create_task(server.serve())
     await asyncio.wait_for(server.ready.wait(), 10)
+    sim.base_url = f"http://127.0.0.1:{server.port}"  # its media links point at itself
     try:
-        yield Running(sim, f"http://127.0.0.1:{server.port}")
+        yield Running(sim, sim.base_url)
     finally:
         sim._http = None  # the API client is the session's
         server.should_exit = True

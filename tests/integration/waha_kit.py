@@ -18,6 +18,7 @@ from ventros.channels.waha import sign
 from ventros.conversations.worker import ingest_pending
 from ventros.kernel.events import Actor
 from ventros.runtime.container import Container
+from ventros.stand_ins.waha import WahaSimulator
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "waha"
 SECRET = "whsec-Ótica-visão-clara"  # non-ASCII on purpose: the key is UTF-8
@@ -115,3 +116,15 @@ async def scalar(container: Container, login: TenantLogin, sql: str, **params: A
 async def rows(container: Container, login: TenantLogin, sql: str, **params: Any) -> list[Any]:
     async with container.uow(login.tenant_id, Actor.system()) as tx:
         return list(await tx.connection.execute(text(sql), params))
+
+
+async def channel_on_simulator(
+    client: httpx.AsyncClient, login: TenantLogin, sim: WahaSimulator, *, secret: str
+) -> str:
+    """A channel on a running WAHA simulator (`sim.base_url`), whose webhooks reach the
+    in-process API; the channel's id."""
+    channel = await create_channel(
+        client, login, base_url=sim.base_url, api_key=sim.api_key, webhook_secret=secret
+    )
+    sim.webhook_url = f"http://ventros.test/webhooks/waha/{channel['id']}"
+    return str(channel["id"])

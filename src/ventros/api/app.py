@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
-LARGE_BODY_PREFIXES = ("/webhooks/",)
+LARGE_BODY_PREFIXES = ("/webhooks/", "/api/v1/media")
 
 
 def api_router(routers: Sequence[APIRouter]) -> APIRouter:
@@ -64,6 +64,10 @@ def create_app(
             await feed.close()
         if tenant_limits.invalidations is not None:
             await tenant_limits.invalidations.close()
+        for name in ("waha_client", "media_store"):  # made on first use by their routes
+            made = getattr(app.state, name, None)
+            if made is not None:
+                await made.aclose()
 
     app = FastAPI(
         lifespan=lifespan,

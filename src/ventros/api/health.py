@@ -11,6 +11,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from ventros.channels.health import channels_health
+
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
 
@@ -105,8 +107,20 @@ def _checks(request: Request) -> dict[str, HealthCheck]:
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
     """Every dependency's state; 503 when a critical one is down."""
-    report = await run_checks(request.app.state.container, _checks(request))
+    container = request.app.state.container
+    report = await run_checks(container, _checks(request))
+    report["channels"] = await _channels(container)
     return JSONResponse(report, status_code=503 if report["status"] == "unhealthy" else 200)
+
+
+async def _channels(container: Container) -> list[dict[str, Any]] | str:
+    """Each channel's WhatsApp health as its watchdog last saw it (a report, not a check:
+    one sick phone does not make the API unhealthy)."""
+    try:
+        async with container.database.system.connect() as connection:
+            return await asyncio.wait_for(channels_health(connection), CHECK_TIMEOUT_SECONDS)
+    except Exception as error:
+        return f"unavailable: {type(error).__name__}"
 
 
 @router.get("/health/live")

@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ventros.channels.health import channel_metrics, channels_health
 from ventros.platform.metrics import LATENCY_BUCKETS, Metrics
 
 if TYPE_CHECKING:
@@ -89,8 +90,12 @@ router = APIRouter(tags=["operations"])
 @router.get("/metrics", include_in_schema=True)
 async def metrics(request: Request) -> Response:
     """Prometheus text format."""
-    registry: Metrics = request.app.state.container.metrics
-    return Response(registry.render(), media_type=registry.content_type)
+    container = request.app.state.container
+    registry: Metrics = container.metrics
+    async with container.database.system.connect() as connection:
+        channels = await channels_health(connection)
+    body = registry.render() + channel_metrics(channels)
+    return Response(body, media_type=registry.content_type)
 
 
 _instrumented: weakref.WeakKeyDictionary[Metrics, HttpMetrics] = weakref.WeakKeyDictionary()

@@ -7,18 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
-from ventros.channels import service
+from ventros.channels import pairing, service
 from ventros.channels.intake import InboundIntake
 from ventros.channels.schemas import ChannelCreate, ChannelRead, ChannelUpdate, WebhookAccepted
+from ventros.channels.waha_client import WahaClient, WahaError
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.errors import DomainError
 from ventros.platform.crypto import SecretBox
+from ventros.platform.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
@@ -156,6 +159,99 @@ async def delete_channel(
     """Delete a channel (admin): its webhook answers 404 from then on; messages stay."""
     await service.delete_channel(uow, box, principal, channel_id, cache=cache)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# --------------------------------------------------------------------------- pairing
+
+
+async def get_waha_client(request: Request, container: ContainerDep) -> WahaClient:
+    """The app's WAHA client for session calls (made on first use)."""
+    client: WahaClient | None = getattr(request.app.state, "waha_client", None)
+    if client is None:
+        client = WahaClient.create(timeout_seconds=container.settings.waha_timeout_seconds)
+        request.app.state.waha_client = client
+    return client
+
+
+Waha = Annotated[WahaClient, Depends(get_waha_client)]
+
+
+class SessionMe(BaseModel):
+    id: str | None
+    push_name: str | None
+
+
+class SessionStatusRead(BaseModel):
+    channel_id: uuid.UUID
+    status: str = Field(description="WAHA's session status (`WORKING`, `SCAN_QR_CODE`, ...)")
+    working: bool = Field(description="false for every status but WORKING, unknown ones too")
+    me: SessionMe | None = Field(description="the paired phone, once WAHA knows it")
+
+
+def _waha_failed(error: WahaError) -> Response:
+    return problem(502, f"WAHA did not answer as expected: {error.detail}")
+
+
+@router.get("/{channel_id}/status", response_model=SessionStatusRead)
+async def channel_status(
+    channel_id: uuid.UUID, principal: Reader, uow: Uow, box: Box, waha: Waha
+) -> Any:
+    """WAHA's session status now, and the paired phone (recorded on the channel too)."""
+    try:
+        state = await pairing.session_state(uow, box, principal, channel_id, waha)
+    except WahaError as error:
+        return _waha_failed(error)
+    me = SessionMe(id=state.me_id, push_name=state.push_name) if state.me_id else None
+    return SessionStatusRead(
+        channel_id=channel_id, status=state.status, working=state.working, me=me
+    )
+
+
+@router.get(
+    "/{channel_id}/qr",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}, 409: {"description": "not SCAN_QR_CODE"}},
+)
+async def channel_qr(
+    channel_id: uuid.UUID, principal: Manager, uow: Uow, box: Box, waha: Waha
+) -> Response:
+    """The QR code to scan with WhatsApp on the phone, while the session waits for it."""
+    try:
+        png = await pairing.session_qr(uow, box, principal, channel_id, waha)
+    except WahaError as error:
+        return _waha_failed(error)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
+
+@router.post("/{channel_id}/restart", status_code=status.HTTP_202_ACCEPTED, response_model=None)
+async def restart_channel(
+    channel_id: uuid.UUID, principal: Manager, uow: Uow, box: Box, waha: Waha
+) -> Response:
+    """Restart the WAHA session (its new status arrives as `channel.status_changed`)."""
+    return await _session_action(channel_id, principal, uow, box, waha, "restart")
+
+
+@router.post("/{channel_id}/logout", status_code=status.HTTP_202_ACCEPTED, response_model=None)
+async def logout_channel(
+    channel_id: uuid.UUID, principal: Manager, uow: Uow, box: Box, waha: Waha
+) -> Response:
+    """Unpair the phone; WAHA then offers a new QR code."""
+    return await _session_action(channel_id, principal, uow, box, waha, "logout")
+
+
+async def _session_action(
+    channel_id: uuid.UUID,
+    principal: Principal,
+    uow: UnitOfWorkFactory,
+    box: SecretBox,
+    waha: WahaClient,
+    action: str,
+) -> Response:
+    try:
+        await pairing.session_action(uow, box, principal, channel_id, waha, action)
+    except WahaError as error:
+        return _waha_failed(error)
+    return JSONResponse({"channel_id": str(channel_id), "action": action}, status_code=202)
 
 
 _ENVELOPE_SCHEMA = {

@@ -9,13 +9,15 @@ the request each message type makes is testable without a server.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json as jsonlib
 import mimetypes
 import time
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 
@@ -52,6 +54,10 @@ class OutgoingContent:
     longitude: float | None = None
     title: str | None = None
     vcard: str | None = None
+    # A file Ventros keeps (`POST /api/v1/media`), sent by id; the sender replaces it with
+    # WAHA's `file` object (`media_file`: a signed link to Ventros, or the base64 body).
+    media_id: str | None = None
+    media_file: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +72,15 @@ class SentId:
 
     serialized: str
     wa_id: str
+
+
+@dataclass(frozen=True)
+class WahaFile:
+    """A file WAHA is sending: its declared type and length, and the body in chunks."""
+
+    mimetype: str | None
+    length: int | None
+    chunks: AsyncIterator[bytes]
 
 
 class WahaError(Exception):
@@ -90,36 +105,45 @@ def _file(url: str, mimetype: str, filename: str | None = None) -> dict[str, Any
     return file
 
 
+def _kept_file(content: OutgoingContent) -> dict[str, Any] | None:
+    return dict(content.media_file) if content.media_file else None
+
+
 def build_send(session: str, chat_id: str, content: OutgoingContent) -> SendRequest:
     """The WAHA endpoint and body for one message (the session goes in the body)."""
     base: dict[str, Any] = {"session": session, "chatId": chat_id}
     kind, url = content.type, content.media_url or ""
+    kept = _kept_file(content)
     if kind == "text":
         return SendRequest("/api/sendText", {**base, "text": content.text or ""})
     if kind in ("image", "sticker"):  # WAHA has no sticker endpoint
         fallback = "image/webp" if kind == "sticker" else "image/jpeg"
-        body = {**base, "file": _file(url, _mimetype(url, fallback), content.filename)}
+        body = {**base, "file": kept or _file(url, _mimetype(url, fallback), content.filename)}
         if content.caption and kind == "image":
             body["caption"] = content.caption
         return SendRequest("/api/sendImage", body)
     if kind == "document":
         name = content.filename or urlsplit(url).path.rsplit("/", 1)[-1] or "file"
-        body = {**base, "file": _file(url, _mimetype(url, "application/octet-stream"), name)}
+        file = kept or _file(url, _mimetype(url, "application/octet-stream"), name)
+        if content.filename:
+            file["filename"] = content.filename
+        body = {**base, "file": file}
         if content.caption:
             body["caption"] = content.caption
         return SendRequest("/api/sendFile", body)
     if kind == "audio":
         # WhatsApp voice notes are OGG/Opus; anything else WAHA converts with ffmpeg.
+        if kept is not None:
+            convert = kept["mimetype"] not in ("audio/ogg", "audio/opus")
+            kept["mimetype"] = VOICE_MIMETYPE if not convert else kept["mimetype"]
+            return SendRequest("/api/sendVoice", {**base, "file": kept, "convert": convert})
         convert = not urlsplit(url).path.lower().endswith(_OPUS_SUFFIXES)
         return SendRequest(
             "/api/sendVoice", {**base, "file": _file(url, VOICE_MIMETYPE), "convert": convert}
         )
     if kind == "video":
-        body = {
-            **base,
-            "file": _file(url, _mimetype(url, "video/mp4"), content.filename),
-            "convert": _mimetype(url, "video/mp4") != "video/mp4",
-        }
+        file = kept or _file(url, _mimetype(url, "video/mp4"), content.filename)
+        body = {**base, "file": file, "convert": file["mimetype"] != "video/mp4"}
         if content.caption:
             body["caption"] = content.caption
         return SendRequest("/api/sendVideo", body)
@@ -240,6 +264,69 @@ class WahaClient:
         url = answer.get("profilePictureURL") if isinstance(answer, dict) else None
         return str(url) if url else None
 
+    async def check_exists(self, target: WahaTarget, phone: str) -> str | None:
+        """`GET /api/contacts/check-exists`: the chat id WhatsApp knows for the number (a
+        pre-2012 Brazilian number answers its 12-digit id), None when it is not on WhatsApp."""
+        answer = await self._call(
+            "GET",
+            target,
+            "/api/contacts/check-exists",
+            params={"phone": phone, "session": target.session},
+        )
+        if not isinstance(answer, dict) or not answer.get("numberExists"):
+            return None
+        chat_id = answer.get("chatId")
+        return str(chat_id) if chat_id else f"{phone}@c.us"
+
+    async def session_info(self, target: WahaTarget) -> dict[str, Any]:
+        """`GET /api/sessions/{session}`: `{name, status, me{id, pushName}, ...}`."""
+        answer = await self._call("GET", target, f"/api/sessions/{quote(target.session)}")
+        return answer if isinstance(answer, dict) else {}
+
+    async def qr_png(self, target: WahaTarget) -> bytes:
+        """`GET /api/{session}/auth/qr?format=image`: the current pairing QR code, PNG."""
+        path = f"/api/{quote(target.session)}/auth/qr"
+        content: bytes = await self._call(
+            "GET", target, path, params={"format": "image"}, accept="image/png", raw=True
+        )
+        return content
+
+    async def session_action(self, target: WahaTarget, action: str) -> None:
+        """`POST /api/sessions/{session}/restart|logout|start|stop`."""
+        await self._call(
+            "POST", target, f"/api/sessions/{quote(target.session)}/{action}", raw=True
+        )
+
+    @contextlib.asynccontextmanager
+    async def file(self, target: WahaTarget, path: str) -> AsyncIterator[WahaFile]:
+        """`GET {base_url}{path}` with `X-Api-Key`, streamed (`/api/files/...`: media WAHA
+        keeps for a few minutes). Raises WahaError like the other calls; redirects are not
+        followed (the key must not travel elsewhere)."""
+        headers = {API_KEY_HEADER: target.api_key} if target.api_key else {}
+        url = target.base_url.rstrip("/") + path
+        try:
+            # No total limit (a large file may take a while), but each read must progress.
+            timeout = aiohttp.ClientTimeout(total=None, sock_read=self._timeout.total)
+            async with self._session_here().get(
+                url, headers=headers, allow_redirects=False, timeout=timeout
+            ) as response:
+                if response.status >= 300:
+                    text = (await response.content.read(300)).decode(errors="replace")
+                    raise WahaError(
+                        _short(f"WAHA answered {response.status}: {text}"),
+                        status_code=response.status,
+                        retryable=response.status >= 500 or response.status == 429,
+                    )
+                yield WahaFile(
+                    mimetype=response.headers.get("Content-Type"),
+                    length=response.content_length,
+                    chunks=response.content.iter_chunked(64 * 1024),
+                )
+        except TimeoutError as error:
+            raise WahaError("WAHA timed out (no answer in time)", retryable=True) from error
+        except aiohttp.ClientError as error:
+            raise WahaError(f"WAHA unreachable: {type(error).__name__}", retryable=True) from error
+
     async def _call(
         self,
         method: str,
@@ -248,7 +335,9 @@ class WahaClient:
         *,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
-        operation: str,
+        operation: str = "call",
+        accept: str = "application/json",
+        raw: bool = False,
     ) -> Any:
         started = time.perf_counter()
         try:
@@ -257,7 +346,9 @@ class WahaClient:
                 kind=SpanKind.CLIENT,
                 attributes={"ventros.channel": target.channel, "ventros.operation": operation},
             ):
-                return await self._request(method, target, path, json=json, params=params)
+                return await self._request(
+                    method, target, path, json=json, params=params, accept=accept, raw=raw
+                )
         except WahaError as error:
             PROCESS.waha_request_errors_total.labels(
                 target.channel, operation, _error_kind(error)
@@ -276,8 +367,10 @@ class WahaClient:
         *,
         json: dict[str, Any] | None,
         params: dict[str, str] | None,
+        accept: str,
+        raw: bool,
     ) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         traceparent = current_traceparent()
         if traceparent:
             headers[TRACEPARENT] = traceparent
@@ -304,6 +397,8 @@ class WahaClient:
                 status_code=status,
                 retryable=status >= 500 or status == 429,
             )
+        if raw:
+            return content
         try:
             return jsonlib.loads(content)
         except ValueError as error:

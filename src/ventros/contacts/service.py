@@ -219,3 +219,14 @@ async def find_or_create_by_whatsapp_id(
 def _usable_name(name: str | None, fallback: str) -> str:
     cleaned = " ".join((name or "").split())[:MAX_NAME_LENGTH]
     return cleaned or fallback
+
+
+async def remember_whatsapp_id(tx: UnitOfWork, contact_id: uuid.UUID, chat_id: str) -> None:
+    """Keeps the chat id WhatsApp answered for the contact's number (custom field
+    `whatsapp_id`): messages go there from then on (Brazil's 12-digit legacy ids)."""
+    repository = ContactRepository(tx)
+    contact = await repository.get(contact_id)
+    if contact is None or contact.custom_fields.get(WHATSAPP_ID_FIELD) == chat_id:
+        return
+    contact.update(custom_fields={**contact.custom_fields, WHATSAPP_ID_FIELD: chat_id})
+    await repository.save(contact)

@@ -16,3 +16,4 @@ MESSAGE_FAILED = "message.failed"
 MESSAGE_SCHEDULED = "message.scheduled"
 MESSAGE_REACTED = "message.reacted"
 MESSAGE_REVOKED = "message.revoked"
+MESSAGE_MEDIA_UPDATED = "message.media_updated"  # kept by Ventros, or unavailable

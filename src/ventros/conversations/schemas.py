@@ -73,6 +73,9 @@ class MediaRead(BaseModel):
     height: int | None = None
     voice: bool = False
     error: str | None = None
+    media_id: str | None = None  # once Ventros keeps the file (url is then /api/v1/media/{id})
+    status: str | None = None  # `stored`, or `unavailable` (with `reason`) when it could not be
+    reason: str | None = None
 
 
 class LocationRead(BaseModel):

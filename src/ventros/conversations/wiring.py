@@ -26,7 +26,10 @@ def wire(container: Container) -> Wiring:
         routers=[router, session_actions.router, reports.router],
         consumers=[
             *channels.CONSUMERS,
-            *sending.consumers(lambda: (container.waha_sender, container.secret_box)),
+            *sending.consumers(
+                lambda: (container.waha_sender, container.secret_box),
+                sending.media_links_for(container.settings),
+            ),
             *lifecycle.consumers(workflows.start_lifecycle.on(container.temporal)),
             *csat.CONSUMERS,
         ],

@@ -108,6 +108,26 @@ class Settings(BaseSettings):
     waha_breaker_failures: int = Field(default=5, gt=0)  # consecutive failed sends: opens
     waha_breaker_reset_seconds: float = Field(default=30.0, gt=0)  # then one probe
     waha_profile_picture_per_minute: int = Field(default=30, gt=0)  # per channel
+    # Media (ventros.media): where files live, "local" (under HOME/media) or "s3".
+    media_store: Literal["local", "s3"] = "local"
+    media_s3_bucket: str = "ventros-media"
+    media_s3_endpoint_url: str | None = None  # an S3-compatible server; None: AWS
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: str | None = None
+    media_presign_seconds: int = Field(default=60, gt=0)  # S3 redirects from GET /media/{id}
+    # Inbound media is copied from WAHA before WAHA deletes it (WHATSAPP_FILES_LIFETIME,
+    # 180 s by default): retries stop within this budget.
+    media_download_budget_seconds: float = Field(default=150.0, gt=0)
+    media_download_timeout_seconds: float = Field(default=30.0, gt=0)  # per attempt
+    # Where WAHA can reach Ventros, for the signed links to uploads it fetches; without
+    # it the sender hands WAHA the file's bytes (base64) instead.
+    public_base_url: str | None = None
+    # The channel watchdog (channels/workflows.py): WORKING with no event for this long
+    # while outbound messages go unacknowledged is "connected but silent".
+    channel_silence_seconds: float = Field(default=600.0, gt=0)
+    channel_watchdog_poll_seconds: float = Field(default=30.0, gt=0)
+    media_link_seconds: int = Field(default=600, gt=0)  # lifetime of those signed links
 
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once and kept under `home`."""

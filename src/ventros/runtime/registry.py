@@ -31,6 +31,7 @@ CONTEXTS: tuple[str, ...] = (
     "ventros.audit.wiring",
     "ventros.webhooks.wiring",
     "ventros.analysis.wiring",
+    "ventros.media.wiring",
 )
 
 

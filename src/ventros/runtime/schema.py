@@ -23,6 +23,8 @@ TABLE_MODULES = (
     "ventros.agents.repository",
     "ventros.tracking.repository.ads_tables",
     "ventros.analysis.repository",
+    "ventros.media.repository",
+    "ventros.channels.health",
 )
 
 

@@ -14,6 +14,18 @@ NOWEB, version 2026.7.1):
   HMAC-SHA512 of the raw compact JSON body, `X-Webhook-Hmac-Algorithm: sha512`.
 - **A customer writing in**: `POST /_sim/customer-message {from, body, push_name}` posts a
   signed `message` webhook like `message.text.json` and answers with Ventros's status.
+- **Customers' files**: `POST /_sim/customer-media {from, kind: image|voice|audio|video|
+  document, data_base64, mimetype, filename?, caption?}` keeps the file like WAHA, serves it
+  at `GET /api/files/{session}/{name}` (with the API key) for `files_lifetime_seconds`, and
+  posts a `message` webhook whose `media.url` links to it.
+- **The session**: `GET /api/sessions/{session}` tells its status; `POST /_sim/pair
+  {rotations, rotate_seconds}` plays a phone pairing (STARTING, SCAN_QR_CODE with a new QR
+  code at each rotation, served as PNG at `GET /api/{session}/auth/qr`, then WORKING), each
+  step a `session.status` webhook; `POST /_sim/status {status}` sets any status (FAILED...);
+  `POST /api/sessions/{session}/restart|logout` restart it, or unpair and pair again.
+- **Numbers**: `GET /api/contacts/check-exists` answers like WAHA; `POST /_sim/numbers
+  {legacy: [...], unknown: [...]}` names Brazilian numbers WhatsApp knows by their 12-digit
+  id and numbers not on WhatsApp.
 - **Failures on demand**: `POST /_sim/fail {status, count | always, delay_seconds}` makes the
   next `count` sends (or all) answer `status`, and every call wait `delay_seconds` first (a
   delay past the client's timeout is a timeout). `POST /_sim/reset` clears failures and
@@ -29,9 +41,12 @@ the demo channel. Tests may run `WahaSimulator(...).app` in-process or `serve()`
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import hashlib
 import hmac
+import io
 import json
 import os
 import secrets
@@ -43,11 +58,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import segno
 import structlog
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 log = structlog.get_logger(__name__)
@@ -239,6 +255,55 @@ def customer_payload(
     }
 
 
+# The NOWEB `_data.message` key and WAHA's file extension per kind of media.
+MEDIA_KINDS: dict[str, tuple[str, str]] = {
+    "image": ("imageMessage", "jpeg"),
+    "voice": ("audioMessage", "oga"),
+    "audio": ("audioMessage", "mp3"),
+    "video": ("videoMessage", "mp4"),
+    "document": ("documentMessage", "pdf"),
+}
+
+
+def customer_media_payload(
+    chat_id: str,
+    kind: str,
+    file_url: str,
+    mimetype: str,
+    *,
+    size: int,
+    filename: str | None = None,
+    caption: str | None = None,
+    push_name: str | None = None,
+    key_id: str | None = None,
+) -> dict[str, Any]:
+    """An incoming photo, voice note, video or document (`message`), as in message.image.json,
+    message.audio.json and message.document.json: `media.url` is WAHA's own file link."""
+    payload = customer_payload(chat_id, caption or "", push_name=push_name, key_id=key_id)
+    part_key, _ext = MEDIA_KINDS[kind]
+    part: dict[str, Any] = {"mimetype": mimetype, "fileLength": str(size)}
+    if caption:
+        part["caption"] = caption
+    if kind == "voice":
+        part["ptt"] = True
+    if filename:
+        part["fileName"] = part["title"] = filename
+    payload["_data"]["message"] = {part_key: part}
+    media = {"url": file_url, "mimetype": mimetype, "filename": filename, "error": None}
+    payload.update(hasMedia=True, media=media, mediaUrl=file_url)
+    if not caption:
+        payload.pop("body", None)
+    return payload
+
+
+def legacy_id(phone: str, legacy: set[str]) -> str:
+    """The WhatsApp id of a number: a Brazilian mobile registered before the ninth digit
+    (listed in `legacy`) keeps its 12-digit id, `55` + area + 8 digits."""
+    if phone in legacy and phone.startswith("55") and len(phone) == 13 and phone[4] == "9":
+        return phone[:4] + phone[5:]
+    return phone
+
+
 def encode(data: dict[str, Any]) -> bytes:
     """`JSON.stringify`: compact, UTF-8, no `\\u` escapes (these are the signed bytes)."""
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
@@ -298,6 +363,26 @@ class WahaSimulator:
     fail_count: int = 0
     fail_always: bool = False
     delay_seconds: float = 0.0
+    # Media WAHA downloaded for customers' messages, served at /api/files/{session}/{name}
+    # and deleted after `files_lifetime_seconds` (WAHA's WHATSAPP_FILES_LIFETIME).
+    files_lifetime_seconds: float = 180.0
+    base_url: str | None = None  # how Ventros reaches this simulator (links in payloads)
+    files: dict[str, tuple[bytes, str, float]] = field(default_factory=dict)
+    file_downloads: int = 0
+    file_failures: int = 0  # the next N file downloads answer 503
+    file_chunk_delay_seconds: float = 0.0  # a slow WAHA: a pause before each 64 KiB sent
+    # The WhatsApp session: its status per session (WORKING unless a pairing is played), the
+    # QR code WAHA shows while SCAN_QR_CODE (a new one at each rotation), restarts asked.
+    statuses: dict[str, str] = field(default_factory=dict)
+    qr_value: str = ""
+    qr_rotations: int = 0
+    restarts: int = 0
+    logouts: int = 0
+    # check-exists: numbers (digits) registered before Brazil's ninth digit, which WhatsApp
+    # knows by their 12-digit id, and numbers not on WhatsApp at all.
+    legacy_numbers: set[str] = field(default_factory=set)
+    unknown_numbers: set[str] = field(default_factory=set)
+    exists_checks: int = 0
     sends: deque[Sent] = field(default_factory=lambda: deque(maxlen=100_000))
     sends_total: int = 0
     webhooks_posted: int = 0
@@ -311,9 +396,17 @@ class WahaSimulator:
             routes=[
                 *send_routes,
                 Route("/api/contacts/profile-picture", self._picture, methods=["GET"]),
+                Route("/api/contacts/check-exists", self._check_exists, methods=["GET"]),
+                Route("/_sim/numbers", self._numbers, methods=["POST"]),
                 Route("/api/sessions", self._sessions, methods=["GET"]),
                 Route("/api/sessions/{session}", self._session, methods=["GET"]),
                 Route("/ping", self._ping, methods=["GET"]),
+                Route("/api/files/{session}/{name}", self._file, methods=["GET"]),
+                Route("/api/{session}/auth/qr", self._qr, methods=["GET"]),
+                Route("/api/sessions/{session}/{action}", self._session_action, methods=["POST"]),
+                Route("/_sim/pair", self._pair, methods=["POST"]),
+                Route("/_sim/status", self._status, methods=["POST"]),
+                Route("/_sim/customer-media", self._customer_media, methods=["POST"]),
                 Route("/_sim/customer-message", self._customer_message, methods=["POST"]),
                 Route("/_sim/fail", self._fail, methods=["POST"]),
                 Route("/_sim/reset", self._reset, methods=["POST"]),
@@ -406,6 +499,81 @@ class WahaSimulator:
         data = envelope("message", session or self.sessions[0], payload)
         return data, await self.post_webhook(data, url=url, secret=secret)
 
+    async def customer_media(
+        self,
+        sender: str,
+        kind: str,
+        data: bytes,
+        mimetype: str,
+        *,
+        filename: str | None = None,
+        caption: str | None = None,
+        push_name: str | None = None,
+        session: str | None = None,
+        base_url: str | None = None,
+    ) -> tuple[dict[str, Any], int | None]:
+        """A customer sends a file: kept for `files_lifetime_seconds` like WAHA, linked
+        from the `message` webhook posted; the envelope and Ventros's answer."""
+        if kind not in MEDIA_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(MEDIA_KINDS)}")
+        session = session or self.sessions[0]
+        key_id = new_key_id()
+        name = f"{key_id}.{MEDIA_KINDS[kind][1]}"
+        self.files[f"{session}/{name}"] = (data, mimetype, time.monotonic())
+        root = (base_url or self.base_url or "http://localhost:3000").rstrip("/")
+        payload = customer_media_payload(
+            chat_id_of(sender),
+            kind,
+            f"{root}/api/files/{session}/{name}",
+            mimetype,
+            size=len(data),
+            filename=filename,
+            caption=caption,
+            push_name=push_name,
+            key_id=key_id,
+        )
+        envelope_data = envelope("message", session, payload)
+        return envelope_data, await self.post_webhook(envelope_data)
+
+    def expire_files(self) -> None:
+        """Deletes the files older than their lifetime, as WAHA does."""
+        now = time.monotonic()
+        for key, (_data, _type, at) in list(self.files.items()):
+            if now - at >= self.files_lifetime_seconds:
+                del self.files[key]
+
+    # ------------------------------------------------------------------ the session
+
+    async def set_status(self, status: str, session: str | None = None) -> int | None:
+        """The session's status changes: recorded, and a `session.status` webhook posted."""
+        session = session or self.sessions[0]
+        self.statuses[session] = status
+        now_ms = int(time.time() * 1000)
+        payload = {
+            "name": session,
+            "status": status,
+            "statuses": [{"status": status, "timestamp": now_ms}],
+            "data": None,
+        }
+        me = ME if status == "WORKING" else None
+        data = envelope("session.status", session, payload)
+        data["me"] = me
+        return await self.post_webhook(data)
+
+    async def play_pairing(
+        self, *, rotations: int = 3, rotate_seconds: float = 0.5, session: str | None = None
+    ) -> None:
+        """A phone pairs: STARTING, then SCAN_QR_CODE with a new QR code `rotations` times
+        (WAHA re-emits the status at each rotation), then WORKING once it is scanned."""
+        await self.set_status("STARTING", session)
+        for _ in range(max(rotations, 1)):
+            self.qr_value = f"2@{secrets.token_urlsafe(48)},{secrets.token_urlsafe(32)},1"
+            self.qr_rotations += 1
+            await self.set_status("SCAN_QR_CODE", session)
+            await asyncio.sleep(rotate_seconds)
+        self.qr_value = ""
+        await self.set_status("WORKING", session)
+
     # ------------------------------------------------------------------ WAHA API
 
     def _authorised(self, request: Request) -> bool:
@@ -456,8 +624,28 @@ class WahaSimulator:
             return _json({"message": "contactId and session are required", "statusCode": 400}, 400)
         return _json({"profilePictureURL": self.picture_url}, 200)
 
+    async def _check_exists(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        query = request.query_params
+        phone = "".join(ch for ch in query.get("phone", "") if ch.isdigit())
+        if not phone or query.get("session") not in self.sessions:
+            return _json({"message": "phone and session are required", "statusCode": 400}, 400)
+        self.exists_checks += 1
+        if phone in self.unknown_numbers:
+            return _json({"numberExists": False}, 200)
+        return _json(
+            {"numberExists": True, "chatId": f"{legacy_id(phone, self.legacy_numbers)}@c.us"}, 200
+        )
+
+    def status_of(self, name: str) -> str:
+        return self.statuses.get(name, "WORKING")
+
     def _session_info(self, name: str) -> dict[str, Any]:
-        return {"name": name, "status": "WORKING", "me": ME, "engine": {"engine": ENGINE}}
+        status = self.status_of(name)
+        me = ME if status == "WORKING" else None
+        return {"name": name, "status": status, "me": me, "engine": {"engine": ENGINE}}
 
     async def _sessions(self, request: Request) -> Response:
         refused = await self._gate(request, counts=False)
@@ -471,6 +659,66 @@ class WahaSimulator:
         if name not in self.sessions:
             return _json({"message": f"Session {name!r} does not exist", "statusCode": 404}, 404)
         return _json(self._session_info(name), 200)
+
+    async def _file(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        if self.file_failures > 0:
+            self.file_failures -= 1
+            return _json({"message": "waha-sim failing on purpose", "statusCode": 503}, 503)
+        self.expire_files()
+        key = f"{request.path_params['session']}/{request.path_params['name']}"
+        found = self.files.get(key)
+        if found is None:
+            return _json({"message": "File not found", "statusCode": 404}, 404)
+        self.file_downloads += 1
+        if self.file_chunk_delay_seconds <= 0:
+            return Response(found[0], 200, media_type=found[1])
+        return StreamingResponse(
+            self._slowly(found[0]),
+            media_type=found[1],
+            headers={"Content-Length": str(len(found[0]))},
+        )
+
+    async def _slowly(self, data: bytes) -> AsyncIterator[bytes]:
+        for start in range(0, len(data), 64 * 1024):
+            await asyncio.sleep(self.file_chunk_delay_seconds)
+            yield data[start : start + 64 * 1024]
+
+    async def _qr(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        session = request.path_params["session"]
+        status = self.status_of(session)
+        if status != "SCAN_QR_CODE" or not self.qr_value:
+            reason = f"Can get QR code only in SCAN_QR_CODE status. The current status is {status}"
+            return _json({"message": reason, "statusCode": 422}, 422)
+        image = io.BytesIO()
+        segno.make(self.qr_value, error="l").save(image, kind="png", scale=4)
+        return Response(image.getvalue(), 200, media_type="image/png")
+
+    async def _session_action(self, request: Request) -> Response:
+        refused = await self._gate(request, counts=False)
+        if refused is not None:
+            return refused
+        session, action = request.path_params["session"], request.path_params["action"]
+        if session not in self.sessions:
+            return _json({"message": f"Session {session!r} does not exist", "statusCode": 404}, 404)
+        if action == "restart":
+            self.restarts += 1
+            self._spawn(self._restarted(session))
+        elif action == "logout":
+            self.logouts += 1
+            self._spawn(self.play_pairing(session=session))
+        else:
+            return _json({"message": f"unknown action {action!r}", "statusCode": 404}, 404)
+        return _json(self._session_info(session), 201)
+
+    async def _restarted(self, session: str) -> None:
+        await self.set_status("STARTING", session)
+        await self.set_status("WORKING", session)
 
     async def _ping(self, _request: Request) -> Response:
         return _json({"message": "pong"}, 200)
@@ -497,6 +745,54 @@ class WahaSimulator:
         )
         answer = {"event_id": posted["id"], "message_id": posted["payload"]["id"]}
         return _json({**answer, "webhook_status": status}, 200 if status is not None else 502)
+
+    async def _customer_media(self, request: Request) -> Response:
+        data = await _body(request)
+        sender, kind, content = data.get("from"), data.get("kind"), data.get("data_base64")
+        if not isinstance(sender, str) or not isinstance(kind, str) or not isinstance(content, str):
+            return _json({"message": "from, kind and data_base64 are required"}, 400)
+        try:
+            posted, status = await self.customer_media(
+                sender,
+                kind,
+                base64.b64decode(content, validate=True),
+                str(data.get("mimetype") or "application/octet-stream"),
+                filename=data.get("filename"),
+                caption=data.get("caption"),
+                push_name=data.get("push_name"),
+                session=data.get("session"),
+                base_url=self.base_url or str(request.base_url),
+            )
+        except (ValueError, binascii.Error) as error:
+            return _json({"message": str(error)}, 400)
+        answer = {"event_id": posted["id"], "message_id": posted["payload"]["id"]}
+        return _json({**answer, "webhook_status": status}, 200 if status is not None else 502)
+
+    async def _pair(self, request: Request) -> Response:
+        data = await _body(request)
+        self._spawn(
+            self.play_pairing(
+                rotations=int(data.get("rotations", 3)),
+                rotate_seconds=float(data.get("rotate_seconds", 0.5)),
+                session=data.get("session"),
+            )
+        )
+        return _json({"pairing": True}, 202)
+
+    async def _status(self, request: Request) -> Response:
+        data = await _body(request)
+        status = data.get("status")
+        if not isinstance(status, str) or not status:
+            return _json({"message": "status is required"}, 400)
+        webhook = await self.set_status(status, data.get("session"))
+        return _json({"status": status, "webhook_status": webhook}, 200)
+
+    async def _numbers(self, request: Request) -> Response:
+        data = await _body(request)
+        self.legacy_numbers = {str(n) for n in data.get("legacy", self.legacy_numbers)}
+        self.unknown_numbers = {str(n) for n in data.get("unknown", self.unknown_numbers)}
+        numbers = {"legacy": sorted(self.legacy_numbers), "unknown": sorted(self.unknown_numbers)}
+        return _json(numbers, 200)
 
     async def _fail(self, request: Request) -> Response:
         data = await _body(request)
@@ -623,12 +919,25 @@ def server_for(
     return SimulatorServer(config, handle_signals=handle_signals)
 
 
-def serve(simulator: WahaSimulator, *, host: str = "127.0.0.1", port: int = 3000) -> None:
-    """Serve until SIGINT/SIGTERM; prints the URL once it listens."""
+def serve(
+    simulator: WahaSimulator,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    pair_rotations: int = 0,
+    pair_rotate_seconds: float = 20.0,
+) -> None:
+    """Serve until SIGINT/SIGTERM; prints the URL once it listens. With `pair_rotations`,
+    the session starts unpaired and plays a pairing (QR codes, then WORKING)."""
     server = server_for(simulator, host=host, port=port, handle_signals=True)
+    if pair_rotations > 0:
+        simulator.statuses[simulator.sessions[0]] = "STARTING"
 
     async def main() -> None:
         announce = asyncio.create_task(_announce(server, host))
+        if pair_rotations > 0:
+            pairing = _pair_when_up(server, simulator, host, pair_rotations, pair_rotate_seconds)
+            simulator._spawn(pairing)
         try:
             await server.serve()
         finally:
@@ -640,6 +949,14 @@ def serve(simulator: WahaSimulator, *, host: str = "127.0.0.1", port: int = 3000
         uvloop.run(main())
     else:
         asyncio.run(main())
+
+
+async def _pair_when_up(
+    server: SimulatorServer, simulator: WahaSimulator, host: str, rotations: int, seconds: float
+) -> None:
+    await server.ready.wait()
+    simulator.base_url = simulator.base_url or f"http://{host}:{server.port}"
+    await simulator.play_pairing(rotations=rotations, rotate_seconds=seconds)
 
 
 async def _announce(server: SimulatorServer, host: str) -> None:

@@ -141,6 +141,9 @@ class MessageSend(BaseModel):
     longitude: float | None = None
     title: str | None = Field(default=None, max_length=1024)
     vcard: str | None = Field(default=None, max_length=65_536)
+    media_id: uuid.UUID | None = Field(
+        default=None, description="a file uploaded with POST /api/v1/media (instead of media_url)"
+    )
 
     def command(self) -> sending.SendMessage:
         return sending.SendMessage(**self.model_dump(exclude={"send_at"}))

@@ -28,12 +28,14 @@ per process, not once per message.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import structlog
@@ -42,16 +44,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ventros.channels import service as channels
 from ventros.channels.sender import ChannelTarget, Sender, SendFailed
-from ventros.channels.waha_client import OutgoingContent, SentId, WahaTarget
+from ventros.channels.waha_client import (
+    OutgoingContent,
+    SentId,
+    WahaClient,
+    WahaError,
+    WahaTarget,
+)
+from ventros.contacts import service as contacts
 from ventros.conversations import events
 from ventros.conversations.batch import apply_waiting_updates
 from ventros.conversations.domain import Direction, Message, MessageStatus
 from ventros.conversations.repository import MessageRepository, PendingUpdateRepository, messages
 from ventros.conversations.repository.messages import _message_from_row
+from ventros.conversations.service import sending
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.media.service import MediaLinks
+from ventros.media.store import store_from_settings
 from ventros.platform.consumers import Consumer
 from ventros.platform.crypto import SecretBox
+from ventros.platform.settings import Settings
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -60,6 +73,7 @@ CONSUMER_NAME = "conversations.send_whatsapp"
 CHANNEL_TTL_SECONDS = 5.0
 STALE_GRACE_SECONDS = 60.0  # past the deadline, before a pending message counts as abandoned
 ABANDONED = "not sent: the sender stopped before WAHA answered"
+NOT_ON_WHATSAPP = "not_on_whatsapp"  # check-exists: WhatsApp does not know the number
 
 
 class ChannelTargets:
@@ -335,20 +349,38 @@ async def _apply_waiting(tx: UnitOfWork, sent: list[Message]) -> None:
                 await apply_waiting_updates(tx, message)
 
 
+def media_links_for(settings: Settings) -> Callable[[], MediaLinks]:
+    """How this process hands kept files to WAHA (built on first use)."""
+
+    @lru_cache(maxsize=1)
+    def links() -> MediaLinks:
+        return MediaLinks(
+            store=store_from_settings(settings),
+            secret=settings.resolved_secret_key(),
+            public_base_url=settings.public_base_url,
+            link_seconds=settings.media_link_seconds,
+        )
+
+    return links
+
+
 class WhenMessageSendingSendThroughWaha:
     def __init__(
         self,
         build: Callable[[], tuple[Sender, SecretBox]],
         *,
+        media_links: Callable[[], MediaLinks] | None = None,
         dispatch: bool = False,
         per_channel: int = 32,
         max_held: int = 2_000,
     ) -> None:
         self._build = build
+        self._media_links = media_links  # None: never sends kept files (tests)
         self.dispatch = dispatch
         self.per_channel = per_channel
         self.max_held = max_held
         self.targets = ChannelTargets()
+        self._known_chats: dict[tuple[uuid.UUID, uuid.UUID], str] = {}
         self._dispatchers: dict[tuple[int, int], SendDispatcher] = {}
 
     async def drain(self) -> None:
@@ -391,8 +423,23 @@ class WhenMessageSendingSendThroughWaha:
             message.apply_status(MessageStatus.FAILED, at=now, error="not sent before the deadline")
             await repository.save_state(message)
             return
-        chat_id = message.chat_id or str(event.payload["chat_id"])
+        chat_id = await self._whatsapp_chat(
+            tx, sender.client, target, message, message.chat_id or str(event.payload["chat_id"])
+        )
+        if chat_id is None:
+            message.apply_status(MessageStatus.FAILED, at=now, error=NOT_ON_WHATSAPP)
+            await repository.save_state(message)
+            return
         content = OutgoingContent(**_content(event.payload))
+        if content.media_id:
+            if self._media_links is None:
+                raise RuntimeError("the sender was wired without media links")
+            file = await self._media_links().waha_file(tx, uuid.UUID(content.media_id))
+            if file is None:
+                message.apply_status(MessageStatus.FAILED, at=now, error="the file to send is gone")
+                await repository.save_state(message)
+                return
+            content = dataclasses.replace(content, media_file=file)
         if dispatcher is not None:
             await dispatcher.room(self.max_held)  # back-pressure on the bus
             job = SendJob(
@@ -407,6 +454,57 @@ class WhenMessageSendingSendThroughWaha:
             await repository.save_state(message)
             return
         await record_sent(tx, message, sent)
+
+    async def _whatsapp_chat(
+        self,
+        tx: UnitOfWork,
+        client: WahaClient,
+        target: ChannelTarget,
+        message: Message,
+        chat_id: str,
+    ) -> str | None:
+        """Where the message goes; None when WhatsApp does not know the number.
+
+        A contact who wrote in, or whose number WhatsApp was asked about before, has a chat
+        id WhatsApp gave. Otherwise `check-exists` is asked before the first message: a
+        Brazilian number registered before the ninth digit answers its 12-digit id, kept on
+        the contact and used from then on."""
+        if not chat_id.endswith("@c.us"):
+            return chat_id  # groups, @lid: ids WhatsApp gave
+        key = (message.channel_id, message.contact_id)
+        if key in self._known_chats:
+            return self._known_chats[key]
+        known = await _chat_whatsapp_gave(tx, message)
+        if known is None:
+            try:
+                known = await client.check_exists(target.waha, chat_id.split("@", 1)[0])
+            except WahaError as error:
+                log.warning("check-exists failed; sending as is", error=error.detail)
+                return chat_id
+            if known is None:
+                return None
+            await contacts.remember_whatsapp_id(tx, message.contact_id, known)
+        if known != chat_id:
+            await tx.connection.execute(
+                update(messages).where(messages.c.id == message.id).values(chat_id=known)
+            )
+            message.chat_id = known
+        if len(self._known_chats) > 100_000:
+            self._known_chats.clear()
+        self._known_chats[key] = known
+        return known
+
+
+async def _chat_whatsapp_gave(tx: UnitOfWork, message: Message) -> str | None:
+    """The chat id the contact wrote from on the channel, or the one check-exists answered."""
+    contact = await contacts.contact_in(tx, message.contact_id)
+    if contact is None:
+        return None
+    verified = sending.verified_chat_id(contact)
+    if verified is not None:
+        return verified
+    known, _ = await sending.inbound_facts(tx, message.contact_id, message.channel_id)
+    return known if known and known.endswith("@c.us") else None
 
 
 async def fail_abandoned_sends(
@@ -472,12 +570,14 @@ async def record_sent(tx: UnitOfWork, message: Message, sent: SentId) -> None:
     await apply_waiting_updates(tx, message)
 
 
-def consumers(build: Callable[[], tuple[Sender, SecretBox]]) -> list[Consumer]:
+def consumers(
+    build: Callable[[], tuple[Sender, SecretBox]], media_links: Callable[[], MediaLinks]
+) -> list[Consumer]:
     """`build` gives the process's WAHA sender and secret box (the container's)."""
     return [
         Consumer(
             CONSUMER_NAME,
             (events.MESSAGE_SENDING,),
-            WhenMessageSendingSendThroughWaha(build, dispatch=True),
+            WhenMessageSendingSendThroughWaha(build, media_links=media_links, dispatch=True),
         )
     ]

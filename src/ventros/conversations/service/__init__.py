@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
+from sqlalchemy import select, update
+
+from ventros.conversations import events
 from ventros.conversations.domain import (
     CLOSE_CHANNEL_DELETED,
     Message,
@@ -16,10 +20,11 @@ from ventros.conversations.repository import (
     MessageRepository,
     SessionFilter,
     SessionRepository,
+    messages,
 )
 from ventros.identity.domain import Principal
 from ventros.kernel.errors import NotFound
-from ventros.kernel.events import Actor
+from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 
@@ -129,3 +134,43 @@ async def close_channel_sessions(tx: UnitOfWork, channel_id: uuid.UUID) -> int:
         await sessions.save(session)
         closed += 1
     return closed
+
+
+async def message_media(tx: UnitOfWork, message_id: uuid.UUID) -> dict[str, Any] | None:
+    """The message's `media` as stored now (None when the message or its media is gone)."""
+    found = (
+        await tx.connection.execute(select(messages.c.media).where(messages.c.id == message_id))
+    ).scalar()
+    return dict(found) if isinstance(found, dict) else None
+
+
+async def replace_message_media(
+    tx: UnitOfWork, message_id: uuid.UUID, media: dict[str, Any]
+) -> None:
+    """Points the message's media somewhere else (Ventros's copy, or nowhere with a reason)
+    and says so with `message.media_updated`."""
+    row = (
+        await tx.connection.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(media=media)
+            .returning(messages.c.session_id, messages.c.contact_id, messages.c.channel_id)
+        )
+    ).first()
+    if row is None:
+        return
+    tx.add_event(
+        DomainEvent(
+            name=events.MESSAGE_MEDIA_UPDATED,
+            tenant_id=tx.tenant_id,
+            aggregate_type="message",
+            aggregate_id=message_id,
+            payload={
+                "message_id": str(message_id),
+                "session_id": str(row.session_id),
+                "contact_id": str(row.contact_id),
+                "channel_id": str(row.channel_id),
+                "media": media,
+            },
+        )
+    )

@@ -9,6 +9,7 @@ scheduled id as the message's id, so a retried activity creates nothing twice.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.kernel.ids import new_id
+from ventros.media import service as media
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -63,11 +65,13 @@ class SendMessage:
     longitude: float | None = None
     title: str | None = None
     vcard: str | None = None
+    media_id: uuid.UUID | None = None  # a file kept by Ventros (POST /api/v1/media)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["contact_id"] = str(self.contact_id)
         data["channel_id"] = str(self.channel_id) if self.channel_id else None
+        data["media_id"] = str(self.media_id) if self.media_id else None
         return data
 
     @classmethod
@@ -76,6 +80,8 @@ class SendMessage:
         values["contact_id"] = uuid.UUID(str(values["contact_id"]))
         channel = values.get("channel_id")
         values["channel_id"] = uuid.UUID(str(channel)) if channel else None
+        media = values.get("media_id")
+        values["media_id"] = uuid.UUID(str(media)) if media else None
         return cls(**values)
 
     def outgoing(self) -> OutgoingContent:
@@ -89,6 +95,7 @@ class SendMessage:
             longitude=self.longitude,
             title=self.title,
             vcard=self.vcard,
+            media_id=str(self.media_id) if self.media_id else None,
         )
 
 
@@ -103,6 +110,11 @@ def validate(command: SendMessage) -> MessageContent:
         if len(command.text or "") > MAX_TEXT:
             raise RuleViolation("text is too long", field="text")
         return MessageContent(type=MessageType.TEXT, text=command.text)
+    if kind in _MEDIA and command.media_id is not None:
+        if command.media_url:
+            raise RuleViolation("give media_id or media_url, not both", field="media_id")
+        media = {"url": None, "media_id": str(command.media_id), "filename": command.filename}
+        return MessageContent(type=MessageType(kind), caption=command.caption, media=media)
     if kind in _MEDIA:
         url = (command.media_url or "").strip()
         if not url.startswith(("http://", "https://")):
@@ -156,6 +168,8 @@ async def send_message_as(
             scheduled = existing
         contact = await _contact(tx, command.contact_id)
         channel = await _channel(tx, box, command)
+        if command.media_id is not None:
+            content = await _with_kept_file(tx, content, command.media_id)
         known_chat, last_inbound = await _inbound_facts(tx, contact.id, channel.id)
         now = utcnow()
         if channel.enforce_24h_window and (last_inbound is None or now - last_inbound > WINDOW):
@@ -233,6 +247,17 @@ def compose(
     return message
 
 
+async def _with_kept_file(
+    tx: UnitOfWork, content: MessageContent, media_id: uuid.UUID
+) -> MessageContent:
+    """The message's media as the tenant's kept file says (404 for another tenant's)."""
+    found = await media.media_in(tx, media_id)
+    if found is None:
+        raise NotFound("media not found")
+    kept = found.message_media(filename=(content.media or {}).get("filename"))
+    return dataclasses.replace(content, media=kept)
+
+
 async def _contact(tx: UnitOfWork, contact_id: uuid.UUID) -> Contact:
     found = await contacts.contact_in(tx, contact_id)
     if found is None:
@@ -305,7 +330,18 @@ def chat_id_of(contact: Contact) -> str:
     return _chat_id_of(contact)
 
 
+def verified_chat_id(contact: Contact) -> str | None:
+    """The user chat id WhatsApp answered for the contact's number (check-exists), if asked."""
+    whatsapp_id = contact.custom_fields.get("whatsapp_id")
+    if isinstance(whatsapp_id, str) and whatsapp_id.endswith("@c.us"):
+        return whatsapp_id
+    return None
+
+
 def _chat_id_of(contact: Contact) -> str:
+    verified = verified_chat_id(contact)
+    if verified is not None:
+        return verified
     if contact.phone is not None:
         return contact.phone.whatsapp_chat_id()
     whatsapp_id = contact.custom_fields.get("whatsapp_id")
@@ -354,6 +390,8 @@ async def record_scheduled(
     actor = Actor.user(principal.user_id)
     async with uow(principal.tenant_id, actor) as tx:
         channel = await _channel(tx, box, command)
+        if command.media_id is not None and await media.media_in(tx, command.media_id) is None:
+            raise NotFound("media not found")
         session = await SessionRepository(tx).find_open(
             contact_id=command.contact_id, channel_id=channel.id
         )
