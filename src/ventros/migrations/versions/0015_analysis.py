@@ -3,7 +3,7 @@ per session and its attention flag; tenants' intent rules; the optional LLM's se
 (key sealed), daily usage and session summaries.
 
 Revision ID: 0015_analysis
-Revises: 0018_event_stream_order
+Revises: 0013_media
 Create Date: 2026-12-03
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql as pg
 from ventros.platform.rls import tenant_isolation_sql
 
 revision: str = "0015_analysis"
-down_revision: str | None = "0018_event_stream_order"
+down_revision: str | None = "0013_media"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

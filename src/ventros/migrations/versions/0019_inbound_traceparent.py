@@ -1,7 +1,7 @@
 """Stored WAHA webhooks keep the trace of the request that delivered them.
 
 Revision ID: 0019_inbound_traceparent
-Revises: 0018_event_stream_order
+Revises: 0015_analysis
 Create Date: 2026-12-03
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019_inbound_traceparent"
-down_revision: str | None = "0018_event_stream_order"
+down_revision: str | None = "0015_analysis"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
