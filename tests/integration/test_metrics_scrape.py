@@ -17,7 +17,8 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, new_tenant
-from tests.integration.test_bus_support import Backbone, eventually, fresh_backbone
+from tests.integration.processes import eventually
+from tests.integration.test_bus_support import Backbone, fresh_backbone
 from tests.integration.test_sessions_assignment import open_session
 from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from ventros.conversations.repository import SessionRepository

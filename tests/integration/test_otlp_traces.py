@@ -22,7 +22,8 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import new_tenant
-from tests.integration.test_bus_support import Backbone, eventually, fresh_backbone
+from tests.integration.processes import eventually
+from tests.integration.test_bus_support import Backbone, fresh_backbone
 from tests.integration.test_webhooks_delivery import _temporal_cli
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
 from tests.stand_ins.waha import WahaStandIn
