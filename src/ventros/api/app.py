@@ -35,6 +35,7 @@ from ventros.pipelines.api import router as pipelines_router
 from ventros.privacy.api import router as privacy_router
 from ventros.tracking.ads_api import router as ads_router
 from ventros.tracking.api import router as tracking_router
+from ventros.web.app import ContentSecurityPolicyMiddleware, install_web
 from ventros.webhooks.api import router as webhooks_router
 
 API_PREFIX = "/api/v1"
@@ -89,6 +90,7 @@ def create_app(
     app.include_router(metrics_router)
     app.include_router(api_router())
     app.include_router(waha_webhook_router)  # at the root: WAHA signs, no JWT
+    install_web(app)  # the agents' web app: /, /login, /app/*, /static
 
     # Added innermost first: the request id wraps everything, so even a 413 carries it.
     # Idempotency reads the body, so it sits inside the body limit.
@@ -123,5 +125,6 @@ def create_app(
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ContentSecurityPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware, on_finish=instrument(container).observe)
     return app
