@@ -48,7 +48,6 @@ from ventros.platform.event_feed import EventFeed
 from ventros.tracking import service as tracking
 from ventros.web import i18n
 from ventros.web.auth import (
-    CSRF_FIELD,
     SESSION_TTL_SECONDS,
     CheckedWebSession,
     CurrentWebSession,
@@ -679,19 +678,6 @@ async def move_stage(
     return await _act(_return_to(form, contact_id), run)
 
 
-# --------------------------------------------------------------------------- other pages
-
-
-@router.get("/app/{section}")
-async def later_section(request: Request, section: str, shell: ShellDep) -> Response:
-    """Contacts, pipelines, reports and settings are the web app's part 2."""
-    if section not in {"contacts", "pipelines", "reports", "settings"}:
-        return _page(request, shell, "error.html", {"code": 404}, status_code=404)
-    if section == "settings" and not shell.is_admin:
-        return _page(request, shell, "error.html", {"code": 403}, status_code=403)
-    return _page(request, shell, "later.html", {"section": section})
-
-
 # --------------------------------------------------------------------------- live updates
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
@@ -732,4 +718,15 @@ async def stream(
     return EventSourceResponse(_live(events), ping=HEARTBEAT_SECONDS)
 
 
-__all__ = ["CSRF_FIELD", "router"]
+# --------------------------------------------------------------------------- other pages
+
+
+@router.get("/app/{section}")
+async def later_section(request: Request, section: str, shell: ShellDep) -> Response:
+    """Contacts, pipelines, reports and settings are the web app's part 2. (Last: it
+    would otherwise answer for /app/stream.)"""
+    if section not in {"contacts", "pipelines", "reports", "settings"}:
+        return _page(request, shell, "error.html", {"code": 404}, status_code=404)
+    if section == "settings" and not shell.is_admin:
+        return _page(request, shell, "error.html", {"code": 403}, status_code=403)
+    return _page(request, shell, "later.html", {"section": section})
