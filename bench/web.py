@@ -118,7 +118,7 @@ async def timed(http: httpx.AsyncClient, path: str, n: int) -> list[float]:
     return took
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> str:
     server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
         "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
     )
@@ -150,11 +150,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
         print(line)
-        if args.write:
-            written = (
-                Path(args.write).read_text(encoding="utf-8") if Path(args.write).exists() else ""
-            )
-            await asyncio.to_thread(Path(args.write).write_text, written + line + "\n", "utf-8")
+        return line
     finally:
         if container is not None:
             await container.aclose()
@@ -170,4 +166,8 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=5_000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--write", default=None, help="append the result row to this file")
-    asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    row = asyncio.run(main(arguments))
+    if arguments.write:
+        with Path(arguments.write).open("a", encoding="utf-8") as results:
+            results.write(row + "\n")
