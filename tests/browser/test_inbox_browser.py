@@ -204,7 +204,9 @@ def axe_violations(page: Any) -> list[dict[str, Any]]:
 
 def test_inbox_and_conversation_pass_axe_and_are_photographed(browser: Any, demo: Demo) -> None:
     # axe is injected as an inline script, which the app's CSP rightly refuses.
-    context = browser.new_context(viewport={"width": 1280, "height": 720}, bypass_csp=True)
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 720}, bypass_csp=True, locale="pt-BR"
+    )
     try:
         page = log_in(context, demo, "supervisor")
         page.goto(f"{demo.base_url}/app/inbox?view=all")

@@ -184,10 +184,14 @@ async def _conversations(
     async with uow(tenant_id, Actor.system()) as tx:
         sessions, messages = SessionRepository(tx), MessageRepository(tx)
         for index, (contact_id, state, at) in enumerate(plan):
-            session = Session.open(
-                tenant_id=tenant_id, contact_id=contact_id, channel_id=channel_id, at=at
-            )
             lines = _every_type() if index == 12 else _exchange(index)
+            # The conversation ends at `at`, never in the future.
+            session = Session.open(
+                tenant_id=tenant_id,
+                contact_id=contact_id,
+                channel_id=channel_id,
+                at=at - timedelta(seconds=40 * len(lines)),
+            )
             written: list[Message] = []
             for step, (direction, content) in enumerate(lines):
                 if state == "waiting" and direction is Direction.OUTBOUND:
@@ -195,7 +199,7 @@ async def _conversations(
                 status = MessageStatus.READ if step % 2 else MessageStatus.DELIVERED
                 written.append(
                     _message(tenant_id, session, direction, content,
-                             at + timedelta(seconds=40 * step), status)
+                             at + timedelta(seconds=40 * (step - len(lines))), status)
                 )  # fmt: skip
             if state != "waiting":
                 session.agent_id = agents[index % len(agents)]

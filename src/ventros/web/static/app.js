@@ -14,6 +14,13 @@
       });
     }
   });
+  // Whenever the live stream (re)connects, re-read what is on screen: whatever changed
+  // between the page's render and the connection, or while it was down, shows at once.
+  document.addEventListener("htmx:sseOpen", function () {
+    document.querySelectorAll("[data-live]").forEach(function (el) {
+      window.htmx.trigger(el, "ventros:refresh");
+    });
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "messages") { toBottom(); }
   });
