@@ -393,3 +393,43 @@ async def test_english_switch_changes_the_strings(
     assert 'lang="en"' in page
     assert "Caixa de entrada" not in page
     assert ">Inbox<" in page
+
+
+async def test_a_refused_stage_move_comes_back_as_a_toast_error(
+    web_app: FastAPI,
+    container: Container,
+    tenant: TenantLogin,
+    admin_web: tuple[httpx.AsyncClient, str],
+) -> None:
+    from ventros.pipelines import service as pipelines
+
+    web, csrf = admin_web
+    session = await conversation(container, tenant, agent_id=tenant.admin_id)
+    admin = principal_of(tenant)
+    pipeline = await pipelines.create_pipeline(
+        container.uow,
+        admin,
+        pipelines.CreatePipeline(
+            name="Funil",
+            stages=[("Novo", "open"), ("Ganho", "won")],
+            allowed_transitions=[("Ganho", "Novo")],
+        ),
+    )
+    new, won = pipeline.stages
+    back = f"/app/inbox/{session.id}"
+    moved = await web.post(
+        f"/app/contacts/{session.contact_id}/stage",
+        data={"csrf_token": csrf, "stage": f"{pipeline.id}:{new.id}", "next": back},
+    )
+    assert moved.status_code == 303
+    page = (await web.get(moved.headers["location"])).text
+    assert count_hooks(page, "toast-info") == 1
+    refused = await web.post(
+        f"/app/contacts/{session.contact_id}/stage",
+        data={"csrf_token": csrf, "stage": f"{pipeline.id}:{won.id}", "next": back},
+    )
+    assert refused.headers["location"] == f"{back}?toast_error=forbidden_move"
+    page = (await web.get(refused.headers["location"])).text
+    assert count_hooks(page, "toast-error") == 1
+    stages = await pipelines.contact_stages(container.uow, admin, session.contact_id, [pipeline.id])
+    assert stages[pipeline.id] == new.id

@@ -235,7 +235,7 @@ def _toast_code(error: DomainError) -> str:
         return "conflict"
     if isinstance(error, NotFound):
         return "not_found"
-    if isinstance(error, RuleViolation) and "transition" in error.detail.lower():
+    if isinstance(error, RuleViolation) and error.field == "stage_id":
         return "forbidden_move"
     return "invalid"
 
