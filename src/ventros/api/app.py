@@ -24,6 +24,7 @@ from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
+from ventros.web.app import ContentSecurityPolicyMiddleware, install_web
 
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
@@ -87,6 +88,7 @@ def create_app(
     app.include_router(api_router(routers))
     for router in root_routers:  # WAHA's webhook: WAHA signs, no JWT
         app.include_router(router)
+    install_web(app)  # the agents' web app: /, /login, /app/*, /static
 
     # Added innermost first: the request id wraps everything, so even a 413 carries it.
     # Idempotency reads the body, so it sits inside the body limit.
@@ -121,5 +123,6 @@ def create_app(
             ],
         )
     app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(ContentSecurityPolicyMiddleware)
     app.add_middleware(RequestContextMiddleware, on_finish=instrument(container).observe)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -54,6 +55,87 @@ users = Table(
     Index("uq_users_email", text("lower(email)"), unique=True),
     Index("ix_users_tenant_id_id", "tenant_id", "id"),
 )
+
+# The web app's logins: keyed by the hash of the cookie's secret (the secret itself is
+# never stored), read before any tenant is known, so outside tenant RLS.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", Text, primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("csrf_token", Text, nullable=False),
+    Column("locale", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Index("ix_web_sessions_user_id", "user_id"),
+    Index("ix_web_sessions_expires_at", "expires_at"),
+)
+
+
+@dataclass(frozen=True)
+class WebSessionRecord:
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    csrf_token: str
+    locale: str | None
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
+class WebSessionRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    async def add(
+        self,
+        *,
+        token_hash: str,
+        user_id: uuid.UUID,
+        tenant_id: uuid.UUID,
+        csrf_token: str,
+        locale: str | None,
+        created_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await self._uow.connection.execute(
+            web_sessions.insert().values(
+                token_hash=token_hash,
+                user_id=user_id,
+                tenant_id=tenant_id,
+                csrf_token=csrf_token,
+                locale=locale,
+                created_at=created_at,
+                expires_at=expires_at,
+            )
+        )
+
+    async def get(self, token_hash: str) -> WebSessionRecord | None:
+        row = (
+            await self._uow.connection.execute(
+                select(web_sessions).where(web_sessions.c.token_hash == token_hash)
+            )
+        ).first()
+        if row is None:
+            return None
+        return WebSessionRecord(
+            row.user_id, row.tenant_id, row.csrf_token, row.locale, row.expires_at, row.revoked_at
+        )
+
+    async def revoke(self, token_hash: str, at: datetime) -> None:
+        await self._uow.connection.execute(
+            web_sessions.update()
+            .where(web_sessions.c.token_hash == token_hash, web_sessions.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+
+    async def set_locale(self, token_hash: str, locale: str) -> None:
+        await self._uow.connection.execute(
+            web_sessions.update()
+            .where(web_sessions.c.token_hash == token_hash)
+            .values(locale=locale)
+        )
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from ventros.identity.domain import (
@@ -17,8 +20,14 @@ from ventros.identity.domain import (
     normalise_email,
 )
 from ventros.identity.passwords import hash_password, verify_password
-from ventros.identity.repository import TenantRepository, UserRepository, find_login
+from ventros.identity.repository import (
+    TenantRepository,
+    UserRepository,
+    WebSessionRepository,
+    find_login,
+)
 from ventros.identity.tokens import TokenService
+from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation, TooManyRequests
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import TenantId, UserId
@@ -62,15 +71,16 @@ async def create_tenant(
     return CreatedTenant(tenant_id=tenant.id, admin_id=admin.id)
 
 
-async def login(
+async def authenticate(
     uow: UnitOfWorkFactory,
-    tokens: TokenService,
     throttle: RateLimits,
     *,
     email: str,
     password: str,
     client_ip: str,
-) -> AccessToken:
+) -> Principal:
+    """The user behind an email and password, throttled per email and address (the API's
+    bearer login and the web app's cookie login share it)."""
     email = normalise_email(email)
     wait = await throttle.login_blocked(email, client_ip)
     if wait is not None:
@@ -81,11 +91,25 @@ async def login(
         await throttle.record_login_failure(email, client_ip)
         raise NotAuthenticated("wrong email or password")
     assert record is not None
-    principal = Principal(
+    return Principal(
         user_id=UserId(record.user_id),
         tenant_id=TenantId(record.tenant_id),
         role=record.role,
         email=record.email,
+    )
+
+
+async def login(
+    uow: UnitOfWorkFactory,
+    tokens: TokenService,
+    throttle: RateLimits,
+    *,
+    email: str,
+    password: str,
+    client_ip: str,
+) -> AccessToken:
+    principal = await authenticate(
+        uow, throttle, email=email, password=password, client_ip=client_ip
     )
     return AccessToken(tokens.issue(principal), tokens.ttl_seconds)
 
@@ -220,3 +244,82 @@ async def register_user(
 async def list_users(uow: UnitOfWorkFactory, principal: Principal) -> list[User]:
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
         return await UserRepository(tx).list()
+
+
+# --------------------------------------------------------------------------- web sessions
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A web login: the cookie's secret goes to the browser, only its hash is stored."""
+
+    token: str
+    csrf_token: str
+    principal: Principal
+    locale: str | None
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def open_web_session(
+    uow: UnitOfWorkFactory,
+    throttle: RateLimits,
+    *,
+    email: str,
+    password: str,
+    client_ip: str,
+    locale: str | None,
+    ttl_seconds: int,
+) -> WebSession:
+    principal = await authenticate(
+        uow, throttle, email=email, password=password, client_ip=client_ip
+    )
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = utcnow()
+    async with uow(NO_TENANT, Actor.user(principal.user_id)) as tx:
+        await WebSessionRepository(tx).add(
+            token_hash=_token_hash(token),
+            user_id=principal.user_id,
+            tenant_id=principal.tenant_id,
+            csrf_token=csrf,
+            locale=locale,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_seconds),
+        )
+        await tx.commit()
+    return WebSession(token, csrf, principal, locale)
+
+
+async def resolve_web_session(uow: UnitOfWorkFactory, token: str) -> WebSession:
+    """The live session of a cookie, with the user's role as it is now in the database (a
+    demoted or removed user loses the old role at the next request). NotAuthenticated if
+    unknown, revoked or expired."""
+    async with uow(NO_TENANT, Actor.system()) as tx:
+        record = await WebSessionRepository(tx).get(_token_hash(token))
+    if record is None or record.revoked_at is not None or record.expires_at <= utcnow():
+        raise NotAuthenticated("session expired")
+    async with uow(record.tenant_id, Actor.user(record.user_id)) as tx:
+        user = await UserRepository(tx).get(record.user_id)
+    if user is None:
+        raise NotAuthenticated("session expired")
+    principal = Principal(
+        user_id=UserId(user.id),
+        tenant_id=TenantId(user.tenant_id),
+        role=user.role,
+        email=user.email,
+    )
+    return WebSession(token, record.csrf_token, principal, record.locale)
+
+
+async def revoke_web_session(uow: UnitOfWorkFactory, token: str) -> None:
+    async with uow(NO_TENANT, Actor.system()) as tx:
+        await WebSessionRepository(tx).revoke(_token_hash(token), utcnow())
+        await tx.commit()
+
+
+async def save_web_locale(uow: UnitOfWorkFactory, token: str, locale: str) -> None:
+    async with uow(NO_TENANT, Actor.system()) as tx:
+        await WebSessionRepository(tx).set_locale(_token_hash(token), locale)
+        await tx.commit()

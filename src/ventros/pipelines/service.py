@@ -122,3 +122,18 @@ async def move_contact_positions(
     from ventros.pipelines.repository import reassign_contact
 
     return await reassign_contact(tx, from_contact_id, to_contact_id)
+
+
+async def contact_stages(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    contact_id: uuid.UUID,
+    pipeline_ids: list[uuid.UUID],
+) -> dict[uuid.UUID, uuid.UUID | None]:
+    """The stage the contact stands on in each of these pipelines (None: not placed)."""
+    async with _open(uow, principal) as tx:
+        positions = PositionRepository(tx)
+        return {
+            pipeline_id: (await positions.get(pipeline_id, contact_id)).stage_id
+            for pipeline_id in pipeline_ids
+        }

@@ -297,7 +297,26 @@ async def _seed_demo(container: Container, settings: Settings) -> list[DemoLogin
     )
     log.info("demo tenant created" if demo.created else "demo tenant already exists")
     _say(f"Demo login: {settings.demo_email} {settings.demo_password}")  # scripts read it
-    return demo.logins
+    if demo.created:
+        await _seed_demo_team(container, settings)
+    from ventros.identity.service import DemoLogin
+    from ventros.stand_ins.demo_team import DEMO_USERS
+
+    return [*demo.logins, *(DemoLogin(u.role, u.email, u.password) for u in DEMO_USERS)]
+
+
+async def _seed_demo_team(container: Container, settings: Settings) -> None:
+    """The demo's team and history, once; a failure leaves a working, emptier demo."""
+    from ventros.identity.service import demo_admin
+    from ventros.stand_ins.demo_team import seed_demo_team
+
+    admin = await demo_admin(container.uow, email=settings.demo_email)
+    if admin is None:
+        return
+    try:
+        await seed_demo_team(container.uow, admin)
+    except Exception:
+        log.exception("demo team not seeded")
 
 
 async def _start_demo_whatsapp(container: Container, settings: Settings) -> DemoWhatsApp | None:

@@ -55,6 +55,23 @@ sessions = Table(
     Index("ix_sessions_tenant_id_channel_id_status", "tenant_id", "channel_id", "status"),
     Index("ix_sessions_tenant_id_agent_id_status", "tenant_id", "agent_id", "status"),
     Index("ix_sessions_tenant_started", "tenant_id", "started_at"),
+    # The inbox: one status, most recent activity first.
+    Index(
+        "ix_sessions_tenant_status_activity",
+        "tenant_id",
+        "status",
+        text("last_activity_at DESC"),
+        text("id DESC"),
+    ),
+)
+
+# When a session's conversation was last opened: inbound messages after it are unread.
+session_reads = Table(
+    "session_reads",
+    metadata,
+    Column("session_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("read_at", DateTime(timezone=True), nullable=False),
 )
 
 messages = Table(
