@@ -27,14 +27,43 @@ class UnsafeTarget(RuleViolation):
         super().__init__(detail, field="url")
 
 
+# IPv6 prefixes that carry an IPv4 address a translator or tunnel will reach: NAT64
+# (RFC 6052 well-known, RFC 8215 local-use), IPv4-compatible (deprecated, ::/96) and
+# IPv4-translated (SIIT, ::ffff:0:0:0/96). Mapped (::ffff:0:0/96), 6to4 and Teredo are
+# recognised by the ipaddress module itself.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
+
+
 def is_public(address: IPAddress) -> bool:
     """Globally routable unicast: not private, loopback, link-local, shared (CGNAT),
-    reserved, documentation, multicast or unspecified. IPv4 inside IPv6 is judged as IPv4."""
+    reserved, documentation, multicast or unspecified. IPv4 inside IPv6 is judged as IPv4
+    (every candidate embedding must be public)."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or _teredo_client(address)
-        if embedded is not None:
-            return is_public(embedded)
+        embedded = embedded_ipv4(address)
+        if embedded:
+            return all(is_public(inner) for inner in embedded)
     return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses this IPv6 address leads to through a translator or tunnel."""
+    for known in (address.ipv4_mapped, address.sixtofour, _teredo_client(address)):
+        if known is not None:
+            return [known]
+    value = int(address)
+    last_32_bits = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if address in _NAT64_LOCAL_USE:
+        # The operator picks the prefix length; /48 puts the IPv4 around the u-octet
+        # (RFC 6052 §2.2), /96 at the end. Both layouts are judged.
+        high = (value >> 64) & 0xFFFF
+        low = (value >> 40) & 0xFFFF
+        return [ipaddress.IPv4Address((high << 16) | low), last_32_bits]
+    if any(address in net for net in (_NAT64_WELL_KNOWN, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return [last_32_bits]
+    return []
 
 
 def _teredo_client(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
