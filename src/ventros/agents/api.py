@@ -19,6 +19,7 @@ router = APIRouter(tags=["agents"])
 AgentManager = Annotated[Principal, Depends(authorized(Permission.AGENTS_MANAGE))]
 StatusSetter = Annotated[Principal, Depends(authorized(Permission.AGENTS_SET_OWN_STATUS))]
 AgentReader = Annotated[Principal, Depends(authorized(Permission.AGENTS_READ))]
+UserManager = Annotated[Principal, Depends(authorized(Permission.USERS_MANAGE))]
 
 
 @router.get("/agents/{agent_id}", response_model=AgentDetail)
@@ -47,3 +48,16 @@ async def set_agent_status(
 ) -> AgentDetail:
     """Set an agent's status: their own (agents), anyone's (supervisors and admins)."""
     return AgentDetail.of_view(await service.set_status(uow, principal, agent_id, body.status))
+
+
+@router.post("/agents/{agent_id}/deactivate", response_model=AgentDetail)
+async def deactivate_agent(agent_id: uuid.UUID, principal: UserManager, uow: Uow) -> AgentDetail:
+    """Deactivate a user (admin): their tokens stop working at once, login is refused, and
+    their open sessions go back to the waiting queue (`agent.deactivated`)."""
+    return AgentDetail.of_view(await service.deactivate_agent(uow, principal, agent_id))
+
+
+@router.post("/agents/{agent_id}/reactivate", response_model=AgentDetail)
+async def reactivate_agent(agent_id: uuid.UUID, principal: UserManager, uow: Uow) -> AgentDetail:
+    """Let a deactivated user log in again (admin; `agent.reactivated`)."""
+    return AgentDetail.of_view(await service.reactivate_agent(uow, principal, agent_id))

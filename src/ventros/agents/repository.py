@@ -68,6 +68,7 @@ async def available_agents(tx: UnitOfWork, required_skills: list[str]) -> list[A
         .select_from(users.outerjoin(agent_activity, agent_activity.c.agent_id == users.c.id))
         .where(
             users.c.status == AgentStatus.AVAILABLE.value,
+            users.c.active.is_(True),
             users.c.max_concurrent_sessions > 0,
             users.c.skills.contains(sorted(set(required_skills))),
         )

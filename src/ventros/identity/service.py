@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ventros.identity.domain import (
@@ -16,7 +16,12 @@ from ventros.identity.domain import (
     normalise_email,
 )
 from ventros.identity.passwords import hash_password, verify_password
-from ventros.identity.repository import TenantRepository, UserRepository, find_login
+from ventros.identity.repository import (
+    TenantRepository,
+    UserRepository,
+    find_login,
+    standing_of,
+)
 from ventros.identity.tokens import TokenService
 from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation, TooManyRequests
 from ventros.kernel.events import Actor
@@ -25,6 +30,7 @@ from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 NO_TENANT = uuid.UUID(int=0)
+DEACTIVATED = "this user is deactivated; an admin can reactivate them"
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,8 @@ async def login(
         await throttle.record_login_failure(email, client_ip)
         raise NotAuthenticated("wrong email or password")
     assert record is not None
+    if not record.active:
+        raise NotAuthenticated(DEACTIVATED)
     principal = Principal(
         user_id=UserId(record.user_id),
         tenant_id=TenantId(record.tenant_id),
@@ -86,6 +94,22 @@ async def login(
         email=record.email,
     )
     return AccessToken(tokens.issue(principal), tokens.ttl_seconds)
+
+
+async def confirm_principal(uow: UnitOfWorkFactory, claimed: Principal) -> Principal:
+    """The caller as they stand now: a token (or a web session) says who they were when it
+    was issued; the role and the active flag are read again on every request, so a demotion
+    or a deactivation applies to the very next one. `NotAuthenticated` when the user is
+    gone or deactivated. (One indexed primary-key read per request.)"""
+    async with uow(claimed.tenant_id, Actor.user(claimed.user_id)) as tx:
+        standing = await standing_of(tx, claimed.user_id)
+    if standing is None:
+        raise NotAuthenticated("this user no longer exists")
+    if not standing.active:
+        raise NotAuthenticated(DEACTIVATED)
+    if standing.role is claimed.role:
+        return claimed
+    return replace(claimed, role=standing.role)
 
 
 async def get_user(uow: UnitOfWorkFactory, principal: Principal, user_id: uuid.UUID) -> User:
