@@ -27,7 +27,16 @@ def run() -> None:
     relay, consumers and Temporal worker."""
     from ventros.platform.supervisor import run_all
 
-    run_all(Settings(demo=_demo_default()))
+    demo = _demo_default()
+    run_all(Settings(demo=demo, **_waha_private_for_demo(demo)))
+
+
+def _waha_private_for_demo(demo: bool) -> dict[str, bool]:
+    # The demo's WhatsApp is a WAHA simulator on loopback, which channels may reach only
+    # with VENTROS_WAHA_ALLOW_PRIVATE: the demo turns it on, unless the operator said.
+    import os
+
+    return {} if "VENTROS_WAHA_ALLOW_PRIVATE" in os.environ else {"waha_allow_private": demo}
 
 
 def _demo_default() -> bool:
@@ -57,7 +66,7 @@ def migrate() -> None:
     from ventros.platform.runtime import configured_or_running_database_url
 
     settings = Settings()
-    upgrade(configured_or_running_database_url(settings), settings.resolved_app_password())
+    upgrade(configured_or_running_database_url(settings), settings.role_passwords())
     typer.echo("migrations applied")
 
 

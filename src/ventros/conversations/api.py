@@ -18,6 +18,7 @@ from ventros.conversations.schemas import MessageRead, SessionRead
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.platform.crypto import SecretBox
+from ventros.webhooks import ssrf
 
 router = APIRouter(tags=["conversations"])
 
@@ -114,11 +115,23 @@ def _box(container: ContainerDep) -> SecretBox:
     return SecretBox.from_secret(container.settings.resolved_secret_key())
 
 
+async def _media_reachable(body: MessageSend, container: ContainerDep) -> None:
+    # WAHA fetches media_url from where it runs: the same rule as the channel's base_url.
+    if body.media_url:
+        await ssrf.ensure_allowed(
+            body.media_url.strip(),
+            allow_private=container.settings.waha_allow_private,
+            field="media_url",
+            allowed_by="VENTROS_WAHA_ALLOW_PRIVATE",
+        )
+
+
 @router.post("/messages/send", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
 async def send_message(
     body: MessageSend, principal: MessageSender, uow: Uow, container: ContainerDep
 ) -> MessageAccepted:
     """Send a WhatsApp message: stored `pending`, then sent by the WhatsApp sender."""
+    await _media_reachable(body, container)
     message = await sending.send_message(uow, principal, _box(container), body.command())
     return MessageAccepted(id=message.id, status=message.status.value)
 
@@ -130,6 +143,7 @@ async def schedule_message(
     body: MessageSchedule, principal: MessageSender, uow: Uow, container: ContainerDep
 ) -> MessageAccepted:
     """Send a message at `send_at` (the same id cancels it, and names the message sent)."""
+    await _media_reachable(body, container)
     command = body.command()
     scheduled_id = await sending.record_scheduled(
         uow, principal, _box(container), command, send_at=body.send_at

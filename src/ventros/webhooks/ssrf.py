@@ -1,9 +1,12 @@
-"""Where outbound webhooks may go: only to public addresses (no SSRF into our network).
+"""Where Ventros may send requests a tenant chose the address of: only to public addresses
+(no SSRF into our network). Outbound webhooks, a channel's WAHA `base_url` and the
+`media_url` WAHA fetches for a message all pass here.
 
 A URL is checked when the subscription is created and again before every attempt, and the
 attempt connects to the address that was checked (`Target.connect_url`), so a DNS answer
 that changes between the check and the connection (DNS rebinding) cannot redirect it.
-`VENTROS_WEBHOOKS_ALLOW_PRIVATE` turns the check off (development and tests).
+`VENTROS_WEBHOOKS_ALLOW_PRIVATE` turns the check off for webhooks (development and tests),
+`VENTROS_WAHA_ALLOW_PRIVATE` for WAHA (a self-hosted WAHA often has a private address).
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ RESOLVE_TIMEOUT_SECONDS = 5.0
 class UnsafeTarget(RuleViolation):
     """The URL resolves to an address webhooks may not reach (or to none)."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, field="url")
+    def __init__(self, detail: str, *, field: str = "url") -> None:
+        super().__init__(detail, field=field)
 
 
 # IPv6 prefixes that carry an IPv4 address a translator or tunnel will reach: NAT64
@@ -115,7 +118,7 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
     if refused:
         raise UnsafeTarget(
             f"the url's host resolves to a non-public address ({refused[0]}); "
-            "webhooks may only target public addresses"
+            "only public addresses may be reached"
         )
     pinned = addresses[0]
     pinned_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
@@ -132,6 +135,17 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
     )
 
 
-async def ensure_allowed(url: str, *, allow_private: bool) -> None:
-    """For the API: raise `UnsafeTarget` (422) unless the URL may be a webhook target."""
-    await check_target(url, allow_private=allow_private)
+async def ensure_allowed(
+    url: str,
+    *,
+    allow_private: bool,
+    field: str = "url",
+    allowed_by: str = "VENTROS_WEBHOOKS_ALLOW_PRIVATE",
+) -> None:
+    """For the API: raise `UnsafeTarget` (422, on `field`) unless the URL may be reached
+    from here; the message names the operator setting `allowed_by` that lifts the rule."""
+    try:
+        await check_target(url, allow_private=allow_private)
+    except UnsafeTarget as error:
+        hint = f" (an operator may allow private addresses with {allowed_by}=1)"
+        raise UnsafeTarget(error.detail + hint, field=field) from error
