@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,16 +28,12 @@ def run() -> None:
     relay, consumers and Temporal worker."""
     from ventros.platform.supervisor import run_all
 
-    demo = _demo_default()
-    run_all(Settings(demo=demo, **_waha_private_for_demo(demo)))
-
-
-def _waha_private_for_demo(demo: bool) -> dict[str, bool]:
-    # The demo's WhatsApp is a WAHA simulator on loopback, which channels may reach only
-    # with VENTROS_WAHA_ALLOW_PRIVATE: the demo turns it on, unless the operator said.
-    import os
-
-    return {} if "VENTROS_WAHA_ALLOW_PRIVATE" in os.environ else {"waha_allow_private": demo}
+    settings = Settings(demo=_demo_default())
+    if settings.demo and "VENTROS_WAHA_ALLOW_PRIVATE" not in os.environ:
+        # The demo's WhatsApp is a WAHA simulator on loopback, which channels may reach
+        # only with VENTROS_WAHA_ALLOW_PRIVATE: the demo turns it on unless the operator said.
+        settings.waha_allow_private = True
+    run_all(settings)
 
 
 def _demo_default() -> bool:
