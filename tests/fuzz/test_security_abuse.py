@@ -24,6 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import TEST_PASSWORD, TenantLogin, login, make_settings
+from tests.integration.test_agent_standing import bearer, create_user
 from ventros.api.app import create_app
 from ventros.bootstrap import Container, bootstrap
 from ventros.identity.service import create_tenant
@@ -56,18 +57,10 @@ async def _operations(client: httpx.AsyncClient) -> list[tuple[str, str, dict[st
 async def test_a_deactivated_users_token_opens_no_route(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    email = f"gone-{uuid.uuid4().hex[:8]}@example.com"
-    created = await client.post(
-        "/api/v1/agents",
-        json={"email": email, "name": "Gone", "password": TEST_PASSWORD, "role": "supervisor"},
-        headers=tenant.headers,
-    )
-    headers = {"Authorization": f"Bearer {await login(client, email)}"}
-    assert (
-        await client.post(
-            f"/api/v1/agents/{created.json()['id']}/deactivate", headers=tenant.headers
-        )
-    ).status_code == 200
+    user = await create_user(client, tenant, "supervisor")
+    headers = await bearer(client, user)
+    gone = await client.post(f"/api/v1/agents/{user['id']}/deactivate", headers=tenant.headers)
+    assert gone.status_code == 200, gone.text
     for method, path, _ in await _operations(client):
         if path == "/api/v1/auth/login":
             continue
@@ -82,15 +75,10 @@ async def test_a_deactivated_users_token_opens_no_route(
 async def test_a_role_change_applies_to_the_next_request_for_every_role(
     client: httpx.AsyncClient, tenant: TenantLogin, role: str, allowed: int
 ) -> None:
-    email = f"{role}-{uuid.uuid4().hex[:8]}@example.com"
-    user = await client.post(
-        "/api/v1/agents",
-        json={"email": email, "name": "U", "password": TEST_PASSWORD, "role": "admin"},
-        headers=tenant.headers,
-    )
-    headers = {"Authorization": f"Bearer {await login(client, email)}"}
+    user = await create_user(client, tenant, "admin")
+    headers = await bearer(client, user)
     changed = await client.patch(
-        f"/api/v1/agents/{user.json()['id']}", json={"role": role}, headers=tenant.headers
+        f"/api/v1/agents/{user['id']}", json={"role": role}, headers=tenant.headers
     )
     assert changed.status_code == 200, changed.text
     body = {"url": "https://93.184.215.14/h", "events": ["contact.created"]}
