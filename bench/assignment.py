@@ -270,7 +270,7 @@ async def main(args: argparse.Namespace) -> None:
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     main_c: Container | None = None
     try:
-        upgrade(url, settings(1).resolved_app_password())
+        upgrade(url, settings(1).role_passwords())
         main_c = bootstrap(settings(5), database_url=url)
         created = await create_tenant(
             main_c.uow, name="Bench", admin_email="bench@example.com", admin_password=PASSWORD

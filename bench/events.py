@@ -161,7 +161,7 @@ class Bench:
         self.database_url = (
             make_url(self.server).set(database=name).render_as_string(hide_password=False)
         )
-        upgrade(self.database_url, self.settings("inprocess").resolved_app_password())
+        upgrade(self.database_url, self.settings("inprocess").role_passwords())
 
     def drop_database(self) -> None:
         name = make_url(self.database_url).database

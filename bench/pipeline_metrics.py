@@ -156,11 +156,11 @@ async def main() -> None:
     with psycopg.connect(_libpq(server), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     owner_url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    password = Settings(secret_key=SECRET, database_url=None).resolved_app_password()
-    database = Database(owner_url=owner_url, password=password)
+    passwords = Settings(secret_key=SECRET, database_url=None).role_passwords()
+    database = Database(owner_url=owner_url, password=passwords.app)
     try:
         # "heads": works while parallel branches of the migration history await merging.
-        upgrade(owner_url, password, "heads")
+        upgrade(owner_url, passwords, "heads")
         tenant_id = uuid.uuid4()
         pipeline = Pipeline.create(tenant_id=tenant_id, name="Bench", stages=STAGES)
         started = time.perf_counter()

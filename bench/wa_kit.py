@@ -238,7 +238,7 @@ async def bench_tenant(
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     home = tempfile.mkdtemp(prefix="ventros-bench-")
     try:
-        upgrade(url, settings(home).resolved_app_password())
+        upgrade(url, settings(home).role_passwords())
         container = bootstrap(settings(home), database_url=url)
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
         created = await create_tenant(

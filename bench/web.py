@@ -128,7 +128,7 @@ async def main(args: argparse.Namespace) -> str:
     url = make_url(server).set(database=name).render_as_string(hide_password=False)
     container: Container | None = None
     try:
-        upgrade(url, settings().resolved_app_password())
+        upgrade(url, settings().role_passwords())
         container = bootstrap(settings(), database_url=url)
         created = await create_tenant(
             container.uow, name="Bench", admin_email="bench@example.com", admin_password=PASSWORD

@@ -58,7 +58,7 @@ def fresh_database(server_url: str, name: str) -> Iterator[str]:
     with psycopg.connect(_libpq(server_url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    upgrade(url, make_settings().resolved_app_password())
+    upgrade(url, make_settings().role_passwords())
     try:
         yield url
     finally:
@@ -87,6 +87,9 @@ def make_settings(**overrides: Any) -> Settings:
         "log_json": False,
         "database_url": None,
         "rabbitmq_url": None,
+        # Channels point at loopback WAHA stand-ins (tests/integration/test_channels_ssrf.py
+        # checks the production default, off).
+        "waha_allow_private": True,
     }
     values.update(overrides)
     return Settings(**values)

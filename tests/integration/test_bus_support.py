@@ -175,7 +175,7 @@ async def fresh_backbone(
     backbone: Backbone | None = None
     try:
         config = make_settings(**settings)
-        await asyncio.to_thread(upgrade, url, config.resolved_app_password())
+        await asyncio.to_thread(upgrade, url, config.role_passwords())
         with psycopg.connect(_libpq(url), autocommit=True) as conn:
             conn.execute(EFFECTS_TABLE)
         backbone = Backbone(url, bootstrap(config, database_url=url), tmp_path)

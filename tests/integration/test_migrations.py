@@ -14,5 +14,5 @@ def test_the_models_and_the_migrations_agree(owner_url: str) -> None:
 def test_migrating_twice_is_harmless(owner_url: str) -> None:
     from tests.conftest import make_settings
 
-    upgrade(owner_url, make_settings().resolved_app_password())
+    upgrade(owner_url, make_settings().role_passwords())
     check(owner_url)

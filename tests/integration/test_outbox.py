@@ -101,12 +101,7 @@ async def test_commit_wakes_listeners_only_after_commit(
 
     import asyncpg
 
-    from ventros.platform.db import role_url
-
-    url = role_url(container.database.owner_url, "ventros_system", container.database.password)
-    listener = await asyncpg.connect(
-        url.set(drivername="postgresql").render_as_string(hide_password=False)
-    )
+    listener = await asyncpg.connect(container.database.system_dsn())
     woke = asyncio.Event()
     await listener.add_listener("outbox", lambda *_: woke.set())
     try:

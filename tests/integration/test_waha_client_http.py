@@ -182,3 +182,35 @@ async def test_a_silent_server_times_out_and_a_closed_port_is_unreachable(
     with pytest.raises(WahaError, match="unreachable") as unreachable:
         await client.send(WahaTarget(f"http://127.0.0.1:{port}", "default"), REQUEST)
     assert unreachable.value.retryable
+
+
+async def test_a_redirect_is_never_followed(
+    server: Server, waha: tuple[WahaClient, WahaTarget]
+) -> None:
+    client, target = waha
+    inside = Server()  # where the redirect points: must never be reached
+    inside_url = await inside.start()
+    try:
+        for status in (301, 302, 307, 308):
+            server.script = [_answer(status, b"", extra=f"Location: {inside_url}/secret\r\n")]
+            with pytest.raises(WahaError) as redirected:
+                await client.send(target, REQUEST)
+            assert redirected.value.status_code == status
+            assert redirected.value.retryable is False
+        assert inside.connections == 0
+    finally:
+        await inside.close()
+
+
+async def test_a_failure_keeps_the_status_and_reason_never_the_body(
+    server: Server, waha: tuple[WahaClient, WahaTarget]
+) -> None:
+    client, target = waha
+    body = b'{"internal": "db password is hunter2"}'
+    server.script = [_answer(400, body), _answer(599, body)]
+    with pytest.raises(WahaError) as refused:
+        await client.send(target, REQUEST)
+    assert refused.value.detail == "WAHA answered 400 Bad Request"
+    with pytest.raises(WahaError) as odd:
+        await client.send(target, REQUEST)
+    assert odd.value.detail == "WAHA answered 599 Unknown Status"

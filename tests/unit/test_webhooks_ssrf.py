@@ -34,7 +34,34 @@ def test_private_loopback_link_local_and_reserved_addresses_are_not_public(addre
     assert not is_public(ipaddress.ip_address(address))
 
 
-@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "64:ff9b::7f00:1",  # NAT64 (RFC 6052) of 127.0.0.1
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b::a00:5",  # NAT64 of 10.0.0.5
+        "64:ff9b:1::7f00:1",  # local-use NAT64 (RFC 8215), /96 layout
+        "64:ff9b:1:7f00:0:100::",  # local-use NAT64, /48 layout of 127.0.0.1
+        "::7f00:1",  # IPv4-compatible 127.0.0.1
+        "::a00:5",  # IPv4-compatible 10.0.0.5
+        "::ffff:0:7f00:1",  # IPv4-translated (SIIT) 127.0.0.1
+        "::ffff:a9fe:a9fe",  # IPv4-mapped 169.254.169.254
+        "2002:a00:5::",  # 6to4 of 10.0.0.5
+    ],
+)
+def test_ipv6_translation_addresses_are_judged_by_their_embedded_ipv4(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("url", ["http://[64:ff9b::7f00:1]:8080/", "http://[::7f00:1]/"])
+async def test_urls_through_ipv6_translation_to_inside_are_refused(url: str) -> None:
+    with pytest.raises(UnsafeTarget):
+        await check_target(url, allow_private=False)
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111", "64:ff9b::808:808"]
+)
 def test_global_unicast_addresses_are_public(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))
 

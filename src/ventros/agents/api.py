@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 
 from ventros.agents import service
-from ventros.agents.ports import SESSION_LOAD, SessionLoad
+from ventros.agents.ports import REQUEUE_SESSIONS, SESSION_LOAD, RequeueSessions, SessionLoad
 from ventros.agents.schemas import AgentDetail, AgentStatusUpdate, AgentUpdate
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.identity import service as users
@@ -25,6 +25,13 @@ async def _session_load(container: ContainerDep) -> SessionLoad:
 
 
 Load = Annotated[SessionLoad, Depends(_session_load)]
+
+
+async def _requeue(container: ContainerDep) -> RequeueSessions:
+    return container.ports.get(REQUEUE_SESSIONS)  # conversations provides it
+
+
+Requeue = Annotated[RequeueSessions, Depends(_requeue)]
 
 AgentManager = Annotated[Principal, Depends(authorized(Permission.AGENTS_MANAGE))]
 StatusSetter = Annotated[Principal, Depends(authorized(Permission.AGENTS_SET_OWN_STATUS))]
@@ -50,6 +57,9 @@ async def create_agent(body: AgentCreate, principal: UserCreator, uow: Uow) -> A
 async def list_agents(principal: AgentReader, uow: Uow) -> list[AgentRead]:
     """The tenant's users."""
     return [AgentRead.of(u) for u in await users.list_users(uow, principal)]
+
+
+UserManager = Annotated[Principal, Depends(authorized(Permission.USERS_MANAGE))]
 
 
 @router.get("/agents/{agent_id}", response_model=AgentDetail)
@@ -88,3 +98,22 @@ async def set_agent_status(
     return AgentDetail.of_view(
         await service.set_status(uow, principal, agent_id, body.status, load=load)
     )
+
+
+@router.post("/agents/{agent_id}/deactivate", response_model=AgentDetail)
+async def deactivate_agent(
+    agent_id: uuid.UUID, principal: UserManager, uow: Uow, requeue: Requeue
+) -> AgentDetail:
+    """Deactivate a user (admin): their tokens stop working at once, login is refused, and
+    their open sessions go back to the waiting queue (`agent.deactivated`)."""
+    return AgentDetail.of_view(
+        await service.deactivate_agent(uow, principal, agent_id, requeue=requeue)
+    )
+
+
+@router.post("/agents/{agent_id}/reactivate", response_model=AgentDetail)
+async def reactivate_agent(
+    agent_id: uuid.UUID, principal: UserManager, uow: Uow, load: Load
+) -> AgentDetail:
+    """Let a deactivated user log in again (admin; `agent.reactivated`)."""
+    return AgentDetail.of_view(await service.reactivate_agent(uow, principal, agent_id, load=load))

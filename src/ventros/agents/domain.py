@@ -14,6 +14,8 @@ from ventros.kernel.errors import RuleViolation
 
 AGENT_STATUS_CHANGED = "agent.status_changed"
 AGENT_UPDATED = "agent.updated"
+AGENT_DEACTIVATED = "agent.deactivated"
+AGENT_REACTIVATED = "agent.reactivated"
 MAX_SKILLS = 50
 
 
@@ -74,6 +76,29 @@ def update_agent(
     if changes:
         agent.updated_at = utcnow()
         agent.record(AGENT_UPDATED, {"agent_id": str(agent.id), "changes": changes})
+
+
+def deactivate(agent: User, *, requeued_sessions: list[str]) -> None:
+    """The user can no longer log in or act; they go offline. Their open sessions went back
+    to the waiting queue (`requeued_sessions`)."""
+    if not agent.active:
+        return
+    change_status(agent, AgentStatus.OFFLINE)
+    agent.active = False
+    agent.updated_at = utcnow()
+    agent.record(
+        AGENT_DEACTIVATED,
+        {"agent_id": str(agent.id), "requeued_sessions": requeued_sessions},
+    )
+
+
+def reactivate(agent: User) -> None:
+    """The user may log in again (offline until they say otherwise)."""
+    if agent.active:
+        return
+    agent.active = True
+    agent.updated_at = utcnow()
+    agent.record(AGENT_REACTIVATED, {"agent_id": str(agent.id)})
 
 
 def covers(agent_skills: list[str], required: list[str]) -> bool:

@@ -73,6 +73,7 @@ async def available_agents(tx: UnitOfWork, required_skills: list[str]) -> list[A
         .where(
             users.c.status == AgentStatus.AVAILABLE.value,
             users.c.role.in_([role.value for role in ANSWERING_ROLES]),
+            users.c.active.is_(True),
             users.c.max_concurrent_sessions > 0,
             users.c.skills.contains(sorted(set(required_skills))),
         )

@@ -13,6 +13,7 @@ from ventros.api.errors import install_error_handlers
 from ventros.api.health import DEFAULT_CHECKS, HealthCheck
 from ventros.api.health import router as health_router
 from ventros.api.idempotency import IdempotencyMiddleware
+from ventros.api.input_guard import InputGuardMiddleware
 from ventros.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from ventros.api.observability import instrument
 from ventros.api.observability import router as metrics_router
@@ -20,6 +21,7 @@ from ventros.api.ratelimit import TenantLimitCache, TenantRateLimitMiddleware
 from ventros.api.security import SecurityHeadersMiddleware
 from ventros.channels.api import WahaWebhookLane, webhook_context
 from ventros.identity.service import rate_limit_of
+from ventros.kernel.json_input import MAX_JSON_DEPTH
 from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 
 if TYPE_CHECKING:
@@ -100,6 +102,8 @@ def create_app(
         limits=container.rate_limits,
         tenant_limit=tenant_limits,
     )
+    # Every string input under /api/v1, checked once before any route (NUL, JSON depth).
+    app.add_middleware(InputGuardMiddleware, prefix=API_PREFIX, max_depth=MAX_JSON_DEPTH)
     # WAHA's webhook skips what is above (and FastAPI's routing) and stores in group
     # commits; the body limit, CORS, security headers and request context wrap it too.
     app.add_middleware(WahaWebhookLane, webhook=webhook_context(app, container))

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission, require
+from ventros.identity.service import confirm_principal
 from ventros.kernel.errors import NotAuthenticated
 from ventros.platform.uow import UnitOfWorkFactory
 
@@ -41,7 +42,8 @@ async def current_principal(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise NotAuthenticated("missing bearer token")
-    return container.tokens.verify(credentials.credentials)
+    claimed = container.tokens.verify(credentials.credentials)
+    return await confirm_principal(container.uow, claimed)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

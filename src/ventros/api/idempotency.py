@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ventros.api.middleware import header_value, send_problem
 from ventros.identity.domain import Principal
+from ventros.identity.service import confirm_principal
 from ventros.kernel.errors import NotAuthenticated
 from ventros.kernel.events import Actor
 from ventros.platform import idempotency
@@ -41,12 +42,14 @@ class IdempotencyMiddleware:
     def _open(self, principal: Principal, key: str, sealed: bytes) -> bytes:
         return base64.b64decode(self._box().open(sealed.decode(), context=_context(principal, key)))
 
-    def _principal(self, scope: Scope) -> Principal | None:
+    async def _principal(self, scope: Scope) -> Principal | None:
         scheme, _, token = (header_value(scope, b"authorization") or "").partition(" ")
         if scheme.lower() != "bearer":
             return None
         try:
-            return self.container.tokens.verify(token.strip())
+            # A deactivated user replays nothing: the route answers their 401.
+            claimed = self.container.tokens.verify(token.strip())
+            return await confirm_principal(self.container.uow, claimed)
         except NotAuthenticated:
             return None
 
@@ -59,7 +62,7 @@ class IdempotencyMiddleware:
         ):
             await self.app(scope, receive, send)
             return
-        principal = self._principal(scope)
+        principal = await self._principal(scope)
         if principal is None:
             await self.app(scope, receive, send)  # the route answers 401
             return

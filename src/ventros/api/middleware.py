@@ -28,7 +28,12 @@ def header_value(scope: Scope, name: bytes) -> str | None:
 
 
 async def send_problem(
-    send: Send, status: int, title: str, detail: str, headers: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    title: str,
+    detail: str,
+    headers: list[tuple[bytes, bytes]],
+    **extra: object,
 ) -> None:
     body = json.dumps(
         {
@@ -36,6 +41,7 @@ async def send_problem(
             "title": title,
             "status": status,
             "detail": detail,
+            **extra,
         }
     ).encode()
     await send(

@@ -25,6 +25,7 @@ from ventros.platform.uow import UnitOfWorkFactory
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
+from ventros.webhooks import ssrf
 
 router = APIRouter(prefix="/channels", tags=["channels"])
 webhook_router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -93,6 +94,17 @@ async def get_webhook_cache(webhook: Webhook) -> service.WebhookChannelCache:
 WebhookCache = Annotated[service.WebhookChannelCache, Depends(get_webhook_cache)]
 
 
+async def waha_reachable(request: Request, url: str, *, field: str) -> None:
+    """422 unless WAHA-bound requests may go to `url` (the outbound-webhook SSRF policy)."""
+    container: Container = request.app.state.container
+    await ssrf.ensure_allowed(
+        url,
+        allow_private=container.settings.waha_allow_private,
+        field=field,
+        allowed_by="VENTROS_WAHA_ALLOW_PRIVATE",
+    )
+
+
 def _public_base(request: Request) -> str:
     return str(request.base_url)
 
@@ -101,7 +113,9 @@ def _public_base(request: Request) -> str:
 async def create_channel(
     body: ChannelCreate, principal: Manager, uow: Uow, box: Box, request: Request
 ) -> ChannelRead:
-    """Connect a WAHA session (admin); answers with the webhook URL to configure in WAHA."""
+    """Connect a WAHA session (admin); answers with the webhook URL to configure in WAHA.
+    `base_url` must be a public address unless the operator set VENTROS_WAHA_ALLOW_PRIVATE."""
+    await waha_reachable(request, body.base_url, field="base_url")
     command = service.CreateChannel(**body.model_dump(exclude={"type"}))
     channel = await service.create_channel(uow, box, principal, command)
     return ChannelRead.of(channel, base_url=_public_base(request))
@@ -148,6 +162,8 @@ async def update_channel(
 ) -> ChannelRead:
     """Change a channel's settings or secrets (admin)."""
     fields = body.model_dump(exclude_unset=True)
+    if fields.get("base_url") is not None:
+        await waha_reachable(request, fields["base_url"], field="base_url")
     channel = await service.update_channel(uow, box, principal, channel_id, fields, cache=cache)
     return ChannelRead.of(channel, base_url=_public_base(request))
 

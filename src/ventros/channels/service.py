@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +30,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import DomainError, NotAuthenticated, NotFound, RuleViolation
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import new_id
+from ventros.kernel.json_input import JsonTooDeep, loads_bounded
 from ventros.kernel.tracing import current_traceparent
 from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
@@ -279,7 +279,10 @@ def _reject_constant(name: str) -> Any:
 def _decode_json(body: bytes) -> tuple[str, Any]:
     try:
         text = body.decode("utf-8")
-        return text, json.loads(text, parse_constant=_reject_constant)
+        return text, loads_bounded(text, parse_constant=_reject_constant)
+    except JsonTooDeep as error:
+        # WAHA's envelopes nest a few levels; a deeper one is not WAHA's.
+        raise WebhookBodyNotJson(f"the body is not a WAHA envelope: {error}") from error
     except (UnicodeDecodeError, ValueError) as error:
         raise WebhookBodyNotJson("the body is not valid JSON") from error
 

@@ -16,6 +16,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
 
@@ -185,9 +186,15 @@ def message_id_of(answer: Any) -> SentId | None:
     return None
 
 
-def _short(text: str, limit: int = 300) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def error_summary(status: int) -> str:
+    """What a failed message records of WAHA's answer: the status and its standard reason
+    phrase only. The body (and the server's own reason text) stay out: a channel's base_url
+    is chosen by a tenant, and what it answers must not be readable back through the API."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Unknown Status"
+    return f"WAHA answered {status} {phrase}"
 
 
 def _error_kind(error: WahaError) -> str:
@@ -311,9 +318,8 @@ class WahaClient:
                 url, headers=headers, allow_redirects=False, timeout=timeout
             ) as response:
                 if response.status >= 300:
-                    text = (await response.content.read(300)).decode(errors="replace")
                     raise WahaError(
-                        _short(f"WAHA answered {response.status}: {text}"),
+                        error_summary(response.status),
                         status_code=response.status,
                         retryable=response.status >= 500 or response.status == 429,
                     )
@@ -382,18 +388,19 @@ class WahaClient:
             body = jsonlib.dumps(json, ensure_ascii=False, separators=(",", ":")).encode()
         url = target.base_url.rstrip("/") + path
         try:
+            # Never follow a redirect: it could lead anywhere the base_url check refused.
             async with self._session_here().request(
-                method, url, headers=headers, data=body, params=params
+                method, url, headers=headers, data=body, params=params, allow_redirects=False
             ) as response:
-                status, content = response.status, await response.read()
+                status = response.status
+                content = await response.read() if status < 300 else b""
         except TimeoutError as error:
             raise WahaError("WAHA timed out (no answer in time)", retryable=True) from error
         except aiohttp.ClientError as error:
             raise WahaError(f"WAHA unreachable: {type(error).__name__}", retryable=True) from error
-        if status >= 400:
-            text = content.decode(errors="replace")
+        if status >= 300:
             raise WahaError(
-                _short(f"WAHA answered {status}: {text}"),
+                error_summary(status),
                 status_code=status,
                 retryable=status >= 500 or status == 429,
             )

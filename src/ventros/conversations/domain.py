@@ -241,6 +241,19 @@ class Session(AggregateRoot):
         )
         return True
 
+    def unassign(self, *, reason: str) -> bool:
+        """Takes the session from its agent (back to the waiting queue); False if nobody
+        had it or it is closed."""
+        if not self.is_open or self.agent_id is None:
+            return False
+        previous, self.agent_id = self.agent_id, None
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_UNASSIGNED,
+            {**self._refs(), "previous_agent_id": str(previous), "reason": reason},
+        )
+        return True
+
     def transfer_to(self, agent_id: uuid.UUID, *, note: str | None = None) -> None:
         """Hands the session to another agent, with a note for them."""
         self.ensure_open("transferred")

@@ -5,6 +5,7 @@ SESSION_CLOSED = "session.closed"
 SESSION_AGENT_ASSIGNED = "session.agent_assigned"
 SESSION_MESSAGE_ADDED = "session.message_added"
 SESSION_TRANSFERRED = "session.transferred"
+SESSION_UNASSIGNED = "session.unassigned"
 SESSION_CSAT_RECORDED = "session.csat_recorded"
 
 MESSAGE_RECEIVED = "message.received"

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def wire(container: Container) -> Wiring:
-    from ventros.agents.ports import SESSION_LOAD
+    from ventros.agents.ports import REQUEUE_SESSIONS, SESSION_LOAD
     from ventros.contacts.ports import MOVE_SESSIONS
     from ventros.conversations import reports, scheduling, workflows
     from ventros.conversations.api import router, session_actions
@@ -33,7 +33,11 @@ def wire(container: Container) -> Wiring:
             *lifecycle.consumers(workflows.start_lifecycle.on(container.temporal)),
             *csat.CONSUMERS,
         ],
-        provides=[(SESSION_LOAD, assignment.load_of), (MOVE_SESSIONS, move_contact_sessions)],
+        provides=[
+            (SESSION_LOAD, assignment.load_of),
+            (REQUEUE_SESSIONS, assignment.requeue_sessions_of),
+            (MOVE_SESSIONS, move_contact_sessions),
+        ],
         worker_parts=[
             partial(scheduling.worker_parts, container),
             partial(workflows.worker_parts, container),

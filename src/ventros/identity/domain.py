@@ -147,6 +147,7 @@ class User(AggregateRoot):
     max_concurrent_sessions: int = 5
     skills: list[str] = field(default_factory=list)
     status: AgentStatus = AgentStatus.OFFLINE
+    active: bool = True
     status_changed_at: datetime = field(default_factory=utcnow)
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)

@@ -17,6 +17,7 @@ class Permission(StrEnum):
     AGENTS_READ = "agents:read"
     AGENTS_MANAGE = "agents:manage"
     USERS_CREATE = "users:create"
+    USERS_MANAGE = "users:manage"  # roles, deactivation: admins only
     AGENTS_SET_OWN_STATUS = "agents:set_own_status"
     CHANNELS_READ = "channels:read"
     CHANNELS_MANAGE = "channels:manage"

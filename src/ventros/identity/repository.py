@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -48,6 +49,8 @@ users = Table(
     Column("max_concurrent_sessions", Integer, nullable=False, server_default=text("5")),
     Column("skills", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
     Column("status", Text, nullable=False, server_default=text("'offline'")),
+    # A deactivated user cannot log in, and their tokens stop working at once.
+    Column("active", Boolean, nullable=False, server_default=text("true")),
     Column("status_changed_at", DateTime(timezone=True), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
@@ -145,11 +148,14 @@ class LoginRecord:
     email: str
     role: Role
     password_hash: str
+    active: bool
 
 
 async def find_login(uow: UnitOfWork, email: str) -> LoginRecord | None:
-    """Looks a user up by email across tenants, through a SECURITY DEFINER function: the
-    app role cannot see other tenants' rows, and before login no tenant is known."""
+    """Looks a user up by exactly one email across tenants, through a SECURITY DEFINER
+    function: the app role cannot see other tenants' rows, and before login no tenant is
+    known. The function answers one exact email at a time (no patterns), so it cannot be
+    used to list users or their hashes."""
     row = (
         await uow.connection.execute(
             text("SELECT * FROM ventros_find_login(:email)"), {"email": email}
@@ -157,7 +163,27 @@ async def find_login(uow: UnitOfWork, email: str) -> LoginRecord | None:
     ).first()
     if row is None:
         return None
-    return LoginRecord(row.id, row.tenant_id, row.email, Role(row.role), row.password_hash)
+    return LoginRecord(
+        row.id, row.tenant_id, row.email, Role(row.role), row.password_hash, row.active
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """What every request needs to know about its caller now: role and whether active."""
+
+    role: Role
+    active: bool
+
+
+async def standing_of(uow: UnitOfWork, user_id: uuid.UUID) -> Standing | None:
+    """The user's current role and active flag (one indexed row, RLS-scoped)."""
+    row = (
+        await uow.connection.execute(
+            select(users.c.role, users.c.active).where(users.c.id == user_id)
+        )
+    ).first()
+    return Standing(Role(row.role), bool(row.active)) if row is not None else None
 
 
 class TenantRepository:
@@ -202,6 +228,7 @@ def _user_values(user: User) -> dict[str, Any]:
         "max_concurrent_sessions": user.max_concurrent_sessions,
         "skills": user.skills,
         "status": user.status.value,
+        "active": user.active,
         "status_changed_at": user.status_changed_at,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
@@ -219,6 +246,7 @@ def _user_from_row(row: Row[Any]) -> User:
         max_concurrent_sessions=row.max_concurrent_sessions,
         skills=list(row.skills),
         status=AgentStatus(row.status),
+        active=row.active,
         status_changed_at=row.status_changed_at,
         created_at=row.created_at,
         updated_at=row.updated_at,

@@ -80,6 +80,7 @@ class AgentRead(BaseModel):
     max_concurrent_sessions: int
     skills: list[str]
     status: AgentStatus
+    active: bool = True
     created_at: datetime
 
     @classmethod
@@ -93,5 +94,6 @@ class AgentRead(BaseModel):
             max_concurrent_sessions=user.max_concurrent_sessions,
             skills=user.skills,
             status=user.status,
+            active=user.active,
             created_at=user.created_at,
         )

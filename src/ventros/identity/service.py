@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from ventros.identity.repository import (
     UserRepository,
     WebSessionRepository,
     find_login,
+    standing_of,
 )
 from ventros.identity.tokens import TokenService
 from ventros.kernel.clock import utcnow
@@ -36,6 +37,7 @@ from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 NO_TENANT = uuid.UUID(int=0)
+DEACTIVATED = "this user is deactivated; an admin can reactivate them"
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,8 @@ async def authenticate(
         await throttle.record_login_failure(email, client_ip)
         raise NotAuthenticated("wrong email or password")
     assert record is not None
+    if not record.active:
+        raise NotAuthenticated(DEACTIVATED)
     return Principal(
         user_id=UserId(record.user_id),
         tenant_id=TenantId(record.tenant_id),
@@ -112,6 +116,22 @@ async def login(
         uow, throttle, email=email, password=password, client_ip=client_ip
     )
     return AccessToken(tokens.issue(principal), tokens.ttl_seconds)
+
+
+async def confirm_principal(uow: UnitOfWorkFactory, claimed: Principal) -> Principal:
+    """The caller as they stand now: a token (or a web session) says who they were when it
+    was issued; the role and the active flag are read again on every request, so a demotion
+    or a deactivation applies to the very next one. `NotAuthenticated` when the user is
+    gone or deactivated. (One indexed primary-key read per request.)"""
+    async with uow(claimed.tenant_id, Actor.user(claimed.user_id)) as tx:
+        standing = await standing_of(tx, claimed.user_id)
+    if standing is None:
+        raise NotAuthenticated("this user no longer exists")
+    if not standing.active:
+        raise NotAuthenticated(DEACTIVATED)
+    if standing.role is claimed.role:
+        return claimed
+    return replace(claimed, role=standing.role)
 
 
 async def get_user(uow: UnitOfWorkFactory, principal: Principal, user_id: uuid.UUID) -> User:

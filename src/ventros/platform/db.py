@@ -36,12 +36,17 @@ def role_url(owner_url: str, role: str, password: str) -> URL:
     return asyncpg_url(owner_url).set(username=role, password=password)
 
 
+class SystemRoleUnavailable(RuntimeError):
+    """The process was not given the system role's password."""
+
+
 @dataclass
 class Database:
     """The engines of one process: `app` (RLS applies) and `system` (cross-tenant work)."""
 
     owner_url: str
-    password: str
+    password: str  # APP_ROLE's
+    system_password: str | None = None  # SYSTEM_ROLE's; None: this process has no system role
     pool_size: int = 10
     max_overflow: int = 10
     pre_ping: bool = False
@@ -53,6 +58,7 @@ class Database:
         return cls(
             owner_url=owner_url,
             password=settings.resolved_app_password(),
+            system_password=settings.resolved_system_password(),
             pool_size=settings.db_pool_size,
             max_overflow=settings.db_max_overflow,
             pre_ping=settings.db_pool_pre_ping,
@@ -74,13 +80,28 @@ class Database:
     def _engine(self, role: str) -> AsyncEngine:
         if role not in self._engines:
             self._engines[role] = create_async_engine(
-                role_url(self.owner_url, role, self.password),
+                role_url(self.owner_url, role, self._password_of(role)),
                 pool_size=self.pool_size,
                 max_overflow=self.max_overflow,
                 pool_pre_ping=self.pre_ping,
                 pool_recycle=self.recycle_seconds,
             )
         return self._engines[role]
+
+    def _password_of(self, role: str) -> str:
+        if role != SYSTEM_ROLE:
+            return self.password
+        if self.system_password is None:
+            raise SystemRoleUnavailable(
+                "this process needs the system database role: set "
+                "VENTROS_SYSTEM_DATABASE_PASSWORD (relay and worker processes only)"
+            )
+        return self.system_password
+
+    def system_dsn(self) -> str:
+        """A libpq URL of the system role (BYPASSRLS), for raw asyncpg connections."""
+        url = role_url(self.owner_url, SYSTEM_ROLE, self._password_of(SYSTEM_ROLE))
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
     def app_dsn(self) -> str:
         """A libpq URL of the application role, for raw asyncpg connections (LISTEN)."""

@@ -12,7 +12,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from ventros.platform.db import sync_url
-from ventros.platform.settings import APP_ROLE, SYSTEM_ROLE
+from ventros.platform.settings import APP_ROLE, SYSTEM_ROLE, RolePasswords
 
 ROLE_ATTEMPTS = 5
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -32,15 +32,16 @@ def _libpq_dsn(owner_url: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def ensure_roles(owner_url: str, password: str) -> None:
+def ensure_roles(owner_url: str, passwords: RolePasswords) -> None:
     """Create or update the login roles: RLS applies to APP_ROLE; SYSTEM_ROLE bypasses it
     for cross-tenant work (outbox relay, housekeeping). Superusers and owners skip RLS, so
-    the app must never connect as the owner."""
+    the app must never connect as the owner. Each role gets its own password; without the
+    system one, the system role's password is left as it is (set by whoever has it)."""
     # Roles belong to the cluster: two databases migrated at once (parallel test workers,
     # two services starting) may race on them, which PostgreSQL reports as an error.
     for attempt in range(ROLE_ATTEMPTS):
         try:
-            _ensure_roles(owner_url, password)
+            _ensure_roles(owner_url, passwords)
             return
         except (psycopg.errors.InternalError, psycopg.errors.UniqueViolation):
             if attempt == ROLE_ATTEMPTS - 1:
@@ -48,19 +49,21 @@ def ensure_roles(owner_url: str, password: str) -> None:
             time.sleep(0.2 * (attempt + 1))
 
 
-def _ensure_roles(owner_url: str, password: str) -> None:
+def _ensure_roles(owner_url: str, passwords: RolePasswords) -> None:
     with psycopg.connect(_libpq_dsn(owner_url), autocommit=True) as conn:
-        for role, bypass in ((APP_ROLE, False), (SYSTEM_ROLE, True)):
+        for role, bypass, password in (
+            (APP_ROLE, False, passwords.app),
+            (SYSTEM_ROLE, True, passwords.system),
+        ):
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             verb = "ALTER" if exists else "CREATE"
             options = "LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE " + (
                 "BYPASSRLS" if bypass else "NOBYPASSRLS"
             )
-            conn.execute(
-                sql.SQL(verb + " ROLE {} " + options + " PASSWORD {}").format(
-                    sql.Identifier(role), sql.Literal(password)
-                )
-            )
+            statement = sql.SQL(verb + " ROLE {} " + options).format(sql.Identifier(role))
+            if password is not None:
+                statement += sql.SQL(" PASSWORD {}").format(sql.Literal(password))
+            conn.execute(statement)
         database = make_url(owner_url).database or "postgres"
         conn.execute(
             sql.SQL("GRANT CONNECT ON DATABASE {} TO {}, {}").format(
@@ -69,8 +72,8 @@ def _ensure_roles(owner_url: str, password: str) -> None:
         )
 
 
-def upgrade(owner_url: str, password: str, revision: str = "head") -> None:
-    ensure_roles(owner_url, password)
+def upgrade(owner_url: str, passwords: RolePasswords, revision: str = "head") -> None:
+    ensure_roles(owner_url, passwords)
     command.upgrade(alembic_config(owner_url), revision)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +23,12 @@ class Settings(BaseSettings):
 
     # Owner connection (migrations, role management). The app itself connects as APP_ROLE.
     database_url: str | None = None
+    # The two roles have separate passwords: leaking the app's (RLS applies) must not leak
+    # the system role's (bypasses RLS). Unset, each is derived from the secret key on its
+    # own; with APP_DATABASE_PASSWORD set, a process gets the system role only if
+    # SYSTEM_DATABASE_PASSWORD is set too (give it to relay and worker processes, not `api`).
     app_database_password: str | None = None
+    system_database_password: str | None = None
     db_pool_size: int = 10
     # A pre-ping costs one round trip per checkout (a fifth of a webhook's); recycling
     # connections and SQLAlchemy's invalidation on disconnect errors cover a restart.
@@ -128,6 +134,10 @@ class Settings(BaseSettings):
     channel_silence_seconds: float = Field(default=600.0, gt=0)
     channel_watchdog_poll_seconds: float = Field(default=30.0, gt=0)
     media_link_seconds: int = Field(default=600, gt=0)  # lifetime of those signed links
+    # A channel's base_url (and a message's media_url, which WAHA fetches) must be a public
+    # address, like a webhook's: a self-hosted WAHA on a private or loopback address needs
+    # this on (`ventros run`'s demo turns it on for its loopback simulator).
+    waha_allow_private: bool = False
 
     def resolved_secret_key(self) -> str:
         """The configured key, else one generated once and kept under `home`."""
@@ -143,9 +153,33 @@ class Settings(BaseSettings):
         return key
 
     def resolved_app_password(self) -> str:
-        """Password of the application roles: configured, else derived from the secret key."""
+        """Password of APP_ROLE: configured, else derived from the secret key."""
         if self.app_database_password:
             return self.app_database_password
+        return self._derived_password("db-role:")
+
+    def resolved_system_password(self) -> str | None:
+        """Password of SYSTEM_ROLE: configured; else derived from the secret key (another
+        derivation than the app's) unless the app's is configured, in which case this
+        process has no system role."""
+        if self.system_database_password:
+            return self.system_database_password
+        if self.app_database_password:
+            return None
+        return self._derived_password("db-role:system:")
+
+    def role_passwords(self) -> RolePasswords:
+        return RolePasswords(self.resolved_app_password(), self.resolved_system_password())
+
+    def _derived_password(self, purpose: str) -> str:
         import hashlib
 
-        return hashlib.sha256(("db-role:" + self.resolved_secret_key()).encode()).hexdigest()[:32]
+        return hashlib.sha256((purpose + self.resolved_secret_key()).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class RolePasswords:
+    """The database roles' passwords; `system` None: this process does not have it."""
+
+    app: str
+    system: str | None

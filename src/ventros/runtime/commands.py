@@ -38,7 +38,12 @@ def run_everything() -> None:
     """`ventros run`: embedded servers unless configured, API and every background role."""
     from ventros.runtime.supervisor import run_all
 
-    run_all(load_settings(demo=demo_default()))
+    settings = load_settings(demo=demo_default())
+    if settings.demo and "VENTROS_WAHA_ALLOW_PRIVATE" not in os.environ:
+        # The demo's WhatsApp is a WAHA simulator on loopback, which channels may reach
+        # only with VENTROS_WAHA_ALLOW_PRIVATE: the demo turns it on unless the operator said.
+        settings.waha_allow_private = True
+    run_all(settings)
 
 
 def serve_api() -> None:
@@ -53,7 +58,7 @@ def migrate() -> None:
     from ventros.runtime.locate import configured_or_running_database_url
 
     settings = load_settings()
-    upgrade(configured_or_running_database_url(settings), settings.resolved_app_password())
+    upgrade(configured_or_running_database_url(settings), settings.role_passwords())
 
 
 async def _with_container(settings: Settings, action: Callable[[Container], Awaitable[T]]) -> T:

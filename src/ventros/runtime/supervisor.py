@@ -183,7 +183,7 @@ def run_all(settings: Settings) -> None:
         _stop_if_interrupted()
         from ventros.platform import migrate
 
-        migrate.upgrade(database_url, settings.resolved_app_password())
+        migrate.upgrade(database_url, settings.role_passwords())
         _stop_if_interrupted()
         log.info("migrations applied", seconds=round(time.monotonic() - started, 2))
         resolved = settings.model_copy(

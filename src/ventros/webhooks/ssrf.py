@@ -1,9 +1,12 @@
-"""Where outbound webhooks may go: only to public addresses (no SSRF into our network).
+"""Where Ventros may send requests a tenant chose the address of: only to public addresses
+(no SSRF into our network). Outbound webhooks, a channel's WAHA `base_url` and the
+`media_url` WAHA fetches for a message all pass here.
 
 A URL is checked when the subscription is created and again before every attempt, and the
 attempt connects to the address that was checked (`Target.connect_url`), so a DNS answer
 that changes between the check and the connection (DNS rebinding) cannot redirect it.
-`VENTROS_WEBHOOKS_ALLOW_PRIVATE` turns the check off (development and tests).
+`VENTROS_WEBHOOKS_ALLOW_PRIVATE` turns the check off for webhooks (development and tests),
+`VENTROS_WAHA_ALLOW_PRIVATE` for WAHA (a self-hosted WAHA often has a private address).
 """
 
 from __future__ import annotations
@@ -23,18 +26,47 @@ RESOLVE_TIMEOUT_SECONDS = 5.0
 class UnsafeTarget(RuleViolation):
     """The URL resolves to an address webhooks may not reach (or to none)."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, field="url")
+    def __init__(self, detail: str, *, field: str = "url") -> None:
+        super().__init__(detail, field=field)
+
+
+# IPv6 prefixes that carry an IPv4 address a translator or tunnel will reach: NAT64
+# (RFC 6052 well-known, RFC 8215 local-use), IPv4-compatible (deprecated, ::/96) and
+# IPv4-translated (SIIT, ::ffff:0:0:0/96). Mapped (::ffff:0:0/96), 6to4 and Teredo are
+# recognised by the ipaddress module itself.
+_NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 
 
 def is_public(address: IPAddress) -> bool:
     """Globally routable unicast: not private, loopback, link-local, shared (CGNAT),
-    reserved, documentation, multicast or unspecified. IPv4 inside IPv6 is judged as IPv4."""
+    reserved, documentation, multicast or unspecified. IPv4 inside IPv6 is judged as IPv4
+    (every candidate embedding must be public)."""
     if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or _teredo_client(address)
-        if embedded is not None:
-            return is_public(embedded)
+        embedded = embedded_ipv4(address)
+        if embedded:
+            return all(is_public(inner) for inner in embedded)
     return address.is_global and not address.is_multicast
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses this IPv6 address leads to through a translator or tunnel."""
+    for known in (address.ipv4_mapped, address.sixtofour, _teredo_client(address)):
+        if known is not None:
+            return [known]
+    value = int(address)
+    last_32_bits = ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if address in _NAT64_LOCAL_USE:
+        # The operator picks the prefix length; /48 puts the IPv4 around the u-octet
+        # (RFC 6052 §2.2), /96 at the end. Both layouts are judged.
+        high = (value >> 64) & 0xFFFF
+        low = (value >> 40) & 0xFFFF
+        return [ipaddress.IPv4Address((high << 16) | low), last_32_bits]
+    if any(address in net for net in (_NAT64_WELL_KNOWN, _IPV4_COMPATIBLE, _IPV4_TRANSLATED)):
+        return [last_32_bits]
+    return []
 
 
 def _teredo_client(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
@@ -86,8 +118,7 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
     if refused:
         raise UnsafeTarget(
             f"the url's host resolves to a non-public address ({refused[0]}); "
-            "webhooks may only target public addresses (for local testing, an operator "
-            "may set VENTROS_WEBHOOKS_ALLOW_PRIVATE=true)"
+            "only public addresses may be reached"
         )
     pinned = addresses[0]
     pinned_host = f"[{pinned}]" if pinned.version == 6 else str(pinned)
@@ -104,6 +135,17 @@ async def check_target(url: str, *, allow_private: bool) -> Target:
     )
 
 
-async def ensure_allowed(url: str, *, allow_private: bool) -> None:
-    """For the API: raise `UnsafeTarget` (422) unless the URL may be a webhook target."""
-    await check_target(url, allow_private=allow_private)
+async def ensure_allowed(
+    url: str,
+    *,
+    allow_private: bool,
+    field: str = "url",
+    allowed_by: str = "VENTROS_WEBHOOKS_ALLOW_PRIVATE",
+) -> None:
+    """For the API: raise `UnsafeTarget` (422, on `field`) unless the URL may be reached
+    from here; the message names the operator setting `allowed_by` that lifts the rule."""
+    try:
+        await check_target(url, allow_private=allow_private)
+    except UnsafeTarget as error:
+        hint = f" (an operator may allow private addresses with {allowed_by}=1)"
+        raise UnsafeTarget(error.detail + hint, field=field) from error

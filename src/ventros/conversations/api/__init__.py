@@ -22,6 +22,7 @@ from ventros.identity.permissions import Permission
 from ventros.platform.crypto import SecretBox
 from ventros.platform.ports import PortMissing
 from ventros.platform.uow import UnitOfWorkFactory
+from ventros.webhooks import ssrf
 
 router = APIRouter(tags=["conversations"])
 
@@ -162,11 +163,23 @@ def _box(container: ContainerDep) -> SecretBox:
     return container.secret_box
 
 
+async def _media_reachable(body: MessageSend, container: ContainerDep) -> None:
+    # WAHA fetches media_url from where it runs: the same rule as the channel's base_url.
+    if body.media_url:
+        await ssrf.ensure_allowed(
+            body.media_url.strip(),
+            allow_private=container.settings.waha_allow_private,
+            field="media_url",
+            allowed_by="VENTROS_WAHA_ALLOW_PRIVATE",
+        )
+
+
 @router.post("/messages/send", status_code=status.HTTP_202_ACCEPTED, response_model=MessageAccepted)
 async def send_message(
     body: MessageSend, principal: MessageSender, uow: Uow, container: ContainerDep
 ) -> MessageAccepted:
     """Send a WhatsApp message: stored `pending`, then sent by the WhatsApp sender."""
+    await _media_reachable(body, container)
     message = await sending.send_message(uow, principal, _box(container), body.command())
     return MessageAccepted(id=message.id, status=message.status.value)
 
@@ -179,6 +192,7 @@ async def schedule_message(
 ) -> MessageAccepted:
     """Send a message at `send_at`: it is a message `scheduled` until then (GET
     /messages/{id}), then `pending` and `sent`, or `failed` with the reason."""
+    await _media_reachable(body, container)
     message = await scheduling.schedule_message(
         uow,
         principal,

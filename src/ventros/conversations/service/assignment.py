@@ -271,3 +271,23 @@ async def drain_queue(tx: UnitOfWork, *, limit: int = DRAIN_BATCH) -> int:
         elif result.queued and not await _anyone_with_room(tx):
             break  # nobody can take anything: the rest would wait too
     return assigned
+
+
+async def requeue_sessions_of(
+    tx: UnitOfWork, agent_id: uuid.UUID, *, reason: str
+) -> list[uuid.UUID]:
+    """Takes every open session from this agent and puts it back in the waiting queue (in
+    its arrival order), for someone else to serve; the sessions' ids."""
+    query = select(sessions.c.id).where(
+        sessions.c.agent_id == agent_id, sessions.c.closed_at.is_(None)
+    )
+    requeued: list[uuid.UUID] = []
+    for session_id in list((await tx.connection.execute(query)).scalars()):
+        session = await lock_session(tx, session_id)
+        if session is None or not session.unassign(reason=reason):
+            continue
+        await SessionRepository(tx).save(session)
+        skills = await _routing(tx, session_id) or []
+        await _upsert(tx, session_id, skills=skills, queued_at=session.started_at, assigned_at=None)
+        requeued.append(session_id)
+    return requeued

@@ -191,11 +191,7 @@ def topic_matches(pattern: str, routing_key: str) -> bool:
 
 def system_dsn(database: Database) -> str:
     """A libpq DSN for the system role (BYPASSRLS), for asyncpg connections of our own."""
-    from ventros.platform.db import role_url
-    from ventros.platform.settings import SYSTEM_ROLE
-
-    url = role_url(database.owner_url, SYSTEM_ROLE, database.password)
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return database.system_dsn()
 
 
 async def connect_bus(
