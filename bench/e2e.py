@@ -592,16 +592,46 @@ class Result:
     note: str = ""
 
 
+def profile(
+    system: System, seconds: float, folder: Path, label: str
+) -> list[subprocess.Popen[bytes]]:
+    """py-spy on every Python process of the system while the load runs (collapsed stacks)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spies = []
+    spy = str(Path(sys.executable).parent / "py-spy")
+    for role, pid in system.roots.items():
+        if role == "waha-sim":
+            continue
+        out = folder / f"{label.replace(' ', '_').replace('/', '')}-{role.replace(' ', '_')}.txt"
+        spies.append(
+            subprocess.Popen(
+                [spy, "record", "--pid", str(pid), "--subprocesses", "--duration",
+                 str(max(1, int(seconds))), "--format", "raw", "--rate", "50",
+                 "--output", str(out)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+    return spies
+
+
 async def measure(
-    system: System, stream: Stream, offer: Offer, label: str, connections: int
+    system: System,
+    stream: Stream,
+    offer: Offer,
+    label: str,
+    connections: int,
+    profile_to: Path | None = None,
 ) -> Result:
     count = len(offer.raw)
     seconds = offer.due[-1] if offer.due else 0.0
+    spies = profile(system, seconds, profile_to, label) if profile_to else []
     cpu_before, gen_before = cpu_seconds(system.roots), own_cpu()
     began = time.perf_counter() + 0.5
     answers = await offer_load(system.port, offer, began, connections)
     complete = await stream.wait_for(offer.run, count, within=max(60.0, seconds * 4))
     cpu_after, gen_after = cpu_seconds(system.roots), own_cpu()
+    for spy in spies:
+        spy.wait()
     e2e = [
         stream.arrived[(offer.run, n)] - (began + offer.due[n])
         for n in range(count)
@@ -691,13 +721,17 @@ async def one_run(args: argparse.Namespace, home: Path) -> list[Result]:
                 for n, rate in enumerate(args.rates):
                     offer = steady_offer(system.channel_id, rate, args.seconds, n * 7919)
                     label = f"{args.layout} steady {rate:.0f}/s"
-                    results.append(await measure(system, stream, offer, label, args.connections))
+                    results.append(
+                        await measure(system, stream, offer, label, args.connections, args.profile)
+                    )
                     print(table(results[-1:]), flush=True)
                     await asyncio.sleep(3)
             else:
                 offer = campaign_offer(system.channel_id)
                 label = f"{args.layout} campaign 500/s + 200 new/s"
-                results.append(await measure(system, stream, offer, label, args.connections))
+                results.append(
+                    await measure(system, stream, offer, label, args.connections, args.profile)
+                )
                 print(table(results[-1:]), flush=True)
     return results
 
@@ -713,6 +747,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--write", type=Path)
+    parser.add_argument(
+        "--profile", type=Path, help="folder for py-spy stacks of each process (diagnosis)"
+    )
     args = parser.parse_args()
     args.rates = [float(r) for r in args.rates.split(",")]
     header = machine_line()
