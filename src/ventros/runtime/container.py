@@ -91,6 +91,8 @@ class Container:
         for client in self._waha_clients:
             await client.aclose()
         self._waha_clients.clear()
+        from ventros.channels.waha_client import WahaClient
+
         # Clients in process-wide caches no container owns (aiohttp warns of unclosed ones).
         await WahaClient.close_all()
         await self.database.dispose()

@@ -148,9 +148,10 @@ async def seed_demo_team(uow: UnitOfWorkFactory, admin: Principal) -> list[DemoU
 
 async def _set_available(uow: UnitOfWorkFactory, admin: Principal, agents: list[uuid.UUID]) -> None:
     from ventros.agents import service as agents_service
+    from ventros.conversations.service.assignment import load_of
 
     for agent_id in agents:
-        await agents_service.set_status(uow, admin, agent_id, AgentStatus.AVAILABLE)
+        await agents_service.set_status(uow, admin, agent_id, AgentStatus.AVAILABLE, load=load_of)
 
 
 def _message(
