@@ -131,5 +131,6 @@ def test_defaults_put_the_credentials_in_a_secret_and_the_migration_gets_its_own
     assert set(secrets) == {"ventros-secrets", "ventros-migrate"}
     assert secrets["ventros-secrets"]["stringData"] == secrets["ventros-migrate"]["stringData"]
     assert secrets["ventros-secrets"]["stringData"]["VENTROS_SECRET_KEY"] == "k" * 40
-    assert secrets["ventros-secrets"]["stringData"]["VENTROS_S3_BUCKET"] == "media"
+    assert secrets["ventros-secrets"]["stringData"]["VENTROS_MEDIA_S3_BUCKET"] == "media"
+    assert secrets["ventros-secrets"]["stringData"]["VENTROS_MEDIA_STORE"] == "s3"
     assert "helm.sh/hook" in secrets["ventros-migrate"]["metadata"]["annotations"]

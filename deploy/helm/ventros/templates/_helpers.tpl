@@ -62,11 +62,15 @@ VENTROS_SECRET_KEY: {{ .Values.secretKey | quote }}
 {{- if .Values.postgresql.appPassword }}
 VENTROS_APP_DATABASE_PASSWORD: {{ .Values.postgresql.appPassword | quote }}
 {{- end }}
+{{- if .Values.postgresql.systemPassword }}
+VENTROS_SYSTEM_DATABASE_PASSWORD: {{ .Values.postgresql.systemPassword | quote }}
+{{- end }}
 {{- if .Values.s3.bucket }}
-VENTROS_S3_ENDPOINT_URL: {{ .Values.s3.endpoint | quote }}
-VENTROS_S3_BUCKET: {{ .Values.s3.bucket | quote }}
-VENTROS_S3_REGION: {{ .Values.s3.region | quote }}
-VENTROS_S3_ACCESS_KEY_ID: {{ .Values.s3.accessKeyId | quote }}
-VENTROS_S3_SECRET_ACCESS_KEY: {{ .Values.s3.secretAccessKey | quote }}
+VENTROS_MEDIA_STORE: "s3"
+VENTROS_MEDIA_S3_ENDPOINT_URL: {{ .Values.s3.endpoint | quote }}
+VENTROS_MEDIA_S3_BUCKET: {{ .Values.s3.bucket | quote }}
+VENTROS_MEDIA_S3_REGION: {{ .Values.s3.region | quote }}
+VENTROS_MEDIA_S3_ACCESS_KEY_ID: {{ .Values.s3.accessKeyId | quote }}
+VENTROS_MEDIA_S3_SECRET_ACCESS_KEY: {{ .Values.s3.secretAccessKey | quote }}
 {{- end }}
 {{- end -}}
