@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile as AnyUpload
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import problem
@@ -55,7 +56,9 @@ class MediaRead(BaseModel):
         )
 
 
-async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+async def upload_chunks(upload: AnyUpload) -> AsyncIterator[bytes]:
+    """An upload's bytes, a chunk at a time (never whole in memory); FastAPI's or a form's
+    parsed by Starlette (the web composer's)."""
     while chunk := await upload.read(CHUNK):
         yield chunk
 
@@ -82,7 +85,7 @@ async def upload_media(
             uow,
             store,
             principal,
-            _upload_chunks(file),
+            upload_chunks(file),
             filename=file.filename,
             mimetype=file.content_type,
         )
