@@ -115,6 +115,35 @@ async def test_an_attached_image_is_sent_as_an_image_of_ventros_media(
     assert kept.content == PNG
 
 
+async def test_the_page_shows_a_kept_image_through_its_login_only(
+    client: httpx.AsyncClient,
+    container: Container,
+    tenant: TenantLogin,
+    other_tenant: TenantLogin,
+    waha: Running,
+    store: MediaStore,
+) -> None:
+    session_id = await customer_session(client, container, tenant, waha)
+    web, csrf = await logged_in(app_of(client), tenant.email)
+    async with aclosing(web):
+        await post_composer(web, session_id, csrf, ("vitrine.png", PNG, "image/png"))
+        [message] = await outbound(container, tenant, session_id)
+        link = f"/app/media/{(message.content.media or {})['media_id']}"
+        page = (await web.get(f"/app/inbox/{session_id}")).text
+        assert f'<img src="{link}"' in page
+        shown = await web.get(link)
+        assert shown.status_code == 200
+        assert shown.content == PNG
+        assert shown.headers["content-type"] == "image/png"
+    theirs, _ = await logged_in(app_of(client), other_tenant.email)
+    async with aclosing(theirs):
+        assert (await theirs.get(link)).status_code == 404
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app_of(client)), base_url="http://ventros.test"
+    ) as anonymous:
+        assert (await anonymous.get(link)).headers["location"] == "/login"
+
+
 async def test_a_text_from_the_multipart_composer_without_a_file_is_a_text(
     client: httpx.AsyncClient,
     container: Container,

@@ -106,21 +106,25 @@ def _stream(store: MediaStore, file: MediaFile) -> StreamingResponse:
     )
 
 
+async def file_response(store: MediaStore, file: MediaFile, *, presign_seconds: int) -> Response:
+    """The file's bytes (local store), or a short-lived redirect to them (S3); the web app
+    answers its pages' media with it too."""
+    link = await store.presigned_url(
+        file.storage_key, seconds=presign_seconds, mimetype=file.mimetype, filename=file.filename
+    )
+    if link is not None:
+        return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return _stream(store, file)
+
+
 @router.get("/{media_id}", response_model=None)
 async def read_media(
     media_id: uuid.UUID, principal: Reader, uow: Uow, store: Store, container: ContainerDep
 ) -> Response:
     """The file's bytes (local store), or a short-lived redirect to them (S3)."""
     file = await service.get_media(uow, principal, media_id)
-    link = await store.presigned_url(
-        file.storage_key,
-        seconds=container.settings.media_presign_seconds,
-        mimetype=file.mimetype,
-        filename=file.filename,
-    )
-    if link is not None:
-        return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
-    return _stream(store, file)
+    seconds = container.settings.media_presign_seconds
+    return await file_response(store, file, presign_seconds=seconds)
 
 
 @router.get("/{media_id}/content", response_model=None)

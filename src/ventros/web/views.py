@@ -46,7 +46,7 @@ from ventros.kernel.errors import (
 from ventros.kernel.events import DomainEvent
 from ventros.media import domain as media
 from ventros.media import service as media_files
-from ventros.media.api import get_media_store, upload_chunks
+from ventros.media.api import file_response, get_media_store, upload_chunks
 from ventros.pipelines import service as pipelines
 from ventros.platform.crypto import SecretBox
 from ventros.platform.event_feed import EventFeed
@@ -591,6 +591,19 @@ async def send(
     finally:
         if upload is not None:
             await upload.close()
+
+
+@router.get("/app/media/{media_id}")
+async def media_file(request: Request, media_id: uuid.UUID, shell: ShellDep) -> Response:
+    """A file Ventros keeps (an attachment, a customer's photo), for the logged-in page:
+    the API's link wants a bearer token the browser does not have."""
+    require(shell.principal, Permission.MESSAGES_READ)
+    container = _container(request)
+    file = await media_files.get_media(container.uow, shell.principal, media_id)
+    store = await get_media_store(request, container)
+    return await file_response(
+        store, file, presign_seconds=container.settings.media_presign_seconds
+    )
 
 
 @router.post("/app/inbox/{session_id}/take")
