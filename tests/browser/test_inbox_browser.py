@@ -4,6 +4,7 @@ transfer seen live by the receiving agent, the refusals, escaping, English, axe.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -18,6 +19,10 @@ from ventros.stand_ins.demo import DEMO_CUSTOMER_NAME
 pytestmark = pytest.mark.e2e
 
 LIVE_BUDGET_MS = 1_000  # UI.md: a new inbound message moves its item within 1 s
+# A 1x1 PNG: small, and a real image the browser decodes.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
 
 
 @pytest.fixture
@@ -92,6 +97,7 @@ def test_agent_takes_replies_sees_delivery_and_the_customer_again_then_closes(
             f"not live: after a reload the reply is {stored.get_attribute('data-status')}"
         ) from None
     assert page.url == url_before
+    attach_a_photo(page)
     page.goto(f"{demo.base_url}/app/inbox?view=all")
     page.get_by_test_id("inbox-list").wait_for()
     page.wait_for_timeout(500)  # let the stream connect before the customer writes
@@ -108,6 +114,27 @@ def test_agent_takes_replies_sees_delivery_and_the_customer_again_then_closes(
     expect(page.get_by_test_id("composer-text")).to_have_count(0)
     page.goto(f"{demo.base_url}/app/inbox?view=mine")
     expect(page.locator(f'[data-session-id="{session_id}"]')).to_have_count(0)
+
+
+def attach_a_photo(page: Any) -> None:
+    """The composer's attachment: a photo with a caption, shown from Ventros' media and
+    sent to WhatsApp (the simulator acks it)."""
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("composer-attach").set_input_files(
+        files=[{"name": "vitrine.png", "mimeType": "image/png", "buffer": TINY_PNG}]
+    )
+    page.get_by_test_id("composer-text").fill("Nossa vitrine")
+    page.get_by_test_id("composer-send").click()
+    expect(page.get_by_test_id("toast-info")).to_be_visible()
+    photo = page.locator('[data-testid="message"][data-direction="outbound"]').last
+    expect(photo).to_contain_text("Nossa vitrine")
+    image = photo.locator("img")
+    expect(image).to_have_attribute("src", re.compile(r"^/app/media/"))
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth === 1", arg=image.element_handle()
+    )
+    expect(photo).to_have_attribute("data-status", re.compile("delivered|read"), timeout=60_000)
 
 
 def test_forged_csrf_is_403(context: Any, demo: Demo) -> None:

@@ -63,3 +63,18 @@ def test_unavailable_media_drops_the_waha_link_and_keeps_the_reason() -> None:
 def test_the_simulator_knows_legacy_brazilian_ids() -> None:
     assert legacy_id("5511987651234", {"5511987651234"}) == "551187651234"
     assert legacy_id("5511987651234", set()) == "5511987651234"
+
+
+@pytest.mark.parametrize(
+    ("mimetype", "kind"),
+    [
+        ("image/png", "image"),
+        ("video/mp4", "video"),
+        ("audio/ogg; codecs=opus", "audio"),
+        ("application/pdf", "document"),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", "document"),
+        ("text/plain", "document"),
+    ],
+)
+def test_a_files_type_says_which_message_carries_it(mimetype: str, kind: str) -> None:
+    assert domain.message_type(mimetype) == kind

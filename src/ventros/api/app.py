@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -31,6 +32,10 @@ from ventros.web.app import ContentSecurityPolicyMiddleware, install_web
 API_PREFIX = "/api/v1"
 # Routes that accept large bodies (WAHA webhooks carry media; uploads).
 LARGE_BODY_PREFIXES = ("/webhooks/", "/api/v1/media")
+# The web composer's send carries an attachment as multipart. Twice the media limit lets a
+# file somewhat over 16 MiB reach the route, which answers with a "too large" toast on the
+# page rather than a bare 413; media's own check still refuses anything over 16 MiB.
+WEB_UPLOAD_PATH = re.compile(r"/app/inbox/[^/]+/send")
 
 
 def api_router(routers: Sequence[APIRouter]) -> APIRouter:
@@ -112,6 +117,7 @@ def create_app(
         default_limit=settings.max_body_bytes,
         large_limit=settings.media_max_body_bytes,
         large_prefixes=LARGE_BODY_PREFIXES,
+        limits_by_path=((WEB_UPLOAD_PATH, 2 * settings.media_max_body_bytes),),
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -128,14 +128,24 @@ class BodyLimitMiddleware:
     """413 for bodies over the limit, whether announced by Content-Length or streamed."""
 
     def __init__(
-        self, app: ASGIApp, *, default_limit: int, large_limit: int, large_prefixes: tuple[str, ...]
+        self,
+        app: ASGIApp,
+        *,
+        default_limit: int,
+        large_limit: int,
+        large_prefixes: tuple[str, ...],
+        limits_by_path: tuple[tuple[re.Pattern[str], int], ...] = (),
     ) -> None:
         self.app = app
         self.default_limit = default_limit
         self.large_limit = large_limit
         self.large_prefixes = large_prefixes
+        self.limits_by_path = limits_by_path
 
     def _limit_for(self, path: str) -> int:
+        for pattern, limit in self.limits_by_path:
+            if pattern.fullmatch(path):
+                return limit
         return self.large_limit if path.startswith(self.large_prefixes) else self.default_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile, status
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel
+from starlette.datastructures import UploadFile as AnyUpload
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import problem
@@ -55,7 +56,9 @@ class MediaRead(BaseModel):
         )
 
 
-async def _upload_chunks(upload: UploadFile) -> AsyncIterator[bytes]:
+async def upload_chunks(upload: AnyUpload) -> AsyncIterator[bytes]:
+    """An upload's bytes, a chunk at a time (never whole in memory); FastAPI's or a form's
+    parsed by Starlette (the web composer's)."""
     while chunk := await upload.read(CHUNK):
         yield chunk
 
@@ -82,7 +85,7 @@ async def upload_media(
             uow,
             store,
             principal,
-            _upload_chunks(file),
+            upload_chunks(file),
             filename=file.filename,
             mimetype=file.content_type,
         )
@@ -103,21 +106,25 @@ def _stream(store: MediaStore, file: MediaFile) -> StreamingResponse:
     )
 
 
+async def file_response(store: MediaStore, file: MediaFile, *, presign_seconds: int) -> Response:
+    """The file's bytes (local store), or a short-lived redirect to them (S3); the web app
+    answers its pages' media with it too."""
+    link = await store.presigned_url(
+        file.storage_key, seconds=presign_seconds, mimetype=file.mimetype, filename=file.filename
+    )
+    if link is not None:
+        return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    return _stream(store, file)
+
+
 @router.get("/{media_id}", response_model=None)
 async def read_media(
     media_id: uuid.UUID, principal: Reader, uow: Uow, store: Store, container: ContainerDep
 ) -> Response:
     """The file's bytes (local store), or a short-lived redirect to them (S3)."""
     file = await service.get_media(uow, principal, media_id)
-    link = await store.presigned_url(
-        file.storage_key,
-        seconds=container.settings.media_presign_seconds,
-        mimetype=file.mimetype,
-        filename=file.filename,
-    )
-    if link is not None:
-        return RedirectResponse(link, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
-    return _stream(store, file)
+    seconds = container.settings.media_presign_seconds
+    return await file_response(store, file, presign_seconds=seconds)
 
 
 @router.get("/{media_id}/content", response_model=None)

@@ -95,6 +95,12 @@ def check_type(mimetype: str, filename: str | None, head: bytes) -> None:
         raise UnsupportedMedia(f"WhatsApp does not accept {mimetype!r} files", field="file")
 
 
+def message_type(mimetype: str) -> str:
+    """The kind of WhatsApp message that carries a file of this type."""
+    kind = base_mimetype(mimetype).split("/", 1)[0]
+    return kind if kind in ("image", "video", "audio") else "document"
+
+
 def size_limit(mimetype: str) -> int:
     """Inbound: documents may be larger than photos, audio and video."""
     kind = mimetype.split("/", 1)[0]

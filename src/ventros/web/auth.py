@@ -4,7 +4,8 @@ The cookie carries a random secret and its HMAC under the server's secret key; t
 database keeps only the secret's hash (identity's `web_sessions`), so logout revokes it
 and each request resolves the user afresh by id (their current role applies at once).
 Every state-changing request must echo the session's CSRF token, in the `X-CSRF-Token`
-header (htmx sends it from the page's `hx-headers`) or a `csrf_token` form field."""
+header (htmx sends it from the page's `hx-headers`) or a `csrf_token` form field (url-encoded
+or, for the composer's attachments, multipart)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
+from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from ventros.identity import service as identity
@@ -103,23 +105,51 @@ async def current_web_session(request: Request) -> WebSession:
 CurrentWebSession = Annotated[WebSession, Depends(current_web_session)]
 
 
+MULTIPART = "multipart/form-data"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").startswith(MULTIPART)
+
+
 async def form_of(request: Request) -> dict[str, str]:
-    """An url-encoded form body as single values (the pages post nothing else)."""
+    """A form body's text fields as single values: url-encoded (every page's forms) or
+    multipart (the composer, which may carry a file: see `upload_of`)."""
     cached: dict[str, str] | None = getattr(request.state, "form", None)
     if cached is not None:
         return cached
-    body = (await request.body()).decode("utf-8", errors="replace")
-    form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
+    if _is_multipart(request):
+        # Starlette spools the file part to a temporary file (not memory); the body limit
+        # middleware bounds its size.
+        parsed = await request.form(max_files=1)
+        form = {key: value for key, value in parsed.multi_items() if isinstance(value, str)}
+    else:
+        body = (await request.body()).decode("utf-8", errors="replace")
+        form = {key: values[-1] for key, values in parse_qs(body, keep_blank_values=True).items()}
     request.state.form = form
     return form
+
+
+async def upload_of(request: Request, field: str) -> UploadFile | None:
+    """The file of a multipart form's `field`; None when the form has none (a browser sends
+    an empty, nameless part for a file input left empty)."""
+    if not _is_multipart(request):
+        return None
+    found = (await request.form(max_files=1)).get(field)
+    if not isinstance(found, UploadFile):
+        return None
+    if not found.filename and not found.size:
+        await found.close()
+        return None
+    return found
 
 
 async def csrf_checked(request: Request, session: CurrentWebSession) -> WebSession:
     """The session, once the request proved it comes from one of our pages."""
     sent = request.headers.get(CSRF_HEADER)
-    if not sent and request.headers.get("content-type", "").startswith(
-        "application/x-www-form-urlencoded"
-    ):
+    content_type = request.headers.get("content-type", "")
+    if not sent and content_type.startswith((URLENCODED, MULTIPART)):
         sent = (await form_of(request)).get(CSRF_FIELD)
     if not sent or not hmac.compare_digest(sent, session.csrf_token):
         raise PermissionDenied("missing or wrong CSRF token")

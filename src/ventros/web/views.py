@@ -16,9 +16,11 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.datastructures import UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from ventros.agents import service as agents
+from ventros.agents.ports import SESSION_LOAD
 from ventros.audit import service as audit
 from ventros.audit.api import event_feed
 from ventros.contacts import service as contacts
@@ -42,6 +44,9 @@ from ventros.kernel.errors import (
     TooManyRequests,
 )
 from ventros.kernel.events import DomainEvent
+from ventros.media import domain as media
+from ventros.media import service as media_files
+from ventros.media.api import file_response, get_media_store, upload_chunks
 from ventros.pipelines import service as pipelines
 from ventros.platform.crypto import SecretBox
 from ventros.platform.event_feed import EventFeed
@@ -56,6 +61,7 @@ from ventros.web.auth import (
     form_of,
     set_session_cookie,
     token_of,
+    upload_of,
 )
 from ventros.web.routing import WebRoute
 from ventros.web.templating import render
@@ -76,6 +82,8 @@ TOAST_ERRORS = {
     "conflict",
     "invalid",
     "not_found",
+    "file_too_large",
+    "file_type",
 }
 
 
@@ -229,7 +237,11 @@ def _back(path: str, **query: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode(query)}" if query else path, status_code=303)
 
 
-def _toast_code(error: DomainError) -> str:
+def _toast_code(error: DomainError | media.MediaTooLarge) -> str:
+    if isinstance(error, media.MediaTooLarge):
+        return "file_too_large"
+    if isinstance(error, media.UnsupportedMedia):
+        return "file_type"
     if isinstance(error, sending.OutsideWindow):
         return "outside_window"
     if isinstance(error, PermissionDenied):
@@ -261,7 +273,9 @@ async def agent_status(request: Request, session: CheckedWebSession) -> Response
     except ValueError:
         return Response(status_code=422)
     principal = session.principal
-    await agents.set_status(_container(request).uow, principal, principal.user_id, status)
+    container = _container(request)
+    load = container.ports.get(SESSION_LOAD)  # conversations provides it
+    await agents.set_status(container.uow, principal, principal.user_id, status, load=load)
     return Response(status_code=204)
 
 
@@ -494,9 +508,47 @@ async def _act(path: str, action: Any) -> Response:
         info = await action()
     except PermissionDenied:
         raise
-    except DomainError as error:
+    except (DomainError, media.MediaTooLarge) as error:
         return _back(path, toast_error=_toast_code(error))
     return _back(path, toast_info=info)
+
+
+async def _kept(request: Request, shell: Shell, upload: UploadFile) -> media.MediaFile:
+    """The composer's attachment, kept by media under the API's rules (WhatsApp's types,
+    16 MiB): MediaTooLarge or UnsupportedMedia otherwise."""
+    store = await get_media_store(request, _container(request))
+    return await media_files.store_upload(
+        _container(request).uow,
+        store,
+        shell.principal,
+        upload_chunks(upload),
+        filename=upload.filename,
+        mimetype=upload.content_type,
+    )
+
+
+async def _composed(
+    request: Request,
+    shell: Shell,
+    current: Session,
+    form: dict[str, str],
+    upload: UploadFile | None,
+) -> sending.SendMessage:
+    """What the composer asks to send: its text, or its file with the text as caption."""
+    text = form.get("text", "")
+    if upload is None:
+        return sending.SendMessage(
+            contact_id=current.contact_id, channel_id=current.channel_id, type="text", text=text
+        )
+    kept = await _kept(request, shell, upload)
+    return sending.SendMessage(
+        contact_id=current.contact_id,
+        channel_id=current.channel_id,
+        type=media.message_type(kept.mimetype),
+        media_id=kept.id,
+        caption=text.strip() or None,
+        filename=kept.filename,
+    )
 
 
 @router.post("/app/inbox/{session_id}/send")
@@ -505,16 +557,12 @@ async def send(
 ) -> Response:
     require(shell.principal, Permission.MESSAGES_SEND)
     form = await form_of(request)
+    upload = await upload_of(request, "file")
     path = f"/app/inbox/{session_id}"
 
     async def run() -> str:
         current = await _owned_session(request, shell, session_id)
-        command = sending.SendMessage(
-            contact_id=current.contact_id,
-            channel_id=current.channel_id,
-            type="text",
-            text=form.get("text", ""),
-        )
+        command = await _composed(request, shell, current, form, upload)
         send_at = form.get("send_at", "").strip()
         container = _container(request)
         if not send_at:
@@ -534,11 +582,28 @@ async def send(
                 command=command.to_json(),
                 user_id=str(shell.principal.user_id),
             ),
-            settings=container.settings,
+            temporal=container.temporal,
         )
         return "scheduled"
 
-    return await _act(path, run)
+    try:
+        return await _act(path, run)
+    finally:
+        if upload is not None:
+            await upload.close()
+
+
+@router.get("/app/media/{media_id}")
+async def media_file(request: Request, media_id: uuid.UUID, shell: ShellDep) -> Response:
+    """A file Ventros keeps (an attachment, a customer's photo), for the logged-in page:
+    the API's link wants a bearer token the browser does not have."""
+    require(shell.principal, Permission.MESSAGES_READ)
+    container = _container(request)
+    file = await media_files.get_media(container.uow, shell.principal, media_id)
+    store = await get_media_store(request, container)
+    return await file_response(
+        store, file, presign_seconds=container.settings.media_presign_seconds
+    )
 
 
 @router.post("/app/inbox/{session_id}/take")

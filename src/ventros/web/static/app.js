@@ -21,6 +21,16 @@
       window.htmx.trigger(el, "ventros:refresh");
     });
   });
+  // An attachment over the limit is refused before it is uploaded (the server refuses it
+  // too, with the same words, when scripts are off).
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input || !input.dataset || !input.dataset.maxBytes || !input.files) { return; }
+    var file = input.files[0];
+    var tooLarge = file && file.size > Number(input.dataset.maxBytes);
+    input.setCustomValidity(tooLarge ? input.dataset.tooLarge || "" : "");
+    if (tooLarge) { input.reportValidity(); }
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "messages") { toBottom(); }
   });
