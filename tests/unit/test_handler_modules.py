@@ -25,6 +25,10 @@ def test_every_context_consumer_is_registered() -> None:
         "tracking.send_conversion",
         "webhooks.start_deliveries",
         "webhooks.start_contact_deliveries",
+        "channels.start_watchdog",
+        "media.keep_inbound",
+        "analysis.analyze_inbound",
+        "analysis.llm",
     }
 
 
@@ -52,4 +56,5 @@ def test_every_context_with_workflows_gives_the_temporal_worker_its_parts() -> N
         "WebhookDeliveryWorkflow",
         "EnrichTrackingWorkflow",
         "SendConversionWorkflow",
+        "ChannelWatchdogWorkflow",
     }

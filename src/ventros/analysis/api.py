@@ -232,6 +232,8 @@ async def mood_report(
     async with _open(uow, principal) as tx:
         found = await repository.mood_report(tx, since=since, until=until, group_by=group_by)
     return MoodReport(
+        since=since,
+        until=until,
         group_by=group_by,
         groups=[_group(r) for r in found.groups],
         overall=_group(found.overall),

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, HttpUrl
 
 from ventros.analysis.domain import Analysis
+from ventros.api.time_range import DateRangeRead
 
 
 class AnalysisRead(BaseModel):
@@ -120,7 +121,7 @@ class MoodGroup(BaseModel):
     csat_count: int
 
 
-class MoodReport(BaseModel):
+class MoodReport(DateRangeRead):
     group_by: Literal["agent", "channel"]
     groups: list[MoodGroup]
     overall: MoodGroup

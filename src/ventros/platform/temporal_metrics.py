@@ -57,13 +57,18 @@ class _WorkflowMetrics(WorkflowInboundInterceptor):
         except workflow.ContinueAsNewError:
             outcome = "continued_as_new"
             raise
+        except GeneratorExit:
+            # The worker dropping a cached workflow (eviction, shutdown) closes its coroutine
+            # outside the workflow's event loop: no outcome, and nothing may be asked of it.
+            outcome = ""
+            raise
         except BaseException as error:
             # Cancellation is how a workflow someone stopped ends; not a failure.
             if is_cancelled_exception(error):
                 outcome = "cancelled"
             raise
         finally:
-            if not workflow.unsafe.is_replaying():
+            if outcome and not workflow.unsafe.is_replaying():
                 info = workflow.info()
                 seconds = (workflow.now() - info.start_time).total_seconds()
                 record = cast(Any, workflow.extern_functions()[_FINISHED])
