@@ -28,7 +28,6 @@ from tests.integration.test_webhooks_delivery import _temporal_cli
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
 from tests.stand_ins.waha import WahaStandIn
 from ventros.contacts.handlers import consumer as profile_picture_consumer
-from ventros.contacts.profile_picture import PictureSource
 from ventros.conversations.handlers.lifecycle import lifecycle_consumer
 from ventros.conversations.workflows import start_lifecycle
 from ventros.platform import tracing
@@ -155,9 +154,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
     ) as env:
         registry = ConsumerRegistry(
             [
-                profile_picture_consumer(
-                    lambda: PictureSource.from_settings(container.settings, container.rate_limits)
-                ),
+                profile_picture_consumer(lambda: container.picture_source),
                 lifecycle_consumer(partial(start_lifecycle, client=env.client, task_queue=queue)),
             ]
         )

@@ -134,6 +134,26 @@ async def _dead_letters(url: str, prefix: str, container: Container) -> list[Any
     return letters
 
 
+async def _workers_consume(url: str, prefix: str, container: Container) -> bool:
+    """Whether both worker processes consume every queue: messages posted before would
+    wait for them, and a 2 s session could time out before it is assigned."""
+    import aio_pika
+
+    connection = await aio_pika.connect(url)
+    try:
+        for spec in wire(container).queue_specs():
+            channel = await connection.channel()
+            try:
+                queue = await channel.declare_queue(prefix + spec.name, passive=True)
+            except aio_pika.exceptions.ChannelClosed:
+                return False
+            if queue.declaration_result.consumer_count < 2:
+                return False
+        return True
+    finally:
+        await connection.close()
+
+
 async def test_the_production_layout_serves_inbound_whatsapp_end_to_end(
     layout_database: tuple[str, Container],
     temporal_address: str,
@@ -149,6 +169,7 @@ async def test_the_production_layout_serves_inbound_whatsapp_end_to_end(
         "temporal_address": temporal_address,
         "temporal_task_queue": f"prod-{uuid.uuid4().hex[:8]}",
         "webhooks_allow_private": "true",
+        "waha_allow_private": "true",  # the WAHA stand-in listens on loopback
         "ads_graph_base_url": stand_in.url,
         "home": str(tmp_path / "home"),
     }
@@ -167,6 +188,11 @@ async def test_the_production_layout_serves_inbound_whatsapp_end_to_end(
             httpx.AsyncClient(base_url=second, timeout=10) as api_two,
         ):
             try:
+                await eventually(
+                    lambda: _workers_consume(broker, prefix, container),
+                    within=WITHIN_SECONDS,
+                    interval=0.5,
+                )
                 await _serve_customers(container, api_one, api_two, receiver)
             except AssertionError as failed:
                 logs = "\n".join(f"--- {p.log_path.name}\n{p.log()[-2000:]}" for p in roles)
