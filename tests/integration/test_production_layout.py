@@ -217,11 +217,16 @@ async def _serve_customers(
 
     # Sessions open (the ingest) and are assigned (a worker), then time out (the
     # Temporal worker's lifecycle workflows, 2 s after the last message).
-    async def opened_and_assigned() -> bool:
-        found = await _sessions(api_two, admin)
-        return len(found) == 3 and all(s["agent_id"] for s in found)
+    last: list[dict[str, Any]] = []
 
-    await eventually(opened_and_assigned, within=WITHIN_SECONDS, interval=1.0)
+    async def opened_and_assigned() -> bool:
+        last[:] = await _sessions(api_two, admin)
+        return len(last) == 3 and all(s["agent_id"] for s in last)
+
+    try:
+        await eventually(opened_and_assigned, within=WITHIN_SECONDS, interval=1.0)
+    except AssertionError as failed:
+        raise AssertionError(f"{failed}; sessions: {last}") from failed
 
     async def timed_out() -> bool:
         found = await _sessions(api_one, admin)

@@ -23,7 +23,6 @@ from ventros.api.security import SecurityHeadersMiddleware
 from ventros.channels.api import WahaWebhookLane, webhook_context
 from ventros.identity.service import rate_limit_of
 from ventros.kernel.json_input import MAX_JSON_DEPTH
-from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 
 if TYPE_CHECKING:
     from ventros.runtime.container import Container
@@ -58,9 +57,7 @@ def create_app(
     # Tenant limits are cached per process, forgotten when PATCH /settings announces one.
     tenant_limits = TenantLimitCache(
         lambda tenant_id: rate_limit_of(container.uow, tenant_id),
-        invalidations=lambda cache: Invalidations(
-            container.database.app_dsn(), TENANT_SETTINGS, cache.forget
-        ),
+        invalidations=container.tenant_settings_changes,
     )
 
     @asynccontextmanager
@@ -70,8 +67,6 @@ def create_app(
         feed = getattr(app.state, "event_feed", None)
         if feed is not None:
             await feed.close()
-        if tenant_limits.invalidations is not None:
-            await tenant_limits.invalidations.close()
         for name in ("waha_client", "media_store"):  # made on first use by their routes
             made = getattr(app.state, name, None)
             if made is not None:

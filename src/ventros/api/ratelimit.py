@@ -31,12 +31,14 @@ class TenantLimitCache:
         load: TenantLimit,
         ttl: float = LIMIT_CACHE_SECONDS,
         *,
-        invalidations: Callable[[TenantLimitCache], Invalidations] | None = None,
+        invalidations: Invalidations | None = None,
     ) -> None:
         self._load = load
         self._ttl = ttl
         self._cache: dict[uuid.UUID, tuple[int, float]] = {}
-        self.invalidations = invalidations(self) if invalidations else None
+        self.invalidations = invalidations
+        if invalidations is not None:
+            invalidations.subscribe(self.forget)
 
     def forget(self, tenant: str | None) -> None:
         if tenant is None:

@@ -56,8 +56,11 @@ async def get_settings(principal: SettingsReader, uow: Uow) -> SettingsRead:
 
 @router.patch("/settings", response_model=SettingsRead)
 async def update_settings(
-    body: SettingsUpdate, principal: SettingsManager, uow: Uow
+    body: SettingsUpdate, principal: SettingsManager, container: ContainerDep
 ) -> SettingsRead:
     """Change tenant settings (admin)."""
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
-    return SettingsRead(**await service.update_settings(uow, principal, changes))
+    updated = await service.update_settings(
+        container.uow, principal, changes, announced=container.tenant_settings_changes
+    )
+    return SettingsRead(**updated)

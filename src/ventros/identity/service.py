@@ -32,7 +32,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotAuthenticated, NotFound, RuleViolation, TooManyRequests
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import TenantId, UserId
-from ventros.platform.invalidation import TENANT_SETTINGS, announce
+from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations, announce
 from ventros.platform.ratelimit import RateLimits
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -156,8 +156,14 @@ async def get_settings(uow: UnitOfWorkFactory, principal: Principal) -> dict[str
 
 
 async def update_settings(
-    uow: UnitOfWorkFactory, principal: Principal, changes: dict[str, Any]
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    changes: dict[str, Any],
+    *,
+    announced: Invalidations | None = None,
 ) -> dict[str, Any]:
+    """`announced` is this process's listener: the change is answered only once it has been
+    delivered there, so the next request to any API process applies it."""
     unknown = set(changes) - set(DEFAULT_TENANT_SETTINGS)
     if unknown:
         raise RuleViolation(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -170,8 +176,10 @@ async def update_settings(
         tenant.record("tenant.settings_updated", {"changes": changes})
         await tenants.save_settings(tenant)
         # Every API process forgets its cached copy when this commits (the rate limit).
-        await announce(tx, TENANT_SETTINGS, str(principal.tenant_id))
+        notice = await announce(tx, TENANT_SETTINGS, str(principal.tenant_id))
         await tx.commit()
+    if announced is not None:
+        await announced.delivered(notice)
     return tenant.effective_settings()
 
 

@@ -1,8 +1,12 @@
 """Cache invalidation across processes with PostgreSQL LISTEN/NOTIFY.
 
-A writer calls `announce` inside its unit of work: PostgreSQL delivers the notification to
-every listening process when (and only if) the transaction commits, before the writer's
-COMMIT returns, so by the time its HTTP answer reaches anyone the other processes have it.
+A writer calls `announce` inside its unit of work: PostgreSQL signals every listening
+session when (and only if) the transaction commits. Delivery to each listener is
+asynchronous (its backend sends the notification when it next wakes), so COMMIT returning
+does not mean the others have it; a writer that promises "the next request anywhere sees
+this" waits, after commit, until its own process's listener has the notice (`delivered`):
+PostgreSQL signals all listeners at the same commit, so by then the others have been told
+too, and the writer's answer still has to travel before anyone asks again.
 A process caches only while its listener is connected (`Invalidations.live`); a process
 that lost the connection reads through until it is back, and forgets everything it cached
 when it reconnects (what it missed meanwhile is unknown). The `generation` lets a reader
@@ -14,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -25,29 +31,43 @@ from ventros.platform.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-TENANT_SETTINGS = "tenant_settings"  # payload: the tenant id
+TENANT_SETTINGS = "tenant_settings"  # key: the tenant id
 RECONNECT_SECONDS = 2.0
+DELIVERY_WAIT_SECONDS = 2.0
+_REMEMBERED_NOTICES = 256
 
 
-async def announce(tx: UnitOfWork, channel: str, key: str) -> None:
-    """Tells every listening process, when `tx` commits, that `key` changed."""
+async def announce(tx: UnitOfWork, channel: str, key: str) -> str:
+    """Tells every listening process, when `tx` commits, that `key` changed. Returns the
+    notice, unique to this call, for `Invalidations.delivered`."""
+    notice = f"{key} {uuid.uuid4().hex}"
     await tx.connection.execute(
-        text("SELECT pg_notify(:channel, :key)"), {"channel": channel, "key": key}
+        text("SELECT pg_notify(:channel, :notice)"), {"channel": channel, "notice": notice}
     )
+    return notice
+
+
+def _key_of(notice: str) -> str:
+    return notice.split(" ", 1)[0]
 
 
 class Invalidations:
-    """One LISTEN connection on `channel`; calls `forget(key)` per notification and
-    `forget(None)` (everything) on each (re)connection."""
+    """One LISTEN connection on `channel`; calls each subscriber's `forget(key)` per
+    notification and `forget(None)` (everything) on each (re)connection."""
 
-    def __init__(self, dsn: str, channel: str, forget: Callable[[str | None], None]) -> None:
+    def __init__(self, dsn: str, channel: str) -> None:
         self._dsn = dsn
         self._channel = channel
-        self._forget = forget
+        self._subscribers: list[Callable[[str | None], None]] = []
         self._live = False
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
         self._closing = asyncio.Event()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    def subscribe(self, forget: Callable[[str | None], None]) -> None:
+        self._subscribers.append(forget)
 
     @property
     def live(self) -> bool:
@@ -63,10 +83,35 @@ class Invalidations:
 
     def _invalidate(self, key: str | None) -> None:
         self._generation += 1
-        self._forget(key)
+        for forget in self._subscribers:
+            forget(key)
 
     def _on_notify(self, _connection: Any, _pid: int, _channel: str, payload: object) -> None:
-        self._invalidate(str(payload) if payload else None)
+        notice = str(payload) if payload else ""
+        self._invalidate(_key_of(notice) if notice else None)
+        self._seen[notice] = None
+        if len(self._seen) > _REMEMBERED_NOTICES:
+            self._seen.popitem(last=False)
+        waiter = self._waiting.pop(notice, None)
+        if waiter is not None:
+            waiter.set()
+
+    async def delivered(self, notice: str, within: float = DELIVERY_WAIT_SECONDS) -> bool:
+        """Waits until this process's listener has `notice` (at most `within` seconds); False
+        without a live listener, when there is nothing to wait for."""
+        if notice in self._seen:
+            return True
+        if not self._live:
+            return False
+        waiter = self._waiting.setdefault(notice, asyncio.Event())
+        try:
+            await asyncio.wait_for(waiter.wait(), within)
+        except TimeoutError:
+            log.warning("invalidation not delivered in time", channel=self._channel)
+            return False
+        finally:
+            self._waiting.pop(notice, None)
+        return True
 
     def _on_lost(self, *_: Any) -> None:
         self._live = False

@@ -19,6 +19,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
 from ventros.platform.db import Database
+from ventros.platform.invalidation import TENANT_SETTINGS, Invalidations
 from ventros.platform.metrics import Metrics
 from ventros.platform.ports import Ports
 from ventros.platform.ratelimit import RateLimits
@@ -60,6 +61,11 @@ class Container:
         return UnitOfWork(self.database.system, tenant_id, Actor.system())
 
     @cached_property
+    def tenant_settings_changes(self) -> Invalidations:
+        """This process's listener for tenant settings changes (started on first use)."""
+        return Invalidations(self.database.app_dsn(), TENANT_SETTINGS)
+
+    @cached_property
     def waha_sender(self) -> Sender:
         """Outbound WhatsApp: the WAHA client behind the rate limit, retries and breaker."""
         from ventros.channels.sender import Sender, SenderPolicy
@@ -88,6 +94,8 @@ class Container:
         return client
 
     async def aclose(self) -> None:
+        if "tenant_settings_changes" in self.__dict__:
+            await self.tenant_settings_changes.close()
         for client in self._waha_clients:
             await client.aclose()
         self._waha_clients.clear()
