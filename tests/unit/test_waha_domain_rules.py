@@ -95,6 +95,16 @@ def test_a_session_idle_past_the_timeout_is_due_to_close() -> None:
     assert not session.is_idle_at(T0 - timedelta(hours=5), 1800)
 
 
+def test_a_session_opened_for_a_late_message_gets_its_whole_timeout() -> None:
+    late = _session()  # the customer's message is T0; Ventros opens the session now
+    late.created_at = T0 + timedelta(hours=3)
+    assert late.idle_deadline(1800) == T0 + timedelta(hours=3, minutes=30)
+    on_time = _session()
+    on_time.created_at = T0
+    on_time.record_inbound(T0 + timedelta(minutes=10))
+    assert on_time.idle_deadline(1800) == T0 + timedelta(minutes=40)
+
+
 def test_first_response_counts_from_the_first_waiting_customer_message() -> None:
     session = _session()
     session.record_outbound(T0, by_person=True)  # the business wrote first: nobody waited

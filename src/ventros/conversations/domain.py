@@ -142,6 +142,13 @@ class Session(AggregateRoot):
     def is_open(self) -> bool:
         return self.status is SessionStatus.OPEN
 
+    def idle_deadline(self, timeout_seconds: int) -> datetime:
+        """When the inactivity timeout closes the session as things stand. The clock never
+        starts before Ventros opened the session: a message delivered late (WAHA retrying
+        after an outage, an old timestamp) must not open a session that is already over,
+        closed before any agent could see it."""
+        return max(self.last_activity_at, self.created_at) + timedelta(seconds=timeout_seconds)
+
     def is_idle_at(self, at: datetime, timeout_seconds: int) -> bool:
         """True when a message at `at` comes after the inactivity timeout: the session
         should have closed before it (the lifecycle workflow may not have run yet)."""

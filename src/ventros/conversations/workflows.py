@@ -4,7 +4,8 @@
 Started when the session opens (handlers/lifecycle.py), id `session-lifecycle-<session>`,
 so a redelivered `session.started` starts nothing new. It holds ids only: each round an
 activity reads the session's `last_activity_at` and the timeout, and the workflow sleeps on
-a durable timer until `last_activity_at + timeout`. On waking it reads again: activity
+a durable timer until the idle deadline (`last_activity_at + timeout`, never before the
+session opened). On waking it reads again: activity
 moved the deadline → sleep again; otherwise a second activity closes the session with
 reason `timeout` — re-checking under the row lock, so a message that lands between the read
 and the close keeps the session open. The ingest never signals the workflow per message:
@@ -63,7 +64,7 @@ class LifecycleInput:
 @dataclass
 class SessionState:
     open: bool
-    deadline: float  # unix seconds: last_activity_at + timeout
+    deadline: float  # unix seconds: Session.idle_deadline
     timeout_seconds: int
 
 
@@ -96,8 +97,7 @@ class SessionLifecycleActivities:
         timeout = settings.session_timeout_seconds
         if session is None or not session.is_open:
             return SessionState(False, 0.0, timeout)
-        deadline = session.last_activity_at + timedelta(seconds=timeout)
-        return SessionState(True, deadline.timestamp(), timeout)
+        return SessionState(True, session.idle_deadline(timeout).timestamp(), timeout)
 
     @activity.defn(name="session_lifecycle_close")
     async def close(self, params: CloseInput) -> bool:

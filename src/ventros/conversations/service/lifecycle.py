@@ -184,7 +184,7 @@ async def close_if_idle(tx: UnitOfWork, session_id: uuid.UUID, *, timeout_second
         session = await _locked_session(tx, session_id)
     except NotFound:
         return False
-    if not session.is_open or not session.is_idle_at(utcnow(), timeout_seconds):
+    if not session.is_open or utcnow() <= session.idle_deadline(timeout_seconds):
         return False
     session.close(CLOSE_TIMEOUT)
     await SessionRepository(tx).save(session)
