@@ -34,9 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from wa_kit import libpq, scratch_database
 
 from ventros.agents.domain import change_status
 from ventros.conversations.domain import Session
@@ -52,13 +54,8 @@ from ventros.platform.migrate import upgrade
 from ventros.platform.settings import Settings
 from ventros.runtime.container import Container, bootstrap
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 PASSWORD = "Bench-Password-1"
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def settings(pool: int) -> Settings:
@@ -261,65 +258,58 @@ def _burst_figures(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
-        "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
-    )
-    name = f"ventros_bench_assign_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    main_c: Container | None = None
-    try:
-        upgrade(url, settings(1).role_passwords())
-        main_c = bootstrap(settings(5), database_url=url)
-        created = await create_tenant(
-            main_c.uow, name="Bench", admin_email="bench@example.com", admin_password=PASSWORD
-        )
-        tenant_id = created.tenant_id
-        with psycopg.connect(_libpq(url), autocommit=True) as conn:
-            conn.execute(
-                "UPDATE tenants SET settings = settings || '{\"auto_assign\": true}'::jsonb"
-                " WHERE id = %s",
-                (tenant_id,),
+    with scratch_database("assign") as url:
+        main_c: Container | None = None
+        try:
+            upgrade(url, settings(1).role_passwords())
+            main_c = bootstrap(settings(5), database_url=url)
+            created = await create_tenant(
+                main_c.uow, name="Bench", admin_email="bench@example.com", admin_password=PASSWORD
             )
-        await add_agents(main_c, tenant_id, args.agents, args.capacity)
-        n = args.processes
-        print(
-            f"PostgreSQL {server.rsplit('@', 1)[-1]} on {os.cpu_count()} CPUs"
-            f" (load average {os.getloadavg()[0]:.1f}); {args.agents} agents x capacity"
-            f" {args.capacity}; {n} worker processes x {args.concurrency} concurrent assignments"
-        )
-        _spawn(args, url, tenant_id, "warmup", count=0)
-        results = _spawn(args, url, tenant_id, "burst", count=args.burst // n)
-        print("burst (agents have room):", _burst_figures(results), await counts(main_c, tenant_id))
-        results = _spawn(
-            args, url, tenant_id, "offered", count=0, rate=args.rate // n, seconds=args.seconds
-        )
-        sessions = sum(r["sessions"] for r in results)
-        total = max(r["ended"] for r in results) - min(r["began"] for r in results)
-        figures = {
-            "offered_per_second": args.rate,
-            "sessions": sessions,
-            "achieved_per_second": round(sessions / total, 1),
-            "drained_after_seconds": max(r["drained_after_seconds"] for r in results),
-            "lag_ms_p50_worst_process": max(r["lag_ms_p50"] for r in results),
-            "lag_ms_p99_worst_process": max(r["lag_ms_p99"] for r in results),
-            "lag_ms_max": max(r["lag_ms_max"] for r in results),
-        }
-        print(f"offered {args.rate}/s:", figures, await counts(main_c, tenant_id))
-        # Fill every agent, then measure sessions that must wait.
-        left = args.agents * args.capacity - (await counts(main_c, tenant_id))["assigned"]
-        if left > 0:
-            _spawn(args, url, tenant_id, "burst", count=-(-left // n))
-        results = _spawn(args, url, tenant_id, "burst", count=args.burst // n)
-        print("queue (all agents full):", _burst_figures(results), await counts(main_c, tenant_id))
-    finally:
-        if main_c is not None:
-            await main_c.aclose()
-        with psycopg.connect(_libpq(server), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            tenant_id = created.tenant_id
+            with psycopg.connect(libpq(url), autocommit=True) as conn:
+                conn.execute(
+                    "UPDATE tenants SET settings = settings || '{\"auto_assign\": true}'::jsonb"
+                    " WHERE id = %s",
+                    (tenant_id,),
+                )
+            await add_agents(main_c, tenant_id, args.agents, args.capacity)
+            n = args.processes
+            print(
+                f"PostgreSQL {url.rsplit('@', 1)[-1]} on {os.cpu_count()} CPUs"
+                f" (load average {os.getloadavg()[0]:.1f}); {args.agents} agents x capacity"
+                f" {args.capacity}; {n} worker processes"
+                f" x {args.concurrency} concurrent assignments"
             )
+            _spawn(args, url, tenant_id, "warmup", count=0)
+            results = _spawn(args, url, tenant_id, "burst", count=args.burst // n)
+            room = await counts(main_c, tenant_id)
+            print("burst (agents have room):", _burst_figures(results), room)
+            results = _spawn(
+                args, url, tenant_id, "offered", count=0, rate=args.rate // n, seconds=args.seconds
+            )
+            sessions = sum(r["sessions"] for r in results)
+            total = max(r["ended"] for r in results) - min(r["began"] for r in results)
+            figures = {
+                "offered_per_second": args.rate,
+                "sessions": sessions,
+                "achieved_per_second": round(sessions / total, 1),
+                "drained_after_seconds": max(r["drained_after_seconds"] for r in results),
+                "lag_ms_p50_worst_process": max(r["lag_ms_p50"] for r in results),
+                "lag_ms_p99_worst_process": max(r["lag_ms_p99"] for r in results),
+                "lag_ms_max": max(r["lag_ms_max"] for r in results),
+            }
+            print(f"offered {args.rate}/s:", figures, await counts(main_c, tenant_id))
+            # Fill every agent, then measure sessions that must wait.
+            left = args.agents * args.capacity - (await counts(main_c, tenant_id))["assigned"]
+            if left > 0:
+                _spawn(args, url, tenant_id, "burst", count=-(-left // n))
+            results = _spawn(args, url, tenant_id, "burst", count=args.burst // n)
+            full = await counts(main_c, tenant_id)
+            print("queue (all agents full):", _burst_figures(results), full)
+        finally:
+            if main_c is not None:
+                await main_c.aclose()
 
 
 if __name__ == "__main__":

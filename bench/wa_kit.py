@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,8 +64,27 @@ uvicorn.run(create_app(container), host="127.0.0.1", port=int(sys.argv[3]), loop
 """
 
 
-def _libpq(url: str) -> str:
+def libpq(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextlib.contextmanager
+def scratch_database(purpose: str) -> Iterator[str]:
+    """A new database on the bench's PostgreSQL server (VENTROS_BENCH_DATABASE_URL, else
+    the tests'), dropped afterwards whatever happens; yields its owner URL."""
+    server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
+        "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
+    )
+    name = f"ventros_bench_{purpose}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(libpq(server), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(libpq(server), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -229,15 +248,8 @@ class Bench:
 async def bench_tenant(
     waha_base_url: str, waha_api_key: str, *, profile_api: str | None = None
 ) -> AsyncIterator[Bench]:
-    server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
-        "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
-    )
-    name = f"ventros_bench_whatsapp_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    home = tempfile.mkdtemp(prefix="ventros-bench-")
-    try:
+    with scratch_database("whatsapp") as url:
+        home = tempfile.mkdtemp(prefix="ventros-bench-")
         upgrade(url, settings(home).role_passwords())
         container = bootstrap(settings(home), database_url=url)
         email = f"bench-{uuid.uuid4().hex[:8]}@example.com"
@@ -273,11 +285,6 @@ async def bench_tenant(
         finally:
             stop(api)
             await container.aclose()
-    finally:
-        with psycopg.connect(_libpq(server), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 async def scalar(container: Any, tenant_id: uuid.UUID, query: str, **params: Any) -> Any:

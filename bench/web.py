@@ -7,7 +7,7 @@ through the real app (ASGI, cookie login, templates) on real PostgreSQL.
 
 Seeds one tenant with `--sessions` open sessions (each with a contact and two messages) and
 one conversation of `--messages` messages, bulk-inserted in a throwaway database (created,
-migrated and dropped like bench/assignment.py), then times `--requests` GETs of
+migrated and dropped: wa_kit.scratch_database), then times `--requests` GETs of
 /app/inbox?view=all and of /app/inbox/{id} (its latest 50 messages) after a warm-up.
 
 Server: VENTROS_BENCH_DATABASE_URL, else VENTROS_TEST_DATABASE_URL, else the local default.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -26,24 +27,21 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from wa_kit import libpq, percentile, scratch_database
 
 from ventros.identity.service import create_tenant
 from ventros.kernel.clock import utcnow
 from ventros.kernel.ids import new_id
 from ventros.platform.migrate import upgrade
 from ventros.platform.settings import Settings
-from ventros.runtime.container import Container, bootstrap
+from ventros.runtime.container import bootstrap
 from ventros.runtime.http import create_app
 
-DEFAULT_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 SECRET = "test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 PASSWORD = "Bench-Password-1"
-
-
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def settings() -> Settings:
@@ -57,9 +55,7 @@ def settings() -> Settings:
     )
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+pct = percentile
 
 
 def seed(url: str, tenant_id: uuid.UUID, sessions: int, messages: int) -> uuid.UUID:
@@ -67,7 +63,7 @@ def seed(url: str, tenant_id: uuid.UUID, sessions: int, messages: int) -> uuid.U
     now = utcnow()
     channel_id = new_id()
     long_session = new_id()
-    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
         contacts: list[tuple[Any, ...]] = []
         rows: list[tuple[Any, ...]] = []
         texts: list[tuple[Any, ...]] = []
@@ -119,45 +115,38 @@ async def timed(http: httpx.AsyncClient, path: str, n: int) -> list[float]:
 
 
 async def main(args: argparse.Namespace) -> str:
-    server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
-        "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
+    with scratch_database("web") as url:
+        container = None
+        try:
+            upgrade(url, settings().role_passwords())
+            container = bootstrap(settings(), database_url=url)
+            created = await create_tenant(
+                container.uow,
+                name="Bench",
+                admin_email="bench@example.com",
+                admin_password=PASSWORD,
+            )
+            long_session = seed(url, created.tenant_id, args.sessions, args.messages)
+            transport = httpx.ASGITransport(app=create_app(container))
+            async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
+                login = await http.post(
+                    "/login", data={"email": "bench@example.com", "password": PASSWORD}
+                )
+                assert login.status_code == 303, login.text
+                inbox = await timed(http, "/app/inbox?view=all", args.requests)
+                conversation = await timed(http, f"/app/inbox/{long_session}", args.requests)
+        finally:
+            if container is not None:
+                await container.aclose()
+    line = (
+        f"| web | {args.sessions} open sessions, a {args.messages}-message conversation |"
+        f" inbox first page p50 {pct(inbox, 0.5):.1f} ms, p95 {pct(inbox, 0.95):.1f} ms;"
+        f" conversation p50 {pct(conversation, 0.5):.1f} ms,"
+        f" p95 {pct(conversation, 0.95):.1f} ms (target p95 < 150 ms) |"
     )
-    name = f"ventros_bench_web_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    container: Container | None = None
-    try:
-        upgrade(url, settings().role_passwords())
-        container = bootstrap(settings(), database_url=url)
-        created = await create_tenant(
-            container.uow, name="Bench", admin_email="bench@example.com", admin_password=PASSWORD
-        )
-        long_session = seed(url, created.tenant_id, args.sessions, args.messages)
-        transport = httpx.ASGITransport(app=create_app(container))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
-            login = await http.post(
-                "/login", data={"email": "bench@example.com", "password": PASSWORD}
-            )
-            assert login.status_code == 303, login.text
-            inbox = await timed(http, "/app/inbox?view=all", args.requests)
-            conversation = await timed(http, f"/app/inbox/{long_session}", args.requests)
-        line = (
-            f"| web | {args.sessions} open sessions, a {args.messages}-message conversation |"
-            f" inbox first page p50 {pct(inbox, 0.5):.1f} ms, p95 {pct(inbox, 0.95):.1f} ms;"
-            f" conversation p50 {pct(conversation, 0.5):.1f} ms,"
-            f" p95 {pct(conversation, 0.95):.1f} ms (target p95 < 150 ms) |"
-        )
-        print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(line)
-        return line
-    finally:
-        if container is not None:
-            await container.aclose()
-        with psycopg.connect(_libpq(server), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(line)
+    return line
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections.abc import AsyncIterator
 from contextlib import aclosing
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -66,45 +68,58 @@ def stored_files(tmp_path: Path) -> list[Path]:
     return [p for p in (tmp_path / "media").rglob("*") if p.is_file()]
 
 
-async def post_composer(
-    web: httpx.AsyncClient,
-    session_id: uuid.UUID,
-    csrf: str,
-    file: tuple[str, bytes, str],
-    text: str = "",
-) -> httpx.Response:
-    return await web.post(
-        f"/app/inbox/{session_id}/send",
-        data={"csrf_token": csrf, "text": text, "send_at": ""},
-        files={"file": file},
-    )
+@dataclass
+class Composer:
+    """A logged-in agent's web client on a customer's open conversation."""
+
+    session_id: uuid.UUID
+    web: httpx.AsyncClient
+    csrf: str
+
+    @property
+    def page(self) -> str:
+        return f"/app/inbox/{self.session_id}"
+
+    async def send(
+        self, file: tuple[str, bytes, str], text: str = "", *, csrf: str | None = None
+    ) -> httpx.Response:
+        return await self.web.post(
+            f"{self.page}/send",
+            data={"csrf_token": self.csrf if csrf is None else csrf, "text": text, "send_at": ""},
+            files={"file": file},
+        )
 
 
-async def test_an_attached_image_is_sent_as_an_image_of_ventros_media(
+@pytest.fixture
+async def composer(
     client: httpx.AsyncClient,
     container: Container,
     tenant: TenantLogin,
     waha: Running,
     store: MediaStore,
-) -> None:
+) -> AsyncIterator[Composer]:
     session_id = await customer_session(client, container, tenant, waha)
     web, csrf = await logged_in(app_of(client), tenant.email)
     async with aclosing(web):
-        page = (await web.get(f"/app/inbox/{session_id}")).text
-        attach = re.search(r'<input type="file"[^>]*data-testid="composer-attach"[^>]*>', page)
-        assert attach is not None
-        assert "disabled" not in attach.group(0)
-        assert 'enctype="multipart/form-data"' in page
+        yield Composer(session_id, web, csrf)
 
-        sent = await post_composer(
-            web, session_id, csrf, ("vitrine.png", PNG, "image/png"), text="Nossa vitrine"
-        )
-        assert sent.status_code == 303
-        assert sent.headers["location"] == f"/app/inbox/{session_id}?toast_info=sent"
-        page = (await web.get(sent.headers["location"])).text
-        assert count_hooks(page, "toast-info") == 1
 
-    [message] = await outbound(container, tenant, session_id)
+async def test_an_attached_image_is_sent_as_an_image_of_ventros_media(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin, composer: Composer
+) -> None:
+    page = (await composer.web.get(composer.page)).text
+    attach = re.search(r'<input type="file"[^>]*data-testid="composer-attach"[^>]*>', page)
+    assert attach is not None
+    assert "disabled" not in attach.group(0)
+    assert 'enctype="multipart/form-data"' in page
+
+    sent = await composer.send(("vitrine.png", PNG, "image/png"), text="Nossa vitrine")
+    assert sent.status_code == 303
+    assert sent.headers["location"] == f"{composer.page}?toast_info=sent"
+    page = (await composer.web.get(sent.headers["location"])).text
+    assert count_hooks(page, "toast-info") == 1
+
+    [message] = await outbound(container, tenant, composer.session_id)
     assert message.content.type.value == "image"
     assert message.content.caption == "Nossa vitrine"
     media = message.content.media or {}
@@ -120,21 +135,17 @@ async def test_the_page_shows_a_kept_image_through_its_login_only(
     container: Container,
     tenant: TenantLogin,
     other_tenant: TenantLogin,
-    waha: Running,
-    store: MediaStore,
+    composer: Composer,
 ) -> None:
-    session_id = await customer_session(client, container, tenant, waha)
-    web, csrf = await logged_in(app_of(client), tenant.email)
-    async with aclosing(web):
-        await post_composer(web, session_id, csrf, ("vitrine.png", PNG, "image/png"))
-        [message] = await outbound(container, tenant, session_id)
-        link = f"/app/media/{(message.content.media or {})['media_id']}"
-        page = (await web.get(f"/app/inbox/{session_id}")).text
-        assert f'<img src="{link}"' in page
-        shown = await web.get(link)
-        assert shown.status_code == 200
-        assert shown.content == PNG
-        assert shown.headers["content-type"] == "image/png"
+    await composer.send(("vitrine.png", PNG, "image/png"))
+    [message] = await outbound(container, tenant, composer.session_id)
+    link = f"/app/media/{(message.content.media or {})['media_id']}"
+    page = (await composer.web.get(composer.page)).text
+    assert f'<img src="{link}"' in page
+    shown = await composer.web.get(link)
+    assert shown.status_code == 200
+    assert shown.content == PNG
+    assert shown.headers["content-type"] == "image/png"
     theirs, _ = await logged_in(app_of(client), other_tenant.email)
     async with aclosing(theirs):
         assert (await theirs.get(link)).status_code == 404
@@ -145,22 +156,12 @@ async def test_the_page_shows_a_kept_image_through_its_login_only(
 
 
 async def test_a_text_from_the_multipart_composer_without_a_file_is_a_text(
-    client: httpx.AsyncClient,
-    container: Container,
-    tenant: TenantLogin,
-    waha: Running,
-    store: MediaStore,
-    tmp_path: Path,
+    container: Container, tenant: TenantLogin, composer: Composer, tmp_path: Path
 ) -> None:
-    session_id = await customer_session(client, container, tenant, waha)
-    web, csrf = await logged_in(app_of(client), tenant.email)
-    async with aclosing(web):
-        # What a browser posts when the file input is left empty: a nameless, empty part.
-        sent = await post_composer(
-            web, session_id, csrf, ("", b"", "application/octet-stream"), text="Olá!"
-        )
-        assert sent.headers["location"] == f"/app/inbox/{session_id}?toast_info=sent"
-    [message] = await outbound(container, tenant, session_id)
+    # What a browser posts when the file input is left empty: a nameless, empty part.
+    sent = await composer.send(("", b"", "application/octet-stream"), text="Olá!")
+    assert sent.headers["location"] == f"{composer.page}?toast_info=sent"
+    [message] = await outbound(container, tenant, composer.session_id)
     assert message.content.type.value == "text"
     assert message.content.text == "Olá!"
     assert stored_files(tmp_path) == []
@@ -176,44 +177,31 @@ async def test_a_text_from_the_multipart_composer_without_a_file_is_a_text(
     ids=["17-mib", "exe", "exe-as-pdf"],
 )
 async def test_a_refused_file_is_a_toast_error_and_nothing_is_sent_or_stored(
-    client: httpx.AsyncClient,
     container: Container,
     tenant: TenantLogin,
-    waha: Running,
-    store: MediaStore,
+    composer: Composer,
     tmp_path: Path,
     file: tuple[str, bytes, str],
     toast: str,
     says: str,
 ) -> None:
-    session_id = await customer_session(client, container, tenant, waha)
-    web, csrf = await logged_in(app_of(client), tenant.email)
-    async with aclosing(web):
-        refused = await post_composer(web, session_id, csrf, file, text="Segue")
-        assert refused.status_code == 303
-        assert refused.headers["location"] == f"/app/inbox/{session_id}?toast_error={toast}"
-        page = (await web.get(refused.headers["location"])).text
-        assert count_hooks(page, "toast-error") == 1
-        shown = re.search(r'data-testid="toast-error">([^<]*)<', page)
-        assert shown is not None
-        assert says in shown.group(1)
-    assert await outbound(container, tenant, session_id) == []
+    refused = await composer.send(file, text="Segue")
+    assert refused.status_code == 303
+    assert refused.headers["location"] == f"{composer.page}?toast_error={toast}"
+    page = (await composer.web.get(refused.headers["location"])).text
+    assert count_hooks(page, "toast-error") == 1
+    shown = re.search(r'data-testid="toast-error">([^<]*)<', page)
+    assert shown is not None
+    assert says in shown.group(1)
+    assert await outbound(container, tenant, composer.session_id) == []
     assert stored_files(tmp_path) == []
 
 
 async def test_a_forged_csrf_on_an_attachment_is_403_and_nothing_is_stored(
-    client: httpx.AsyncClient,
-    container: Container,
-    tenant: TenantLogin,
-    waha: Running,
-    store: MediaStore,
-    tmp_path: Path,
+    container: Container, tenant: TenantLogin, composer: Composer, tmp_path: Path
 ) -> None:
-    session_id = await customer_session(client, container, tenant, waha)
-    web, csrf = await logged_in(app_of(client), tenant.email)
-    async with aclosing(web):
-        for forged in ("forged", csrf + "x", ""):
-            response = await post_composer(web, session_id, forged, ("a.png", PNG, "image/png"))
-            assert response.status_code == 403
-    assert await outbound(container, tenant, session_id) == []
+    for forged in ("forged", composer.csrf + "x", ""):
+        response = await composer.send(("a.png", PNG, "image/png"), csrf=forged)
+        assert response.status_code == 403
+    assert await outbound(container, tenant, composer.session_id) == []
     assert stored_files(tmp_path) == []
