@@ -11,13 +11,9 @@ import asyncio
 import contextlib
 from typing import Any
 
-import asyncpg
-import structlog
-
-log = structlog.get_logger(__name__)
+from ventros.platform.listening import listen_forever
 
 CHANNEL = "outbox"
-RECONNECT_SECONDS = 2.0
 
 
 class EventFeed:
@@ -30,7 +26,12 @@ class EventFeed:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._listen_forever(), name="event-feed")
+            self._task = asyncio.create_task(
+                listen_forever(
+                    self._dsn, CHANNEL, self._on_notify, closing=self._closing, connected=self._bump
+                ),
+                name="event-feed",
+            )
 
     @property
     def version(self) -> int:
@@ -52,27 +53,6 @@ class EventFeed:
 
     def _on_notify(self, *_: Any) -> None:
         asyncio.get_running_loop().create_task(self._bump())
-
-    async def _listen_forever(self) -> None:
-        while not self._closing.is_set():
-            try:
-                connection = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("event feed cannot connect", error=type(error).__name__)
-                await self._pause()
-                continue
-            try:
-                await connection.add_listener(CHANNEL, self._on_notify)
-                await self._bump()  # anything committed while we were away
-                while not self._closing.is_set() and not connection.is_closed():
-                    await self._pause()
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close()
-
-    async def _pause(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), RECONNECT_SECONDS)
 
     async def close(self) -> None:
         self._closing.set()

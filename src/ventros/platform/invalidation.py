@@ -23,16 +23,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import structlog
 from sqlalchemy import text
 
+from ventros.platform.listening import listen_forever
 from ventros.platform.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
 TENANT_SETTINGS = "tenant_settings"  # key: the tenant id
-RECONNECT_SECONDS = 2.0
 DELIVERY_WAIT_SECONDS = 2.0
 _REMEMBERED_NOTICES = 256
 
@@ -79,7 +78,17 @@ class Invalidations:
 
     def start(self) -> None:
         if self._task is None and not self._closing.is_set():
-            self._task = asyncio.create_task(self._listen_forever(), name=f"listen-{self._channel}")
+            self._task = asyncio.create_task(
+                listen_forever(
+                    self._dsn,
+                    self._channel,
+                    self._on_notify,
+                    closing=self._closing,
+                    connected=self._connected,
+                    lost=self._on_lost,
+                ),
+                name=f"listen-{self._channel}",
+            )
 
     def _invalidate(self, key: str | None) -> None:
         self._generation += 1
@@ -113,34 +122,12 @@ class Invalidations:
             self._waiting.pop(notice, None)
         return True
 
-    def _on_lost(self, *_: Any) -> None:
+    def _on_lost(self) -> None:
         self._live = False
 
-    async def _listen_forever(self) -> None:
-        while not self._closing.is_set():
-            try:
-                connection = await asyncpg.connect(self._dsn)
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("invalidation listener cannot connect", error=type(error).__name__)
-                await self._pause()
-                continue
-            try:
-                connection.add_termination_listener(self._on_lost)
-                await connection.add_listener(self._channel, self._on_notify)
-                self._invalidate(None)  # whatever changed while we were not listening
-                self._live = True
-                while not self._closing.is_set() and not connection.is_closed():
-                    await self._pause()
-            except (OSError, asyncpg.PostgresError) as error:
-                log.warning("invalidation listener lost", error=type(error).__name__)
-            finally:
-                self._live = False
-                with contextlib.suppress(Exception):
-                    await connection.close()
-
-    async def _pause(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), RECONNECT_SECONDS)
+    async def _connected(self) -> None:
+        self._invalidate(None)  # whatever changed while we were not listening
+        self._live = True
 
     async def close(self) -> None:
         self._closing.set()
