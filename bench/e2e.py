@@ -678,7 +678,20 @@ async def warm_up(system: System, stream: Stream, connections: int) -> None:
             f"warm-up: {stream.count(offer.run)} of {len(offer.raw)} reached the stream, "
             f"{len(stored)} are in the audit trail"
         )
-    await asyncio.sleep(3)
+    await settle(system)
+
+
+async def settle(system: System, *, idle_share: float = 0.15, within: float = 180.0) -> None:
+    """Waits until the system is idle (all its processes together use less than
+    `idle_share` of one core over a second): what follows the warm-up's messages (sessions
+    started, assigned, their workflows) must not be billed to the measured run."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        before = sum(cpu_seconds(system.roots).values())
+        await asyncio.sleep(1.0)
+        if sum(cpu_seconds(system.roots).values()) - before < idle_share:
+            return
+    print(f"the system did not settle within {within:.0f} s; measuring anyway", flush=True)
 
 
 def machine_line() -> str:
@@ -725,7 +738,7 @@ async def one_run(args: argparse.Namespace, home: Path) -> list[Result]:
                         await measure(system, stream, offer, label, args.connections, args.profile)
                     )
                     print(table(results[-1:]), flush=True)
-                    await asyncio.sleep(3)
+                    await settle(system)
             else:
                 offer = campaign_offer(system.channel_id)
                 label = f"{args.layout} campaign 500/s + 200 new/s"

@@ -205,19 +205,27 @@ def test_creating_a_subscription_raises_webhook_created_without_secrets() -> Non
 
 def test_a_subscription_wants_matching_events_but_never_those_about_itself() -> None:
     subscription = _subscription("message.*", "webhook.*")
-    other = uuid.uuid4()
-    assert subscription.wants("message.sent", "message", other)
-    assert not subscription.wants("contact.created", "contact", other)
-    assert subscription.wants("webhook.delivery_failed", "webhook", other)
-    assert not subscription.wants("webhook.delivery_failed", "webhook", subscription.id)
+    other, later = uuid.uuid4(), subscription.created_at + timedelta(seconds=1)
+    assert subscription.wants("message.sent", "message", other, later)
+    assert not subscription.wants("contact.created", "contact", other, later)
+    assert subscription.wants("webhook.delivery_failed", "webhook", other, later)
+    assert not subscription.wants("webhook.delivery_failed", "webhook", subscription.id, later)
+
+
+def test_a_subscription_wants_nothing_that_happened_before_it_was_created() -> None:
+    subscription = _subscription("*")
+    before = subscription.created_at - timedelta(milliseconds=1)
+    assert not subscription.wants("contact.created", "contact", uuid.uuid4(), before)
+    assert subscription.wants("contact.created", "contact", uuid.uuid4(), subscription.created_at)
 
 
 def test_disabled_or_deleted_subscriptions_want_nothing() -> None:
     disabled, deleted = _subscription("*"), _subscription("*")
     disabled.disable("by hand")
     deleted.delete()
-    assert not disabled.wants("contact.created", "contact", uuid.uuid4())
-    assert not deleted.wants("contact.created", "contact", uuid.uuid4())
+    later = disabled.created_at + timedelta(seconds=1)
+    assert not disabled.wants("contact.created", "contact", uuid.uuid4(), later)
+    assert not deleted.wants("contact.created", "contact", uuid.uuid4(), later)
 
 
 def test_a_subscription_failing_for_days_is_disabled_with_the_reason() -> None:

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # A background role (worker, relay, ingest, temporal-worker) serves its /metrics here;
     # the API serves them on its own port. Unset: not served (`ventros run` shares the API's).
     metrics_port: int | None = Field(default=None, gt=0, lt=65536)
+    # `ventros run`: "process" runs the background roles in a child process of their own, so
+    # the API keeps a core while consumers, ingest and the Temporal worker work (one Python
+    # process is one core); "inline" runs them in the API's process (one process in all).
+    run_background: Literal["process", "inline"] = "process"
 
     # Temporal worker (platform.temporal): the task queue of the application's workflows.
     temporal_task_queue: str = "ventros"

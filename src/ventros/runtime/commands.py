@@ -138,6 +138,17 @@ def serve_role(name: str) -> None:
     asyncio.run(_with_container(settings, serve))
 
 
+def serve_background() -> None:
+    """`ventros background`: every background role together (what `ventros run` starts
+    beside its API), on the configured database and Temporal or a running `ventros run`'s."""
+    from ventros.runtime.locate import resolved
+    from ventros.runtime.supervisor import configure_logging, run_background
+
+    settings = resolved(load_settings())
+    configure_logging(settings)
+    asyncio.run(run_background(settings))
+
+
 def with_bus(action: Callable[[Bus], Awaitable[T]]) -> T:
     """`action` on the bus, its queues declared (the dead-letter commands). Raises
     BusUnavailable."""

@@ -2,7 +2,9 @@
 
 Start-up: embedded PostgreSQL and Temporal (unless VENTROS_DATABASE_URL /
 VENTROS_TEMPORAL_ADDRESS are set), migrations, the demo tenant, then the HTTP API
-(uvicorn, in-process) alongside every registered background service.
+(uvicorn, in-process) alongside every registered background service — in a child process
+of their own (`ventros background`, VENTROS_RUN_BACKGROUND=process, the default) so that
+the API keeps a core of its own under load, or in this process (`inline`).
 
 Shutdown on SIGINT/SIGTERM, in this order: stop event set and uvicorn told to exit,
 background services awaited, container disposed, Temporal stopped, PostgreSQL stopped;
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import socket
 import sys
@@ -236,6 +239,11 @@ async def _serve_all(
     stop = asyncio.Event()
     demo_whatsapp: DemoWhatsApp | None = None
     logins: list[DemoLogin] = []
+    services: list[asyncio.Task[None]] = []
+    if settings.run_background == "process":
+        # At once: the child's start-up (imports, consumers, the Temporal worker) overlaps
+        # the demo's seeding and Temporal's boot instead of following them.
+        services = _start_services({"background": background_process(settings)}, container, stop)
     try:
         if settings.demo:
             logins = await _seed_demo(container, settings)
@@ -260,10 +268,8 @@ async def _serve_all(
             loop.add_signal_handler(sig, request_stop, sig)
         if _received:  # a signal whose exception was swallowed before the loop took over
             request_stop(signal.Signals(_received[0]))
-        services = [
-            asyncio.create_task(_supervise(service, container, stop, name=name), name=name)
-            for name, service in all_background(registry).items()
-        ]
+        if not services:
+            services = _start_services(all_background(registry), container, stop)
         banner = Banner(
             home=settings.home,
             embedded_database=embedded_database,
@@ -281,6 +287,8 @@ async def _serve_all(
                 loop.remove_signal_handler(sig)
             _install_signal_handler(_already_stopping)  # asyncio restored the defaults
     finally:
+        stop.set()  # start-up may have failed with the background process running
+        await _finish(services)
         if demo_whatsapp is not None:  # after the worker: its last sends are answered
             await demo_whatsapp.stop()
         await container.aclose()
@@ -381,6 +389,115 @@ async def _supervise(
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, SERVICE_MAX_BACKOFF_SECONDS)
+
+
+def background_process(settings: Settings) -> BackgroundService:
+    """Every background role in a child process (`ventros background`) on the settings this
+    process resolved (its embedded database and Temporal). The child is the supervised
+    service: if it dies it is started again with back-off, like a crashed role. It runs in a
+    session of its own (Ctrl-C reaches it only through us, once) and gets SIGTERM if we
+    die without stopping it."""
+
+    async def run(_container: Container, stop: asyncio.Event) -> None:
+        env = _background_env(settings)
+        env["VENTROS_PARENT_PID"] = str(os.getpid())
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "ventros.cli", "background", env=env, start_new_session=True
+        )
+        try:
+            stopping = asyncio.create_task(stop.wait())
+            exited = asyncio.create_task(child.wait())
+            await asyncio.wait({stopping, exited}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            if not stop.is_set():
+                raise RuntimeError(f"the background process exited with {child.returncode}")
+            child.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(child.wait(), SERVICE_SHUTDOWN_GRACE_SECONDS)
+        finally:
+            if child.returncode is None:  # cancelled, or deaf to SIGTERM
+                child.kill()
+                await child.wait()
+
+    return run
+
+
+def _background_env(settings: Settings) -> dict[str, str]:
+    """The child's environment: ours, plus what this process resolved or decided itself."""
+    env = dict(os.environ)
+    env.update(
+        VENTROS_HOME=str(settings.home),
+        VENTROS_DEMO="false",
+        VENTROS_WAHA_ALLOW_PRIVATE=str(settings.waha_allow_private).lower(),
+    )
+    if settings.database_url:
+        env["VENTROS_DATABASE_URL"] = settings.database_url
+    if settings.temporal_address:
+        env["VENTROS_TEMPORAL_ADDRESS"] = settings.temporal_address
+    return env
+
+
+async def _temporal_reachable(container: Container, stop: asyncio.Event) -> None:
+    """Waits for the configured Temporal (`ventros run` starts us while its embedded server
+    boots), so that no role starts only to fail and be restarted."""
+    if not container.temporal.configured:
+        return
+    while not stop.is_set():
+        try:
+            await container.temporal.client()
+            return
+        except Exception:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.25)
+
+
+def _stop_with_parent(stop: asyncio.Event) -> None:
+    """In `ventros run`'s child: SIGTERM when the parent dies (Linux), and stop at once if
+    it died before we asked."""
+    parent = os.environ.get("VENTROS_PARENT_PID")
+    if not parent:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        stop.set()
+
+
+async def run_background(settings: Settings) -> None:
+    """`ventros background`: what `ventros run` runs beside its API, in one process, until
+    SIGINT/SIGTERM."""
+    from ventros.platform.metrics import serve_metrics
+    from ventros.runtime.container import bootstrap
+    from ventros.runtime.registry import wire
+    from ventros.runtime.services import all_background
+
+    assert settings.database_url is not None
+    container = bootstrap(settings, database_url=settings.database_url)
+    try:
+        serve_metrics(container.metrics, settings.metrics_port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, stop.set)
+        _stop_with_parent(stop)
+        await _temporal_reachable(container, stop)
+        services = _start_services(all_background(wire(container)), container, stop)
+        await stop.wait()
+        await _finish(services)
+    finally:
+        await container.aclose()
+
+
+def _start_services(
+    services: dict[str, BackgroundService], container: Container, stop: asyncio.Event
+) -> list[asyncio.Task[None]]:
+    return [
+        asyncio.create_task(_supervise(service, container, stop, name=name), name=name)
+        for name, service in services.items()
+    ]
 
 
 async def _finish(services: list[asyncio.Task[None]]) -> None:

@@ -318,10 +318,13 @@ class Subscription(AggregateRoot):
     def is_active(self) -> bool:
         return self.status is SubscriptionStatus.ACTIVE and not self.is_deleted
 
-    def wants(self, event_name: str, aggregate_type: str, aggregate_id: uuid.UUID) -> bool:
-        """Whether an event goes to this subscription. Never the events about itself: a
-        failing endpoint must not be sent the news of its own failures (a loop)."""
-        if not self.is_active:
+    def wants(
+        self, event_name: str, aggregate_type: str, aggregate_id: uuid.UUID, occurred_at: datetime
+    ) -> bool:
+        """Whether an event goes to this subscription. Only what happened after it was
+        created (a backlog consumed later is not news to it), and never the events about
+        itself: a failing endpoint must not be sent the news of its own failures (a loop)."""
+        if not self.is_active or occurred_at < self.created_at:
             return False
         if aggregate_type == self.aggregate_type and aggregate_id == self.id:
             return False

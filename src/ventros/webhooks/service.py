@@ -155,7 +155,11 @@ async def subscriptions_for(tx: UnitOfWork, event: DomainEvent) -> list[Subscrip
     active: list[Subscription] | None = tx.memo.get(_ACTIVE_SUBSCRIPTIONS)
     if active is None:
         active = tx.memo[_ACTIVE_SUBSCRIPTIONS] = await SubscriptionRepository(tx).active()
-    return [s for s in active if s.wants(event.name, event.aggregate_type, event.aggregate_id)]
+    return [
+        s
+        for s in active
+        if s.wants(event.name, event.aggregate_type, event.aggregate_id, event.occurred_at)
+    ]
 
 
 _ACTIVE_SUBSCRIPTIONS = "webhooks.active_subscriptions"
