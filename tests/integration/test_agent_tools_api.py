@@ -466,3 +466,24 @@ async def test_a_mention_raises_agent_mentioned_and_shows_in_the_agents_inbox(
         limit=20,
     )
     assert admin_page.items == []
+
+
+async def test_the_service_report_can_keep_one_labels_sessions(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin
+) -> None:
+    h = tenant.headers
+    vip = await _ok(await client.post("/api/v1/labels", json={"name": "VIP"}, headers=h), 201)
+    labelled = await conversation(container, tenant)
+    await conversation(container, tenant)
+    await conversation(container, tenant)
+    await _ok(
+        await client.post(
+            f"/api/v1/sessions/{labelled.id}/labels", json={"label_id": vip["id"]}, headers=h
+        )
+    )
+    everything = await _ok(await client.get("/api/v1/reports/service", headers=h))
+    assert everything["overall"]["sessions"] == 3
+    only_vip = await _ok(await client.get(f"/api/v1/reports/service?label={vip['id']}", headers=h))
+    assert only_vip["overall"]["sessions"] == 1
+    unknown = await client.get(f"/api/v1/reports/service?label={uuid.uuid4()}", headers=h)
+    assert unknown.status_code == 404
