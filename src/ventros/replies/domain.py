@@ -99,6 +99,7 @@ class RenderContext:
         if value is None or isinstance(value, dict | list):
             return ""
         if isinstance(value, bool):
+            # The customer reads the reply, in the CRM's language (not Python's True).
             return "sim" if value else "não"
         return str(value)
 

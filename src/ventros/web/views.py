@@ -308,7 +308,7 @@ def _cursor(after: tuple[datetime, uuid.UUID] | None) -> str | None:
     return f"{int(at.timestamp() * 1_000_000)}_{session_id}"
 
 
-def _label_id(raw: str | None) -> uuid.UUID | None:
+def _uuid_or_none(raw: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(raw) if raw else None
     except ValueError:
@@ -324,7 +324,7 @@ async def _inbox_context(
     label: str | None = None,
 ) -> dict[str, Any]:
     chosen = view or _default_view(shell)
-    label_id = _label_id(label)
+    label_id = _uuid_or_none(label)
     uow = _container(request).uow
     page = await inbox.list_inbox(
         uow,
@@ -404,8 +404,13 @@ class Controls:
         )
 
 
-async def _people(request: Request, shell: Shell) -> dict[uuid.UUID, str]:
-    """Users' names by id: who wrote each private note."""
+async def _people(
+    request: Request, shell: Shell, messages: list[Message]
+) -> dict[uuid.UUID, str]:
+    """Users' names by id, for who wrote the private notes among `messages` (none: no
+    query, so a live refresh of a plain conversation costs nothing more)."""
+    if not any(message.is_note for message in messages):
+        return {}
     users = await identity.list_users(_container(request).uow, shell.principal)
     return {user.id: user.name for user in users}
 
@@ -448,7 +453,7 @@ async def _conversation_context(
         else []
     )
     return {
-        "people": await _people(request, shell),
+        "people": await _people(request, shell, conversation.messages),
         "session_labels": await session_labels.session_labels(uow, shell.principal, session_id),
         "conversation": conversation,
         "session": conversation.session,
@@ -505,7 +510,7 @@ async def conversation_messages(
             "messages": conversation.messages,
             "older_before": conversation.older_before,
             "message_status": _message_status,
-            "people": await _people(request, shell),
+            "people": await _people(request, shell, conversation.messages),
         },
     )
 
@@ -570,7 +575,7 @@ async def _composed(
     """What the composer asks to send: its text, or its file (uploaded, or a canned reply's)
     with the text as caption."""
     text = form.get("text", "")
-    canned_media = _label_id(form.get("canned_media_id", "").strip())
+    canned_media = _uuid_or_none(form.get("canned_media_id", "").strip())
     if upload is None and canned_media is not None:
         kept = await media_files.get_media(_container(request).uow, shell.principal, canned_media)
         return sending.SendMessage(
