@@ -404,9 +404,7 @@ class Controls:
         )
 
 
-async def _people(
-    request: Request, shell: Shell, messages: list[Message]
-) -> dict[uuid.UUID, str]:
+async def _people(request: Request, shell: Shell, messages: list[Message]) -> dict[uuid.UUID, str]:
     """Users' names by id, for who wrote the private notes among `messages` (none: no
     query, so a live refresh of a plain conversation costs nothing more)."""
     if not any(message.is_note for message in messages):
