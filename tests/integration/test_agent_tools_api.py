@@ -487,3 +487,40 @@ async def test_the_service_report_can_keep_one_labels_sessions(
     assert only_vip["overall"]["sessions"] == 1
     unknown = await client.get(f"/api/v1/reports/service?label={uuid.uuid4()}", headers=h)
     assert unknown.status_code == 404
+
+
+async def test_row_level_security_hides_other_tenants_replies_labels_and_mentions(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin, other_tenant: TenantLogin
+) -> None:
+    """Raw SQL with no filter, as the app's role: each new table shows one tenant only."""
+    from sqlalchemy import text
+
+    for login in (tenant, other_tenant):
+        h = login.headers
+        await _ok(
+            await client.post(
+                "/api/v1/canned-replies", json={"shortcut": "oi", "text": "Oi"}, headers=h
+            ),
+            201,
+        )
+        label = await _ok(await client.post("/api/v1/labels", json={"name": "VIP"}, headers=h), 201)
+        session = await conversation(container, login)
+        await _ok(
+            await client.post(
+                f"/api/v1/sessions/{session.id}/labels", json={"label_id": label["id"]}, headers=h
+            )
+        )
+        handle = login.email.partition("@")[0]
+        await _ok(
+            await client.post(
+                f"/api/v1/sessions/{session.id}/notes", json={"text": f"@{handle}"}, headers=h
+            ),
+            201,
+        )
+    async with container.database.app.connect() as conn, conn.begin():
+        await conn.execute(
+            text("SELECT set_config('app.tenant_id', :t, true)"), {"t": str(tenant.tenant_id)}
+        )
+        for table in ("canned_replies", "labels", "session_labels", "note_mentions"):
+            seen = (await conn.execute(text(f"SELECT tenant_id FROM {table}"))).scalars().all()
+            assert set(seen) == {tenant.tenant_id}, table
