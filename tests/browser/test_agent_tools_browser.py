@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import Demo
+from tests.browser.conftest import SCREENSHOTS, Demo
 from tests.browser.test_inbox_browser import axe_violations, log_in, open_demo_conversation
 from ventros.stand_ins.demo import DEMO_CUSTOMER_NAME
 
@@ -97,6 +97,14 @@ def test_a_canned_reply_a_private_note_and_a_label_in_the_conversation(
     expect(chip).to_contain_text("Orçamento")
     # The colour comes from the catalogue through app.js (inline styles are refused).
     assert chip.evaluate("el => el.style.getPropertyValue('--label-color')") == "#d97706"
+    # The README's picture: a note, a label, and the suggestions open again.
+    composer = page.get_by_test_id("composer-text")
+    composer.fill("")
+    composer.press_sequentially("/", delay=40)
+    composer.press_sequentially("boas", delay=40)
+    expect(page.get_by_test_id("canned-item")).to_have_count(1, timeout=5_000)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "conversation-tools.png"))
     page.get_by_test_id("inbox-filter-label").select_option(label="Orçamento")
     expect(page).to_have_url(re.compile(r"[?&]label="))
     items = page.get_by_test_id("inbox-item")
