@@ -26,6 +26,7 @@ EVENT_MODULES = (
     "webhooks",
     "agents",
     "identity",
+    "replies",
 )
 
 

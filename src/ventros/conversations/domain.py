@@ -6,6 +6,7 @@ at most one is open per contact and channel. A message belongs to one session.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ MAX_CLOSE_REASON = 200
 CLOSE_TIMEOUT = "timeout"
 CLOSE_MERGED = "merged"
 MAX_NOTE = 2000
+MAX_NOTE_TEXT = 4096
 MIN_CSAT = 1
 MAX_CSAT = 5
 
@@ -36,6 +38,7 @@ class SessionStatus(StrEnum):
 class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+    INTERNAL = "internal"  # a private note: stays in Ventros, never sent to WhatsApp
 
 
 class MessageType(StrEnum):
@@ -48,6 +51,7 @@ class MessageType(StrEnum):
     CONTACT = "contact"
     STICKER = "sticker"
     UNSUPPORTED = "unsupported"  # a kind WhatsApp has that the CRM does not show yet
+    NOTE = "note"  # a private note of the team (direction `internal`)
 
 
 class MessageStatus(StrEnum):
@@ -58,6 +62,7 @@ class MessageStatus(StrEnum):
     DELIVERED = "delivered"
     READ = "read"
     FAILED = "failed"
+    INTERNAL = "internal"  # a private note: nothing to send, nothing to deliver
 
 
 # Outbound status only moves up this order. `failed` beats pending/sent (WhatsApp said
@@ -351,6 +356,7 @@ class Message(AggregateRoot):
     read_at: datetime | None = None
     received_at: datetime = field(default_factory=utcnow)
     send_at: datetime | None = None  # a scheduled message's time
+    author_id: uuid.UUID | None = None  # the user who wrote a private note
 
     @classmethod
     def schedule(
@@ -380,6 +386,47 @@ class Message(AggregateRoot):
             source="api",
             send_at=send_at,
         )
+
+    @classmethod
+    def note(
+        cls,
+        session: Session,
+        *,
+        author_id: uuid.UUID,
+        text: str,
+        mentioned: list[uuid.UUID],
+        at: datetime,
+    ) -> Message:
+        """A private note of the team in the session: `internal`, never sent to WhatsApp,
+        and no activity of the conversation (it neither answers the customer nor keeps
+        the session open). Allowed on closed sessions too: the team may add what it
+        learnt afterwards. Each mentioned agent is told with `agent.mentioned`."""
+        body = text.strip()
+        if not body:
+            raise RuleViolation("a note needs text", field="text")
+        if len(body) > MAX_NOTE_TEXT:
+            raise RuleViolation(f"a note has at most {MAX_NOTE_TEXT} characters", field="text")
+        message = cls.in_session(
+            session,
+            tenant_id=session.tenant_id,
+            direction=Direction.INTERNAL,
+            content=MessageContent(type=MessageType.NOTE, text=body),
+            status=MessageStatus.INTERNAL,
+            at=at,
+            author_id=author_id,
+        )
+        facts = {**message._refs(), "author_id": str(author_id)}
+        message.record(
+            events.SESSION_NOTE_ADDED,
+            {**facts, "text": body, "mentioned_agent_ids": [str(a) for a in mentioned]},
+        )
+        for agent_id in mentioned:
+            message.record(events.AGENT_MENTIONED, {**facts, "agent_id": str(agent_id)})
+        return message
+
+    @property
+    def is_note(self) -> bool:
+        return self.direction is Direction.INTERNAL
 
     @property
     def is_scheduled(self) -> bool:
@@ -561,3 +608,95 @@ class Message(AggregateRoot):
             return
         self.revoked_at = at
         self.record(events.MESSAGE_REVOKED, {**self._refs(), "revoked_at": _iso(at)})
+
+
+# --------------------------------------------------------------------------- notes, labels
+
+# `@handle` where handle is the part of a user's email before the `@` (ana.souza for
+# ana.souza@loja.com.br): unique enough in a team, typed without spaces or accents.
+_MENTION = re.compile(r"(?<![\w@.])@([a-z0-9][a-z0-9._+-]*)", re.IGNORECASE)
+
+
+def mention_handles(text: str) -> list[str]:
+    """The handles a note mentions, lower-case, each once, in order (a sentence's final
+    dot is not part of the handle)."""
+    found = (match.rstrip("._-+").lower() for match in _MENTION.findall(text))
+    return list(dict.fromkeys(handle for handle in found if handle))
+
+
+def handle_of(email: str) -> str:
+    return email.partition("@")[0].lower()
+
+
+MAX_LABEL_NAME = 50
+DEFAULT_LABEL_COLOR = "#64748b"
+_COLOR = re.compile(r"#[0-9a-f]{6}")
+
+
+def clean_label_name(name: str) -> str:
+    cleaned = " ".join(name.split())
+    if not cleaned or len(cleaned) > MAX_LABEL_NAME:
+        raise RuleViolation(f"name must be 1-{MAX_LABEL_NAME} characters", field="name")
+    return cleaned
+
+
+def clean_color(color: str) -> str:
+    cleaned = color.strip().lower()
+    if not _COLOR.fullmatch(cleaned):
+        raise RuleViolation("color must be #rrggbb", field="color")
+    return cleaned
+
+
+@dataclass(eq=False)
+class Label(AggregateRoot):
+    """A tag of conversations (sessions), from the tenant's catalogue: `vip`, `complaint`,
+    `orçamento`. Distinct from a contact's tags, which describe the person."""
+
+    aggregate_type = "label"
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    name: str
+    color: str = DEFAULT_LABEL_COLOR
+    created_at: datetime = field(default_factory=utcnow)
+    updated_at: datetime = field(default_factory=utcnow)
+
+    @classmethod
+    def create(cls, *, tenant_id: uuid.UUID, name: str, color: str | None = None) -> Label:
+        label = cls(
+            id=new_id(),
+            tenant_id=tenant_id,
+            name=clean_label_name(name),
+            color=clean_color(color or DEFAULT_LABEL_COLOR),
+        )
+        label.record(events.LABEL_CREATED, label._facts())
+        return label
+
+    def _facts(self) -> dict[str, Any]:
+        return {"label_id": str(self.id), "name": self.name, "color": self.color}
+
+    def change(self, *, name: str | None = None, color: str | None = None) -> None:
+        if name is not None:
+            self.name = clean_label_name(name)
+        if color is not None:
+            self.color = clean_color(color)
+        self.updated_at = utcnow()
+        self.record(events.LABEL_UPDATED, self._facts())
+
+    def delete(self) -> None:
+        self.record(events.LABEL_DELETED, self._facts())
+
+
+def label_session(session: Session, label: Label) -> None:
+    """Records `session.labeled` on the session (the link itself is a row of its own)."""
+    session.record(
+        events.SESSION_LABELED,
+        {**session._refs(), "label_id": str(label.id), "label": label.name},
+    )
+
+
+def unlabel_session(session: Session, label: Label) -> None:
+    session.record(
+        events.SESSION_UNLABELED,
+        {**session._refs(), "label_id": str(label.id), "label": label.name},
+    )

@@ -7,6 +7,13 @@ SESSION_MESSAGE_ADDED = "session.message_added"
 SESSION_TRANSFERRED = "session.transferred"
 SESSION_UNASSIGNED = "session.unassigned"
 SESSION_CSAT_RECORDED = "session.csat_recorded"
+SESSION_NOTE_ADDED = "session.note_added"  # a private note (never sent to WhatsApp)
+SESSION_LABELED = "session.labeled"
+SESSION_UNLABELED = "session.unlabeled"
+AGENT_MENTIONED = "agent.mentioned"  # a private note @mentioned the agent
+LABEL_CREATED = "label.created"
+LABEL_UPDATED = "label.updated"
+LABEL_DELETED = "label.deleted"
 
 MESSAGE_RECEIVED = "message.received"
 MESSAGE_SENDING = "message.sending"

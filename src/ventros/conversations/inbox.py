@@ -23,7 +23,7 @@ from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.kernel.events import Actor
 from ventros.platform.uow import UnitOfWorkFactory
 
-VIEWS = ("mine", "unassigned", "all", "closed")
+VIEWS = ("mine", "unassigned", "all", "closed", "mentions")
 
 __all__ = ["VIEWS", "InboxItem", "InboxPage", "list_inbox", "open_conversation"]
 
@@ -49,10 +49,19 @@ async def list_inbox(
     search: str | None,
     limit: int,
     after: tuple[datetime, uuid.UUID] | None = None,
+    label_id: uuid.UUID | None = None,
 ) -> InboxPage:
+    """`mentions`: the sessions where a private note @mentions the caller, open or closed.
+    `label_id`: only the sessions with that label."""
     if view not in VIEWS:
         raise RuleViolation(f"unknown inbox view {view!r}", field="view")
-    query = InboxQuery(view=view, user_id=principal.user_id, search=search or None, after=after)
+    query = InboxQuery(
+        view=view,
+        user_id=principal.user_id,
+        search=search or None,
+        after=after,
+        label_id=label_id,
+    )
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
         rows = await inbox_page(tx, query, limit=limit + 1)
     items = rows[:limit]

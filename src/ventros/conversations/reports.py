@@ -3,8 +3,9 @@
 Sessions started in [from, to), per agent (default), channel or day, and overall, computed
 in SQL from the metrics each session stores (conversations.domain.Session): count, median,
 p90 and average first response, average reply time (all replies' waits over all replies),
-median and average resolution, CSAT average and count. Supervisors and admins
-(`reports:read`); RLS keeps it to the caller's tenant.
+median and average resolution, CSAT average and count; `label=` keeps the sessions with
+that conversation label. Supervisors and admins (`reports:read`); RLS keeps it to the
+caller's tenant.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import text
 
 from ventros.api.deps import Uow, authorized
 from ventros.api.time_range import DateRangeRead, Since, Until, parse_bound
+from ventros.conversations.service import labels as label_catalogue
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.kernel.clock import utcnow
@@ -63,6 +65,7 @@ _FIGURES = """
     count(csat_score) AS csat_count
 """
 _WHERE = "FROM sessions WHERE started_at >= :since AND started_at < :until"
+_LABELLED = " AND id IN (SELECT session_id FROM session_labels WHERE label_id = :label_id)"
 
 
 class ServiceFigures(BaseModel):
@@ -102,13 +105,19 @@ def _figures(row: Any) -> dict[str, Any]:
 
 
 async def service_report(
-    tx: UnitOfWork, *, since: datetime, until: datetime, group_by: GroupBy
+    tx: UnitOfWork,
+    *,
+    since: datetime,
+    until: datetime,
+    group_by: GroupBy,
+    label_id: uuid.UUID | None = None,
 ) -> ServiceReport:
-    params = {"since": since, "until": until}
-    overall = (await tx.connection.execute(text(f"SELECT {_FIGURES} {_WHERE}"), params)).one()
+    params: dict[str, Any] = {"since": since, "until": until, "label_id": label_id}
+    where = _WHERE + (_LABELLED if label_id is not None else "")
+    overall = (await tx.connection.execute(text(f"SELECT {_FIGURES} {where}"), params)).one()
     key = _KEYS[group_by]
     grouped = await tx.connection.execute(
-        text(f"SELECT {key} AS key, {_FIGURES} {_WHERE} GROUP BY 1 ORDER BY 1 NULLS LAST"),
+        text(f"SELECT {key} AS key, {_FIGURES} {where} GROUP BY 1 ORDER BY 1 NULLS LAST"),
         params,
     )
     groups = []
@@ -133,6 +142,7 @@ async def get_service_report(
     since: datetime | None,
     until: datetime | None,
     group_by: GroupBy = GroupBy.AGENT,
+    label_id: uuid.UUID | None = None,
 ) -> ServiceReport:
     until = until or utcnow()
     since = since or until - DEFAULT_SPAN
@@ -141,7 +151,9 @@ async def get_service_report(
     if until - since > MAX_SPAN:
         raise RuleViolation("at most 366 days per report: narrow 'from' and 'to'", field="from")
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
-        return await service_report(tx, since=since, until=until, group_by=group_by)
+        return await service_report(
+            tx, since=since, until=until, group_by=group_by, label_id=label_id
+        )
 
 
 @router.get("/reports/service", response_model=ServiceReport)
@@ -151,13 +163,18 @@ async def service(
     since: Since = None,
     until: Until = None,
     group_by: GroupBy = GroupBy.AGENT,
+    label: uuid.UUID | None = None,
 ) -> ServiceReport:
     """Service figures of the sessions started in [from, to) (default: the last 30 days),
-    per agent, channel or day, and overall."""
+    per agent, channel or day, and overall; `label`: only the sessions with that label
+    (a label id; an unknown one → 404)."""
+    if label is not None:
+        await label_catalogue.get_label(uow, principal, label)
     return await get_service_report(
         uow,
         principal,
         since=parse_bound(since, name="from", end=False),
         until=parse_bound(until, name="to", end=True),
         group_by=group_by,
+        label_id=label,
     )

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ventros.conversations.domain import Message, Session
+from ventros.conversations.domain import Label, Message, Session
 from ventros.conversations.ports import MessageVerdict
 
 
@@ -142,6 +142,9 @@ class MessageRead(BaseModel):
     send_at: datetime | None = Field(default=None, description="a scheduled message's time")
     analysis: AnalysisRead | None = None  # inbound messages, once analysed
     transcript: str | None = None  # a voice note's words, when the tenant's LLM wrote them
+    author_id: uuid.UUID | None = Field(
+        default=None, description="who wrote a private note (type `note`)"
+    )
 
     @classmethod
     def of(cls, message: Message, analysed: MessageVerdict | None = None) -> MessageRead:
@@ -177,4 +180,52 @@ class MessageRead(BaseModel):
             send_at=message.send_at,
             analysis=AnalysisRead.of(analysed) if analysed else None,
             transcript=analysed.transcript if analysed else None,
+            author_id=message.author_id,
         )
+
+
+class LabelRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    color: str = Field(description="#rrggbb")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, label: Label) -> LabelRead:
+        return cls(
+            id=label.id,
+            name=label.name,
+            color=label.color,
+            created_at=label.created_at,
+            updated_at=label.updated_at,
+        )
+
+
+class LabelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(max_length=200)
+    color: str | None = Field(default=None, max_length=20, description="#rrggbb")
+
+
+class LabelUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    color: str | None = Field(default=None, max_length=20)
+
+
+class SessionLabelAdd(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label_id: uuid.UUID
+
+
+class NoteCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        max_length=4096,
+        description="`@handle` (a user's email before the `@`) mentions a colleague",
+    )

@@ -17,13 +17,13 @@ def wire(container: Container) -> Wiring:
     from ventros.agents.ports import REQUEUE_SESSIONS, SESSION_LOAD
     from ventros.contacts.ports import MOVE_SESSIONS
     from ventros.conversations import reports, scheduling, workflows
-    from ventros.conversations.api import router, session_actions
+    from ventros.conversations.api import labels_and_notes, router, session_actions
     from ventros.conversations.handlers import channels, csat, lifecycle, sending
     from ventros.conversations.service import assignment
     from ventros.conversations.service.lifecycle import move_contact_sessions
 
     return Wiring(
-        routers=[router, session_actions.router, reports.router],
+        routers=[router, session_actions.router, labels_and_notes.router, reports.router],
         consumers=[
             *channels.CONSUMERS,
             *sending.consumers(

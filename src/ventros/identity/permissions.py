@@ -36,6 +36,8 @@ class Permission(StrEnum):
     SETTINGS_MANAGE = "settings:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
     EVENTS_READ = "events:read"
+    REPLIES_MANAGE = "replies:manage"  # the canned replies catalogue
+    LABELS_MANAGE = "labels:manage"  # the conversation labels catalogue
 
 
 _READ = {
@@ -63,6 +65,8 @@ _SUPERVISOR = _AGENT | {
     Permission.SESSIONS_ASSIGN_ANY,
     Permission.PIPELINES_MANAGE,
     Permission.REPORTS_READ,
+    Permission.REPLIES_MANAGE,
+    Permission.LABELS_MANAGE,
 }
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
@@ -109,6 +113,8 @@ _DOING: dict[Permission, str] = {
     Permission.SETTINGS_MANAGE: "change the settings",
     Permission.WEBHOOKS_MANAGE: "manage webhooks",
     Permission.EVENTS_READ: "read events",
+    Permission.REPLIES_MANAGE: "create, change or delete canned replies",
+    Permission.LABELS_MANAGE: "create, change or delete conversation labels",
 }
 
 

@@ -142,8 +142,32 @@ async def seed_demo_team(uow: UnitOfWorkFactory, admin: Principal) -> list[DemoU
     await _conversations(uow, admin.tenant_id, contact_ids, agents)
     await _pipeline(uow, admin, contact_ids)
     await _ads(uow, admin, contact_ids)
+    await _agent_tools(uow, admin)
     log.info("demo team seeded", users=len(DEMO_USERS), contacts=len(contact_ids))
     return list(DEMO_USERS)
+
+
+# Canned replies (typed as /shortcut in the composer) and conversation labels.
+DEMO_REPLIES = (
+    (
+        "ola",
+        "Olá, {{contact.first_name}}! Aqui é {{agent.name}}, da Ótica Ventros. Como posso ajudar?",
+    ),
+    ("frete", "Entregamos em {{custom.cidade}}! O frete é grátis acima de R$ 200."),
+    ("horario", "Atendemos de segunda a sábado, das 9h às 19h."),
+    ("parcelar", "Parcelamos em até *10x sem juros* no cartão."),
+)
+DEMO_LABELS = (("VIP", "#7c3aed"), ("Reclamação", "#dc2626"), ("Troca", "#0891b2"))
+
+
+async def _agent_tools(uow: UnitOfWorkFactory, admin: Principal) -> None:
+    from ventros.conversations.service import labels
+    from ventros.replies import service as replies
+
+    for shortcut, text in DEMO_REPLIES:
+        await replies.create_reply(uow, admin, shortcut=shortcut, text=text)
+    for name, color in DEMO_LABELS:
+        await labels.create_label(uow, admin, name=name, color=color)
 
 
 async def _set_available(uow: UnitOfWorkFactory, admin: Principal, agents: list[uuid.UUID]) -> None:

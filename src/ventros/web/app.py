@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ventros.web import agent_tools
 from ventros.web.views import router
 
 STATIC = Path(__file__).parent / "static"
@@ -48,4 +49,5 @@ class ContentSecurityPolicyMiddleware:
 
 def install_web(app: FastAPI) -> None:
     app.include_router(router)
+    app.include_router(agent_tools.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

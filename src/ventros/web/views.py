@@ -28,7 +28,8 @@ from ventros.conversations import inbox, scheduling
 from ventros.conversations import service as conversations
 from ventros.conversations.domain import Message, MessageStatus, Session, SessionStatus
 from ventros.conversations.repository import SessionFilter
-from ventros.conversations.service import lifecycle, sending
+from ventros.conversations.service import labels as session_labels
+from ventros.conversations.service import lifecycle, notes, sending
 from ventros.identity import service as identity
 from ventros.identity.domain import AgentStatus, Principal, Role
 from ventros.identity.permissions import Permission, allows, require
@@ -281,8 +282,9 @@ async def agent_status(request: Request, session: CheckedWebSession) -> Response
 
 # --------------------------------------------------------------------------- inbox
 
-View = Annotated[str, Query(pattern="^(mine|unassigned|all|closed)$")]
+View = Annotated[str, Query(pattern="^(mine|unassigned|all|closed|mentions)$")]
 Search = Annotated[str | None, Query(max_length=100)]
+LabelFilter = Annotated[str | None, Query(max_length=40)]
 
 
 def _default_view(shell: Shell) -> str:
@@ -306,25 +308,42 @@ def _cursor(after: tuple[datetime, uuid.UUID] | None) -> str | None:
     return f"{int(at.timestamp() * 1_000_000)}_{session_id}"
 
 
+def _uuid_or_none(raw: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw) if raw else None
+    except ValueError:
+        return None
+
+
 async def _inbox_context(
-    request: Request, shell: Shell, view: str | None, q: str | None, after: str | None
+    request: Request,
+    shell: Shell,
+    view: str | None,
+    q: str | None,
+    after: str | None,
+    label: str | None = None,
 ) -> dict[str, Any]:
     chosen = view or _default_view(shell)
+    label_id = _uuid_or_none(label)
+    uow = _container(request).uow
     page = await inbox.list_inbox(
-        _container(request).uow,
+        uow,
         shell.principal,
         view=chosen,
         search=(q or "").strip() or None,
         limit=PAGE_SIZE,
         after=_after(after),
+        label_id=label_id,
     )
     return {
         "view": chosen,
         "q": q or "",
+        "label_id": label_id,
+        "label_catalogue": await session_labels.list_labels(uow, shell.principal),
         "items": page.items,
         "next_cursor": _cursor(page.next_after),
         "window_open_since": utcnow() - sending.WINDOW,
-        "list_query": urlencode({"view": chosen, "q": q or ""}),
+        "list_query": urlencode({"view": chosen, "q": q or "", "label": label_id or ""}),
     }
 
 
@@ -335,8 +354,9 @@ async def inbox_page(
     view: View | None = None,
     q: Search = None,
     after: str | None = None,
+    label: LabelFilter = None,
 ) -> Response:
-    context = await _inbox_context(request, shell, view, q, after)
+    context = await _inbox_context(request, shell, view, q, after, label)
     return _page(request, shell, "inbox.html", {**context, "conversation": None})
 
 
@@ -348,8 +368,9 @@ async def inbox_list(
     q: Search = None,
     after: str | None = None,
     current: uuid.UUID | None = None,
+    label: LabelFilter = None,
 ) -> Response:
-    context = await _inbox_context(request, shell, view, q, after)
+    context = await _inbox_context(request, shell, view, q, after, label)
     return _page(request, shell, "_inbox_items.html", {**context, "current_id": current})
 
 
@@ -365,6 +386,7 @@ class Controls:
     can_take: bool
     can_assign: bool
     window_open: bool
+    can_note: bool  # private notes and labels: any writer, in any session of the tenant
 
     @classmethod
     def of(cls, shell: Shell, session: Session) -> Controls:
@@ -378,7 +400,17 @@ class Controls:
             can_take=can_write and is_open and session.agent_id is None and not shell.supervises,
             can_assign=can_write and is_open and shell.supervises,
             window_open=last_inbound is not None and utcnow() - last_inbound <= sending.WINDOW,
+            can_note=can_write,
         )
+
+
+async def _people(request: Request, shell: Shell, messages: list[Message]) -> dict[uuid.UUID, str]:
+    """Users' names by id, for who wrote the private notes among `messages` (none: no
+    query, so a live refresh of a plain conversation costs nothing more)."""
+    if not any(message.is_note for message in messages):
+        return {}
+    users = await identity.list_users(_container(request).uow, shell.principal)
+    return {user.id: user.name for user in users}
 
 
 def _message_status(message: Message) -> str:
@@ -419,6 +451,8 @@ async def _conversation_context(
         else []
     )
     return {
+        "people": await _people(request, shell, conversation.messages),
+        "session_labels": await session_labels.session_labels(uow, shell.principal, session_id),
         "conversation": conversation,
         "session": conversation.session,
         "messages": conversation.messages,
@@ -437,12 +471,13 @@ async def conversation_page(
     shell: ShellDep,
     view: View | None = None,
     q: Search = None,
+    label: LabelFilter = None,
 ) -> Response:
     try:
         conversation = await _conversation_context(request, shell, session_id)
     except NotFound:
         return _page(request, shell, "error.html", {"code": 404}, status_code=404)
-    context = await _inbox_context(request, shell, view, q, None)
+    context = await _inbox_context(request, shell, view, q, None, label)
     return _page(
         request, shell, "inbox.html", {**context, **conversation, "current_id": session_id}
     )
@@ -473,6 +508,7 @@ async def conversation_messages(
             "messages": conversation.messages,
             "older_before": conversation.older_before,
             "message_status": _message_status,
+            "people": await _people(request, shell, conversation.messages),
         },
     )
 
@@ -534,8 +570,20 @@ async def _composed(
     form: dict[str, str],
     upload: UploadFile | None,
 ) -> sending.SendMessage:
-    """What the composer asks to send: its text, or its file with the text as caption."""
+    """What the composer asks to send: its text, or its file (uploaded, or a canned reply's)
+    with the text as caption."""
     text = form.get("text", "")
+    canned_media = _uuid_or_none(form.get("canned_media_id", "").strip())
+    if upload is None and canned_media is not None:
+        kept = await media_files.get_media(_container(request).uow, shell.principal, canned_media)
+        return sending.SendMessage(
+            contact_id=current.contact_id,
+            channel_id=current.channel_id,
+            type=media.message_type(kept.mimetype),
+            media_id=kept.id,
+            caption=text.strip() or None,
+            filename=kept.filename,
+        )
     if upload is None:
         return sending.SendMessage(
             contact_id=current.contact_id, channel_id=current.channel_id, type="text", text=text
@@ -559,6 +607,10 @@ async def send(
     form = await form_of(request)
     upload = await upload_of(request, "file")
     path = f"/app/inbox/{session_id}"
+    if form.get("note"):
+        if upload is not None:
+            await upload.close()
+        return await _add_note(request, shell, session_id, form.get("text", ""))
 
     async def run() -> str:
         current = await _owned_session(request, shell, session_id)
@@ -591,6 +643,17 @@ async def send(
     finally:
         if upload is not None:
             await upload.close()
+
+
+async def _add_note(request: Request, shell: Shell, session_id: uuid.UUID, text: str) -> Response:
+    """A private note from the composer (its note toggle on): never sent to WhatsApp, and
+    allowed to any writer in any session, so it needs no ownership check."""
+
+    async def run() -> str:
+        await notes.add_note(_container(request).uow, shell.principal, session_id, text)
+        return "noted"
+
+    return await _act(f"/app/inbox/{session_id}", run)
 
 
 @router.get("/app/media/{media_id}")

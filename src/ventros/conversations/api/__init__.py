@@ -16,6 +16,7 @@ from ventros.conversations.domain import MessageStatus, SessionStatus
 from ventros.conversations.ports import MESSAGE_VERDICTS, MessageVerdict
 from ventros.conversations.repository import SessionFilter
 from ventros.conversations.schemas import MessageRead, SessionRead
+from ventros.conversations.service import labels as label_catalogue
 from ventros.conversations.service import sending
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
@@ -40,11 +41,15 @@ async def list_sessions(
     contact_id: uuid.UUID | None = None,
     channel_id: uuid.UUID | None = None,
     needs_attention: bool | None = None,
+    label: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionRead]:
-    """Sessions, newest first, filtered by status, agent, contact, channel, or whether the
-    customer's mood flagged them (`needs_attention`)."""
+    """Sessions, newest first, filtered by status, agent, contact, channel, label (a
+    label id; an unknown one → 404), or whether the customer's mood flagged them
+    (`needs_attention`)."""
+    if label is not None:
+        await label_catalogue.get_label(uow, principal, label)
     page = await service.list_sessions(
         uow,
         principal,
@@ -54,6 +59,7 @@ async def list_sessions(
             contact_id=contact_id,
             channel_id=channel_id,
             needs_attention=needs_attention,
+            label_id=label,
         ),
         limit=limit,
         before=decode_cursor(cursor),

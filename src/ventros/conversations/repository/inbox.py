@@ -40,6 +40,7 @@ class InboxItem:
     last_direction: str | None
     unread: int
     sort_at: datetime
+    mentioned: bool = False  # a private note in it @mentions the reader
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class InboxQuery:
     user_id: uuid.UUID
     search: str | None = None
     after: tuple[datetime, uuid.UUID] | None = None
+    label_id: uuid.UUID | None = None
 
 
 _WHERE = {
@@ -55,6 +57,9 @@ _WHERE = {
     "unassigned": "s.status = 'open' AND s.agent_id IS NULL",
     "all": "s.status = 'open'",
     "closed": "s.status = 'closed'",
+    # Open or closed: a colleague may ask about a conversation that has ended.
+    "mentions": "EXISTS (SELECT 1 FROM note_mentions nm WHERE nm.tenant_id = s.tenant_id"
+    " AND nm.agent_id = :user_id AND nm.session_id = s.id)",
 }
 
 
@@ -72,6 +77,12 @@ def _sql(query: InboxQuery) -> tuple[str, dict[str, Any]]:
             clauses.append("c.phone LIKE :phone")
             params["phone"] = "%" + digits + "%"
         where.append("(" + " OR ".join(clauses) + ")")
+    if query.label_id is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM session_labels sl WHERE sl.tenant_id = s.tenant_id"
+            " AND sl.label_id = :label_id AND sl.session_id = s.id)"
+        )
+        params["label_id"] = query.label_id
     if query.after is not None:
         where.append(f"({sort}, s.id) {'>' if ascending else '<'} (:after_at, :after_id)")
         params["after_at"], params["after_id"] = query.after
@@ -82,7 +93,11 @@ def _sql(query: InboxQuery) -> tuple[str, dict[str, Any]]:
                c.phone AS contact_phone, ch.name AS channel_name, s.agent_id,
                u.name AS agent_name, s.started_at, s.last_activity_at, s.last_inbound_at,
                last.type AS last_type, COALESCE(last.text, last.caption) AS last_text,
-               last.direction AS last_direction, unread.n AS unread, {sort} AS sort_at
+               last.direction AS last_direction, unread.n AS unread, {sort} AS sort_at,
+               EXISTS (
+                   SELECT 1 FROM note_mentions nm WHERE nm.tenant_id = s.tenant_id
+                   AND nm.agent_id = :user_id AND nm.session_id = s.id
+               ) AS mentioned
         FROM sessions s
         JOIN contacts c ON c.id = s.contact_id
         LEFT JOIN channels ch ON ch.id = s.channel_id

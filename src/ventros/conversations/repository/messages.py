@@ -59,6 +59,7 @@ def _message_values(message: Message) -> dict[str, Any]:
         "delivered_at": message.delivered_at,
         "read_at": message.read_at,
         "send_at": message.send_at,
+        "author_id": message.author_id,
     }
 
 
@@ -95,6 +96,7 @@ def _message_from_row(row: Row[Any]) -> Message:
         read_at=row.read_at,
         received_at=row.received_at,
         send_at=row.send_at,
+        author_id=row.author_id,
     )
 
 
@@ -103,7 +105,9 @@ def _message_from_row(row: Row[Any]) -> Message:
 # each size is parsed and planned again.) JSON columns travel as JSON text, as SQLAlchemy's
 # JSON type sends them (None as JSON null); `vcards` (text[]) as a JSON array of strings.
 _ARRAY_TYPES = {
-    **dict.fromkeys(("id", "tenant_id", "channel_id", "session_id", "contact_id"), "uuid"),
+    **dict.fromkeys(
+        ("id", "tenant_id", "channel_id", "session_id", "contact_id", "author_id"), "uuid"
+    ),
     **dict.fromkeys(
         (
             "revoked_at",

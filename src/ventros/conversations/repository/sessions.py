@@ -21,7 +21,7 @@ from ventros.conversations.domain import (
     Session,
     SessionStatus,
 )
-from ventros.conversations.repository.tables import sessions
+from ventros.conversations.repository.tables import session_labels, sessions
 from ventros.platform.uow import UnitOfWork
 
 
@@ -32,6 +32,7 @@ class SessionFilter:
     contact_id: uuid.UUID | None = None
     channel_id: uuid.UUID | None = None
     needs_attention: bool | None = None  # flagged by Analysis (its session_moods table)
+    label_id: uuid.UUID | None = None  # sessions with this label
 
 
 # Analysis owns the mood; a subquery by name keeps Conversations from importing it.
@@ -256,5 +257,10 @@ class SessionRepository:
         if filters.needs_attention is not None:
             flagged = sessions.c.id.in_(_FLAGGED_SESSIONS)
             query = query.where(flagged if filters.needs_attention else ~flagged)
+        if filters.label_id is not None:
+            labelled = select(session_labels.c.session_id).where(
+                session_labels.c.label_id == filters.label_id
+            )
+            query = query.where(sessions.c.id.in_(labelled))
         query = query.order_by(sessions.c.id.desc()).limit(limit)
         return [_session_from_row(row) for row in await self._uow.connection.execute(query)]

@@ -7,6 +7,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     Table,
@@ -108,6 +109,7 @@ messages = Table(
     Column("delivered_at", DateTime(timezone=True)),
     Column("read_at", DateTime(timezone=True)),
     Column("send_at", DateTime(timezone=True)),  # a scheduled message's time
+    Column("author_id", UUID(as_uuid=True)),  # who wrote a private note
     # `message` and `message.any` copies, and redeliveries, collapse on this.
     Index(
         "uq_messages_channel_id_external_id",
@@ -194,4 +196,48 @@ session_csat_requests = Table(
         "requested_at",
         postgresql_where=text("status = 'pending'"),
     ),
+)
+
+
+# The tenant's catalogue of conversation labels (not a contact's tags).
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("color", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("uq_labels_tenant_id_name", "tenant_id", "name", unique=True),
+)
+
+session_labels = Table(
+    "session_labels",
+    metadata,
+    Column("session_id", UUID(as_uuid=True), primary_key=True),
+    # A label deleted from the catalogue leaves every conversation with it.
+    Column(
+        "label_id",
+        UUID(as_uuid=True),
+        ForeignKey("labels.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("labeled_by", UUID(as_uuid=True)),
+    Column("labeled_at", DateTime(timezone=True), nullable=False),
+    # The inbox and GET /sessions?label=: the sessions of one label.
+    Index("ix_session_labels_tenant_id_label_id", "tenant_id", "label_id", "session_id"),
+)
+
+# Who a private note @mentioned: the mentioned agent's inbox finds the session here.
+note_mentions = Table(
+    "note_mentions",
+    metadata,
+    Column("message_id", UUID(as_uuid=True), primary_key=True),
+    Column("agent_id", UUID(as_uuid=True), primary_key=True),
+    Column("tenant_id", UUID(as_uuid=True), nullable=False),
+    Column("session_id", UUID(as_uuid=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_note_mentions_tenant_id_agent_id_session_id", "tenant_id", "agent_id", "session_id"),
 )

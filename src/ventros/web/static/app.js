@@ -33,5 +33,74 @@
   });
   document.addEventListener("htmx:afterSwap", function (event) {
     if (event.detail && event.detail.target && event.detail.target.id === "messages") { toBottom(); }
+    paintLabels(event.detail && event.detail.target);
+  });
+
+  // Label colours come from the tenant's catalogue; the policy forbids inline styles, so
+  // they are set here from data-color.
+  function paintLabels(root) {
+    (root || document).querySelectorAll("[data-color]").forEach(function (el) {
+      if (/^#[0-9a-f]{6}$/.test(el.dataset.color)) { el.style.setProperty("--label-color", el.dataset.color); }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { paintLabels(document); });
+
+  // A filter <select> (the inbox's label) applies as soon as it changes.
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (el && el.hasAttribute && el.hasAttribute("data-submit-on-change") && el.form) {
+      el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+    }
+  });
+
+  // The composer: a chosen canned reply fills the text (already rendered for this
+  // contact) and carries its file; the note toggle lets a note through a closed window.
+  function suggestions() { return document.getElementById("canned-suggestions"); }
+  function chooseCanned(item) {
+    var form = item.closest("form");
+    var text = form && form.querySelector("[data-testid=composer-text]");
+    if (!text) { return; }
+    text.value = item.dataset.cannedText || "";
+    var media = form.querySelector("[data-canned-media]");
+    if (media) { media.value = item.dataset.cannedMediaId || ""; }
+    var hint = form.querySelector("[data-canned-attachment]");
+    if (hint) { hint.hidden = !item.dataset.cannedMediaId; }
+    suggestions().innerHTML = "";
+    text.focus();
+    text.setSelectionRange(text.value.length, text.value.length);
+  }
+  document.addEventListener("click", function (event) {
+    var item = event.target && event.target.closest && event.target.closest("[data-testid=canned-item]");
+    if (item) { event.preventDefault(); chooseCanned(item); }
+  });
+  document.addEventListener("keydown", function (event) {
+    var box = suggestions();
+    if (!box || !box.firstElementChild) { return; }
+    var first = box.querySelector("[data-testid=canned-item]");
+    if (event.key === "Escape") { box.innerHTML = ""; return; }
+    if (event.key === "ArrowDown" && event.target && event.target.id === "composer-text" && first) {
+      event.preventDefault(); first.focus();
+    }
+  });
+  document.addEventListener("input", function (event) {
+    // Typing after a canned reply with a file keeps the file; clearing the text drops it.
+    var el = event.target;
+    if (el && el.id === "composer-text" && !el.value) {
+      var media = el.form && el.form.querySelector("[data-canned-media]");
+      if (media) { media.value = ""; }
+      var hint = el.form && el.form.querySelector("[data-canned-attachment]");
+      if (hint) { hint.hidden = true; }
+    }
+  });
+  document.addEventListener("change", function (event) {
+    var toggle = event.target;
+    if (!toggle || !toggle.dataset || toggle.dataset.testid !== "composer-note") { return; }
+    var form = toggle.form;
+    form.classList.toggle("noting", toggle.checked);
+    if (form.hasAttribute("data-window-closed")) {
+      form.querySelectorAll("textarea, [data-testid=composer-send]").forEach(function (el) {
+        el.disabled = !toggle.checked;
+      });
+    }
   });
 })();
