@@ -96,7 +96,9 @@ class SessionLifecycleActivities:
         timeout = settings.session_timeout_seconds
         if session is None or not session.is_open:
             return SessionState(False, 0.0, timeout)
-        deadline = session.last_activity_at + timedelta(seconds=timeout)
+        # A snoozed session idles from its return, not from its last message.
+        idle_from = max(session.last_activity_at, session.snoozed_until or session.last_activity_at)
+        deadline = idle_from + timedelta(seconds=timeout)
         return SessionState(True, deadline.timestamp(), timeout)
 
     @activity.defn(name="session_lifecycle_close")

@@ -32,6 +32,7 @@ CONTEXTS: tuple[str, ...] = (
     "ventros.webhooks.wiring",
     "ventros.analysis.wiring",
     "ventros.media.wiring",
+    "ventros.routing.wiring",
 )
 
 

@@ -25,6 +25,7 @@ TABLE_MODULES = (
     "ventros.analysis.repository",
     "ventros.media.repository",
     "ventros.channels.health",
+    "ventros.routing.repository",
 )
 
 

@@ -4,14 +4,16 @@ session. Agents act on their own sessions only; supervisors and admins on any.""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ventros.api.deps import Uow, authorized
+from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.conversations.schemas import SessionRead
 from ventros.conversations.service import lifecycle
+from ventros.conversations.service_clock import ServiceInput, waker
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 
@@ -40,6 +42,12 @@ class SessionClose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=200)
+
+
+class SessionSnooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime = Field(description="when the session comes back to the inbox")
 
 
 class SessionCsat(BaseModel):
@@ -90,4 +98,19 @@ async def record_csat(
     session = await lifecycle.record_csat(
         uow, principal, session_id, score=body.score, comment=body.comment
     )
+    return SessionRead.of(session)
+
+
+@router.post("/sessions/{session_id}/snooze", response_model=SessionRead)
+async def snooze_session(
+    session_id: uuid.UUID,
+    body: SessionSnooze,
+    principal: SessionActor,
+    uow: Uow,
+    container: ContainerDep,
+) -> SessionRead:
+    """Put the session aside until `until` (future): it leaves the inbox and comes back."""
+    until = body.until.astimezone(UTC)
+    session = await lifecycle.snooze_session(uow, principal, session_id, until=until)
+    await waker(container.temporal)(ServiceInput(str(principal.tenant_id), str(session_id)))
     return SessionRead.of(session)

@@ -50,10 +50,12 @@ class InboxQuery:
     after: tuple[datetime, uuid.UUID] | None = None
 
 
+# A snoozed session leaves the open views until it comes back.
+_AWAKE = "(s.snoozed_until IS NULL OR s.snoozed_until <= now())"
 _WHERE = {
-    "mine": "s.status = 'open' AND s.agent_id = :user_id",
-    "unassigned": "s.status = 'open' AND s.agent_id IS NULL",
-    "all": "s.status = 'open'",
+    "mine": f"s.status = 'open' AND s.agent_id = :user_id AND {_AWAKE}",
+    "unassigned": f"s.status = 'open' AND s.agent_id IS NULL AND {_AWAKE}",
+    "all": f"s.status = 'open' AND {_AWAKE}",
     "closed": "s.status = 'closed'",
 }
 
