@@ -93,8 +93,6 @@ class ServiceFigures(BaseModel):
     sla_breach_rate: float | None = None  # sla_breached / sla_sessions
 
 
-
-
 class ServiceGroup(ServiceFigures):
     key: str | None  # agent, team or channel id, or YYYY-MM-DD; None: no agent / no team
     agent_id: uuid.UUID | None = None

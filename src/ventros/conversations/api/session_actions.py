@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -16,6 +17,9 @@ from ventros.conversations.service import lifecycle
 from ventros.conversations.service_clock import ServiceInput, waker
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
+from ventros.platform.temporal import TemporalNotConfigured
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["conversations"])
 
@@ -112,5 +116,9 @@ async def snooze_session(
     """Put the session aside until `until` (future): it leaves the inbox and comes back."""
     until = body.until.astimezone(UTC)
     session = await lifecycle.snooze_session(uow, principal, session_id, until=until)
-    await waker(container.temporal)(ServiceInput(str(principal.tenant_id), str(session_id)))
+    try:
+        await waker(container.temporal)(ServiceInput(str(principal.tenant_id), str(session_id)))
+    except TemporalNotConfigured:
+        # The inbox hides it only until `until` anyway; no `session.unsnoozed` is raised.
+        log.warning("no Temporal: the snooze's return is not announced", session_id=str(session_id))
     return SessionRead.of(session)
