@@ -14,17 +14,23 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from ventros.conversations.service import routing
+    import structlog
+
+    from ventros.conversations.domain import Session
+    from ventros.conversations.service import lifecycle, routing
+    from ventros.identity.domain import Principal
     from ventros.kernel.events import Actor
-    from ventros.platform.temporal import TemporalConnection, WorkerParts
+    from ventros.platform.temporal import TemporalConnection, TemporalNotConfigured, WorkerParts
     from ventros.platform.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -137,6 +143,25 @@ def waker(temporal: TemporalConnection) -> Any:
         await wake_service(params, client=await temporal.client(), task_queue=temporal.task_queue)
 
     return wake
+
+
+async def snooze_session(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    session_id: uuid.UUID,
+    *,
+    until: datetime,
+    temporal: TemporalConnection,
+) -> Session:
+    """SnoozeSession (the API's and the web app's): stores the snooze, then wakes the
+    session's clock so it brings the session back at `until`. Without Temporal the inbox
+    still hides it only until then; `session.unsnoozed` is not raised."""
+    session = await lifecycle.snooze_session(uow, principal, session_id, until=until)
+    try:
+        await waker(temporal)(ServiceInput(str(principal.tenant_id), str(session_id)))
+    except TemporalNotConfigured:
+        log.warning("no Temporal: the snooze's return is not announced", session_id=str(session_id))
+    return session
 
 
 def worker_parts(container: Container) -> WorkerParts:

@@ -7,19 +7,15 @@ import uuid
 from datetime import UTC
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, Depends
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from ventros.api.deps import ContainerDep, Uow, authorized
+from ventros.conversations import service_clock
 from ventros.conversations.schemas import SessionRead
 from ventros.conversations.service import lifecycle
-from ventros.conversations.service_clock import ServiceInput, waker
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
-from ventros.platform.temporal import TemporalNotConfigured
-
-log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["conversations"])
 
@@ -115,10 +111,7 @@ async def snooze_session(
 ) -> SessionRead:
     """Put the session aside until `until` (future): it leaves the inbox and comes back."""
     until = body.until.astimezone(UTC)
-    session = await lifecycle.snooze_session(uow, principal, session_id, until=until)
-    try:
-        await waker(container.temporal)(ServiceInput(str(principal.tenant_id), str(session_id)))
-    except TemporalNotConfigured:
-        # The inbox hides it only until `until` anyway; no `session.unsnoozed` is raised.
-        log.warning("no Temporal: the snooze's return is not announced", session_id=str(session_id))
+    session = await service_clock.snooze_session(
+        uow, principal, session_id, until=until, temporal=container.temporal
+    )
     return SessionRead.of(session)

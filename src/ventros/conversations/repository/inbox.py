@@ -40,6 +40,7 @@ class InboxItem:
     last_direction: str | None
     unread: int
     sort_at: datetime
+    team_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,13 @@ def _sql(query: InboxQuery) -> tuple[str, dict[str, Any]]:
                c.phone AS contact_phone, ch.name AS channel_name, s.agent_id,
                u.name AS agent_name, s.started_at, s.last_activity_at, s.last_inbound_at,
                last.type AS last_type, COALESCE(last.text, last.caption) AS last_text,
-               last.direction AS last_direction, unread.n AS unread, {sort} AS sort_at
+               last.direction AS last_direction, unread.n AS unread, {sort} AS sort_at,
+               tm.name AS team_name
         FROM sessions s
         JOIN contacts c ON c.id = s.contact_id
         LEFT JOIN channels ch ON ch.id = s.channel_id
         LEFT JOIN users u ON u.id = s.agent_id
+        LEFT JOIN teams tm ON tm.id = s.team_id
         LEFT JOIN session_reads r ON r.session_id = s.id
         LEFT JOIN LATERAL (
             SELECT m.type, m.text, m.caption, m.direction FROM messages m
