@@ -116,3 +116,47 @@ async def test_breach_rates_per_agent_and_team_match_the_hand_computed_ones(
         await tx.commit()
     again = await report("agent")
     assert again[str(ana)]["sla_breached"] == 1
+
+
+async def test_a_schedule_edit_moves_the_deadlines_when_the_clock_next_reads_them(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    all_day = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    hours = await created(
+        client, tenant, "/business-hours", {"name": "24/7", "timezone": "UTC", "weekly": all_day}
+    )
+    team = await created(
+        client, tenant, "/teams", {"name": "Plantão", "business_hours_id": hours["id"]}
+    )
+    await created(
+        client,
+        tenant,
+        "/sla-policies",
+        {"name": "1 h", "team_id": team["id"], "first_response_seconds": 3600},
+    )
+    agent = (await add_agent(container, tenant)).id
+    session_id = await _session(
+        container, tenant, agent=agent, team=team["id"], minutes_ago=10, answered=False
+    )
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        first = await SessionRepository(tx).get(session_id)
+    assert first is not None
+    assert first.first_response_due_at == first.started_at + timedelta(hours=1)
+    # Today becomes a holiday: the ten minutes so far no longer count, the hour starts
+    # at tomorrow's opening.
+    today = datetime.now(UTC).date()
+    response = await client.patch(
+        f"/api/v1/business-hours/{hours['id']}",
+        json={"holidays": [today.isoformat()]},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 200, response.text
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        await routing.tick(tx, session_id)
+        await tx.commit()
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        moved = await SessionRepository(tx).get(session_id)
+    assert moved is not None
+    tomorrow = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
+    assert moved.first_response_due_at == tomorrow + timedelta(hours=1)
+    assert moved.sla_raised == []

@@ -165,6 +165,8 @@ class Session(AggregateRoot):
 
     def record_inbound(self, at: datetime) -> None:
         self._touch(at)
+        if self.snoozed_until is not None:
+            self.unsnooze(reason="customer_wrote")  # the customer brings it back early
         self.last_inbound_at = max(self.last_inbound_at or at, at)
         # A customer writing twice before a reply waits since the FIRST message.
         if self.awaiting_reply_since is None:

@@ -5,6 +5,7 @@ team's clocks run (`route_of_team`)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -368,17 +369,22 @@ async def team_members(tx: UnitOfWork, team_id: uuid.UUID | None) -> tuple[uuid.
     return tuple(team.members) if team is not None else None
 
 
-async def route(tx: UnitOfWork, facts: SessionFacts) -> Route:
+async def route(tx: UnitOfWork, facts: Callable[[], Awaitable[SessionFacts]]) -> Route:
     """The first rule, in order, that matches the new session decides its team and skills;
-    none matches: the tenant's common queue."""
+    none matches: the tenant's common queue. `facts` are read only when there are rules
+    (most tenants have none: the hot path pays one query)."""
+    rules = await repo.list_rules(tx)
+    if not rules:
+        return await route_of_team(tx, None)
+    known = await facts()
     cached: dict[uuid.UUID, Route] = {}
-    for rule in await repo.list_rules(tx):
+    for rule in rules:
         if rule.team_id not in cached:
             cached[rule.team_id] = await route_of_team(tx, rule.team_id)
         team_route = cached[rule.team_id]
         if team_route.team_id is None:
             continue  # the team is gone
-        if rule.matches(facts, team_route.hours):
+        if rule.matches(known, team_route.hours):
             return Route(
                 team_id=team_route.team_id,
                 rule_id=rule.id,

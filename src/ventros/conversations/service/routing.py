@@ -128,20 +128,24 @@ async def route_new_session(tx: UnitOfWork, session_id: uuid.UUID) -> Started:
     if session is None or not session.is_open:
         return Started(None, None, outside_hours=False, watch=False)
     now = utcnow()
-    route = await routes.route(tx, await _facts(tx, session, session.started_at))
+    route = await routes.route(tx, lambda: _facts(tx, session, session.started_at))
+    changed = False
     if route.team_id is not None and session.team_id is None:
         session.route_to(route.team_id, rule_id=route.rule_id, skills=list(route.required_skills))
-    session.set_sla_deadlines(*_deadlines(session, route))
-    await assignment.set_routing(
-        tx, session.id, team_id=route.team_id, skills=list(route.required_skills)
-    )
+        changed = True
+    changed = session.set_sla_deadlines(*_deadlines(session, route)) or changed
+    if route.team_id is not None or route.required_skills:
+        skills = list(route.required_skills)
+        await assignment.set_routing(tx, session.id, team_id=route.team_id, skills=skills)
     outside = not route.hours.is_open(now)
     reply = route.hours.outside_hours_reply
     if outside and reply and session.auto_replied_at is None:
         message_id = await _send_system_text(tx, session, reply, now)
         if message_id is not None:
             session.record_auto_reply(message_id, at=now)
-    await SessionRepository(tx).save(session)
+            changed = True
+    if changed:  # most sessions: no rules, nothing to write
+        await SessionRepository(tx).save(session)
     watch = outside or route.sla is not None or route.follow_up is not None
     if outside or not (await tenant_settings(tx)).auto_assign:
         return Started(route.team_id, None, outside_hours=outside, watch=watch)
