@@ -219,3 +219,37 @@ async def test_bad_rules_teams_and_hours_are_422_naming_the_field(
     assert ok.status_code == 201, ok.text
     assert (await api(client, other_tenant, "GET", f"/teams/{team['id']}")).status_code == 404
     assert (await api(client, other_tenant, "GET", f"/teams/{team['id']}/queue")).status_code == 404
+
+
+async def test_agents_read_teams_but_only_supervisors_change_routing(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    from tests.integration.test_sessions_assignment import _user_login
+
+    _, agent = await _user_login(client, tenant, "agent")
+    _, supervisor = await _user_login(client, tenant, "supervisor")
+    team = {"name": "Vendas"}
+    refused = await client.post("/api/v1/teams", json=team, headers=agent)
+    assert refused.status_code == 403
+    made = await client.post("/api/v1/teams", json=team, headers=supervisor)
+    assert made.status_code == 201, made.text
+    listed = await client.get("/api/v1/teams", headers=agent)
+    assert [t["name"] for t in listed.json()] == ["Vendas"]
+    follow_up = {"nudge_after_seconds": 600, "nudge_text": "Oi?", "close_after_seconds": 3600}
+    put = await client.put(
+        "/api/v1/routing-settings", json={"follow_up": follow_up}, headers=supervisor
+    )
+    assert put.status_code == 200, put.text
+    read = await client.get("/api/v1/routing-settings", headers=agent)
+    assert read.json() == {"follow_up": follow_up}
+    bad = await client.put(
+        "/api/v1/routing-settings",
+        json={"follow_up": {**follow_up, "nudge_after_seconds": 0}},
+        headers=supervisor,
+    )
+    assert bad.status_code == 422
+    gone = await client.delete(f"/api/v1/teams/{made.json()['id']}", headers=supervisor)
+    assert gone.status_code == 204
+    assert (
+        await client.get(f"/api/v1/teams/{made.json()['id']}", headers=agent)
+    ).status_code == 404
