@@ -356,6 +356,11 @@ async def test_a_snoozed_session_leaves_the_inbox_and_comes_back_at_its_time(
     assert ["body", "until"] in [e["loc"] for e in past.json()["errors"]]
     naive = await api(client, tenant, "POST", f"/sessions/{session.id}/snooze", {"until": "soon"})
     assert naive.status_code == 422
+    # Through the API (this process has no Temporal: the snooze is kept all the same).
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    answered = await api(client, tenant, "POST", f"/sessions/{session.id}/snooze", {"until": later})
+    assert answered.status_code == 200, answered.text
+    assert answered.json()["snoozed_until"] is not None
     queue = f"clock-{uuid.uuid4().hex[:8]}"
     until = datetime.now(UTC) + timedelta(seconds=3)
     from ventros.conversations.service import lifecycle
@@ -380,5 +385,5 @@ async def test_a_snoozed_session_leaves_the_inbox_and_comes_back_at_its_time(
     finally:
         await worker.close()
     assert back.occurred_at >= until
-    assert len(await _events(container, tenant, "session.snoozed", session.id)) == 1
+    assert len(await _events(container, tenant, "session.snoozed", session.id)) == 2
     assert (await _session(container, tenant, session.id)).snoozed_until is None
