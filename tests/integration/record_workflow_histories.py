@@ -5,13 +5,16 @@ the activities' results, not their code). Run it again only to add a history, ne
 "fix" a replay failure: a failure means today's code would break the running workflows of
 that history, and the change must go through `workflow.patched`.
 
-    .venv/bin/python -m tests.integration.record_workflow_histories
+    .venv/bin/python -m tests.integration.record_workflow_histories [name ...]
+
+With names, only those histories are recorded (the others' files stay as they are).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ventros.conversations.scheduling import ScheduledInput, ScheduledMessageWorkflow
+from ventros.conversations.service_clock import NextLook, ServiceInput, SessionServiceWorkflow
 from ventros.conversations.workflows import (
     CloseInput,
     LifecycleInput,
@@ -49,6 +53,7 @@ class StandInActivities:
     def __init__(self) -> None:
         self.reads = 0
         self.attempts = 0
+        self.ticks = 0
 
     @activity.defn(name="session_lifecycle_read")
     async def read(self, params: LifecycleInput) -> SessionState:
@@ -60,6 +65,13 @@ class StandInActivities:
     @activity.defn(name="session_lifecycle_close")
     async def close(self, params: CloseInput) -> bool:
         return True
+
+    @activity.defn(name="session_service_tick")
+    async def tick(self, params: ServiceInput) -> NextLook:
+        """An SLA point in a second, then nothing left to wait for."""
+        self.ticks += 1
+        now = activity.info().current_attempt_scheduled_time.timestamp()
+        return NextLook(now + 1.0 if self.ticks == 1 else None)
 
     @activity.defn(name="scheduled_message_send")
     async def send(self, params: ScheduledInput) -> str:
@@ -77,7 +89,12 @@ class StandInActivities:
         return None
 
 
+ONLY = set(sys.argv[1:])
+
+
 async def _record(client: Client, name: str, run: object, arg: object, workflow_id: str) -> None:
+    if ONLY and name not in ONLY:
+        return
     handle = await client.start_workflow(run, arg, id=workflow_id, task_queue=QUEUE)  # type: ignore[call-overload]
     await handle.result()
     history = await handle.fetch_history()
@@ -116,8 +133,14 @@ async def main() -> None:
         Worker(
             env.client,
             task_queue=QUEUE,
-            workflows=[SessionLifecycleWorkflow, ScheduledMessageWorkflow, WebhookDeliveryWorkflow],
+            workflows=[
+                SessionLifecycleWorkflow,
+                ScheduledMessageWorkflow,
+                WebhookDeliveryWorkflow,
+                SessionServiceWorkflow,
+            ],
             activities=[
+                stand_ins.tick,
                 stand_ins.read,
                 stand_ins.close,
                 stand_ins.send,
@@ -152,6 +175,14 @@ async def main() -> None:
             WebhookDeliveryWorkflow.run,
             delivery,
             delivery.workflow_id,
+        )
+        clock = ServiceInput(TENANT, str(uuid.uuid4()))
+        await _record(
+            env.client,
+            "session_service_clock",
+            SessionServiceWorkflow.run,
+            clock,
+            clock.workflow_id,
         )
 
 

@@ -53,6 +53,7 @@ def test_every_context_with_workflows_gives_the_temporal_worker_its_parts() -> N
     assert names == {
         "ScheduledMessageWorkflow",
         "SessionLifecycleWorkflow",
+        "SessionServiceWorkflow",
         "WebhookDeliveryWorkflow",
         "EnrichTrackingWorkflow",
         "SendConversionWorkflow",

@@ -13,6 +13,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from ventros.conversations.scheduling import ScheduledMessageWorkflow
+from ventros.conversations.service_clock import SessionServiceWorkflow
 from ventros.conversations.workflows import LifecycleInput, SessionLifecycleWorkflow
 from ventros.webhooks.workflows import WebhookDeliveryWorkflow
 
@@ -21,6 +22,7 @@ WORKFLOWS = {
     "session_lifecycle_timeout": SessionLifecycleWorkflow,
     "scheduled_message_sent": ScheduledMessageWorkflow,
     "webhook_delivery_second_attempt": WebhookDeliveryWorkflow,
+    "session_service_clock": SessionServiceWorkflow,
 }
 
 

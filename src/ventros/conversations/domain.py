@@ -24,6 +24,7 @@ CLOSE_CHANNEL_DELETED = "channel_deleted"
 MAX_CLOSE_REASON = 200
 CLOSE_TIMEOUT = "timeout"
 CLOSE_MERGED = "merged"
+CLOSE_NO_REPLY = "no_reply"
 MAX_NOTE = 2000
 MAX_NOTE_TEXT = 4096
 MIN_CSAT = 1
@@ -112,6 +113,16 @@ class Session(AggregateRoot):
     csat_comment: str | None = None
     # The last handoff's note for the agent who received the session (None: no note).
     transfer_note: str | None = None
+    # Routing (issue 16): the team serving it, its SLA deadlines in business time (kept
+    # for lists and reports; the service workflow recomputes them), the SLA points raised
+    # ("first_response.warning", ...), snooze, and what the system sent by itself.
+    team_id: uuid.UUID | None = None
+    first_response_due_at: datetime | None = None
+    resolution_due_at: datetime | None = None
+    sla_raised: list[str] = field(default_factory=list)
+    snoozed_until: datetime | None = None
+    auto_replied_at: datetime | None = None
+    follow_up_nudged_at: datetime | None = None
     created_at: datetime = field(default_factory=utcnow)
     updated_at: datetime = field(default_factory=utcnow)
 
@@ -151,13 +162,17 @@ class Session(AggregateRoot):
         """When the inactivity timeout closes the session as things stand. The clock never
         starts before Ventros opened the session: a message delivered late (WAHA retrying
         after an outage, an old timestamp) must not open a session that is already over,
-        closed before any agent could see it."""
-        return max(self.last_activity_at, self.created_at) + timedelta(seconds=timeout_seconds)
+        closed before any agent could see it. A snoozed session idles from its return."""
+        idle_from = max(
+            self.last_activity_at, self.created_at, self.snoozed_until or self.created_at
+        )
+        return idle_from + timedelta(seconds=timeout_seconds)
 
     def is_idle_at(self, at: datetime, timeout_seconds: int) -> bool:
         """True when a message at `at` comes after the inactivity timeout: the session
         should have closed before it (the lifecycle workflow may not have run yet)."""
-        return at - self.last_activity_at > timedelta(seconds=timeout_seconds)
+        idle_from = max(self.last_activity_at, self.snoozed_until or self.last_activity_at)
+        return at - idle_from > timedelta(seconds=timeout_seconds)
 
     def _touch(self, at: datetime) -> None:
         self.last_activity_at = max(self.last_activity_at, at)
@@ -165,6 +180,8 @@ class Session(AggregateRoot):
 
     def record_inbound(self, at: datetime) -> None:
         self._touch(at)
+        if self.snoozed_until is not None:
+            self.unsnooze(reason="customer_wrote")  # the customer brings it back early
         self.last_inbound_at = max(self.last_inbound_at or at, at)
         # A customer writing twice before a reply waits since the FIRST message.
         if self.awaiting_reply_since is None:
@@ -285,6 +302,113 @@ class Session(AggregateRoot):
                 "note": self.transfer_note,
             },
         )
+
+    def route_to(
+        self, team_id: uuid.UUID | None, *, rule_id: uuid.UUID | None, skills: list[str]
+    ) -> None:
+        """The team a routing rule chose (None: the tenant's common queue)."""
+        self.team_id = team_id
+        self.updated_at = utcnow()
+        self.record(
+            events.SESSION_ROUTED,
+            {
+                **self._refs(),
+                "team_id": str(team_id) if team_id else None,
+                "rule_id": str(rule_id) if rule_id else None,
+                "required_skills": skills,
+            },
+        )
+
+    def set_sla_deadlines(
+        self, first_response_due_at: datetime | None, resolution_due_at: datetime | None
+    ) -> bool:
+        """Recomputed deadlines (a schedule edit, DST); True when they changed."""
+        if (self.first_response_due_at, self.resolution_due_at) == (
+            first_response_due_at,
+            resolution_due_at,
+        ):
+            return False
+        self.first_response_due_at = first_response_due_at
+        self.resolution_due_at = resolution_due_at
+        self.updated_at = utcnow()
+        return True
+
+    @property
+    def first_response_met(self) -> bool:
+        return self.first_response_seconds is not None
+
+    def raise_sla(self, kind: str, level: str, *, due_at: datetime, at: datetime) -> bool:
+        """`session.sla_warning` / `session.sla_breached` for one target, once each."""
+        key = f"{kind}.{level}"
+        if key in self.sla_raised:
+            return False
+        self.sla_raised = [*self.sla_raised, key]
+        self.updated_at = utcnow()
+        name = events.SESSION_SLA_WARNING if level == "warning" else events.SESSION_SLA_BREACHED
+        self.record(
+            name,
+            {
+                **self._refs(),
+                "team_id": str(self.team_id) if self.team_id else None,
+                "agent_id": str(self.agent_id) if self.agent_id else None,
+                "kind": kind,
+                "due_at": _iso(due_at),
+                "at": _iso(at),
+            },
+        )
+        return True
+
+    @property
+    def sla_breached(self) -> bool:
+        return any(key.endswith(".breached") for key in self.sla_raised)
+
+    def is_snoozed_at(self, at: datetime) -> bool:
+        return self.snoozed_until is not None and self.snoozed_until > at
+
+    def snooze(self, until: datetime, *, now: datetime) -> None:
+        """Out of the inbox until `until`, when it comes back by itself."""
+        self.ensure_open("snoozed")
+        if until <= now:
+            raise RuleViolation("until must be in the future", field="until")
+        self.snoozed_until = until
+        self.updated_at = utcnow()
+        self.record(events.SESSION_SNOOZED, {**self._refs(), "until": _iso(until)})
+
+    def unsnooze(self, *, reason: str) -> bool:
+        if self.snoozed_until is None:
+            return False
+        self.snoozed_until = None
+        self.updated_at = utcnow()
+        self.record(events.SESSION_UNSNOOZED, {**self._refs(), "reason": reason})
+        return True
+
+    def record_auto_reply(self, message_id: uuid.UUID, *, at: datetime) -> bool:
+        """The outside-hours reply, once per session."""
+        if self.auto_replied_at is not None:
+            return False
+        self.auto_replied_at = at
+        self.record(events.SESSION_AUTO_REPLIED, {**self._refs(), "message_id": str(message_id)})
+        return True
+
+    def silent_since(self) -> datetime | None:
+        """When the customer went quiet after a person's reply: the last activity was ours
+        and nobody waits for us (None: the customer spoke last, or nobody answered yet)."""
+        if not self.is_open or self.awaiting_reply_since is not None or self.reply_count == 0:
+            return None
+        if self.last_inbound_at is not None and self.last_inbound_at >= self.last_activity_at:
+            return None
+        return self.last_activity_at
+
+    def nudged_after_last_inbound(self) -> bool:
+        nudged = self.follow_up_nudged_at
+        return nudged is not None and (
+            self.last_inbound_at is None or nudged > self.last_inbound_at
+        )
+
+    def record_follow_up(self, message_id: uuid.UUID, *, at: datetime) -> None:
+        self.follow_up_nudged_at = at
+        self.updated_at = utcnow()
+        self.record(events.SESSION_FOLLOW_UP_SENT, {**self._refs(), "message_id": str(message_id)})
 
     def record_csat(self, score: int, *, comment: str | None = None) -> None:
         """The customer's rating, 1 to 5, once per session, once it is closed: an open

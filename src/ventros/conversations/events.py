@@ -25,3 +25,12 @@ MESSAGE_SCHEDULED = "message.scheduled"
 MESSAGE_REACTED = "message.reacted"
 MESSAGE_REVOKED = "message.revoked"
 MESSAGE_MEDIA_UPDATED = "message.media_updated"  # kept by Ventros, or unavailable
+
+# Routing, SLA, snooze and follow-ups (issue 16).
+SESSION_ROUTED = "session.routed"
+SESSION_AUTO_REPLIED = "session.auto_replied"
+SESSION_SLA_WARNING = "session.sla_warning"
+SESSION_SLA_BREACHED = "session.sla_breached"
+SESSION_SNOOZED = "session.snoozed"
+SESSION_UNSNOOZED = "session.unsnoozed"
+SESSION_FOLLOW_UP_SENT = "session.follow_up_sent"

@@ -1,11 +1,12 @@
 """Service report: `GET /api/v1/reports/service?from=&to=&group_by=agent|channel|day`.
 
-Sessions started in [from, to), per agent (default), channel or day, and overall, computed
+Sessions started in [from, to), per agent (default), team, channel or day, and overall, computed
 in SQL from the metrics each session stores (conversations.domain.Session): count, median,
 p90 and average first response, average reply time (all replies' waits over all replies),
-median and average resolution, CSAT average and count; `label=` keeps the sessions with
-that conversation label. Supervisors and admins (`reports:read`); RLS keeps it to the
-caller's tenant.
+median and average resolution, CSAT average and count; the SLA breach rate: sessions that
+breached a target (first response or resolution, as the service clock raised them) over
+sessions that had an SLA; `label=` keeps the sessions with that conversation label.
+Supervisors and admins (`reports:read`); RLS keeps it to the caller's tenant.
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ MAX_SPAN = timedelta(days=366)
 
 class GroupBy(StrEnum):
     AGENT = "agent"
+    TEAM = "team"
     CHANNEL = "channel"
     DAY = "day"
 
 
 _KEYS = {
     GroupBy.AGENT: "agent_id::text",
+    GroupBy.TEAM: "team_id::text",
     GroupBy.CHANNEL: "channel_id::text",
     GroupBy.DAY: "to_char(date_trunc('day', started_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD')",
 }
@@ -62,8 +65,15 @@ _FIGURES = """
         AS median_resolution_seconds,
     avg(resolution_seconds) AS average_resolution_seconds,
     avg(csat_score)::float8 AS csat_average,
-    count(csat_score) AS csat_count
+    count(csat_score) AS csat_count,
+    count(*) FILTER (
+        WHERE first_response_due_at IS NOT NULL OR resolution_due_at IS NOT NULL
+    ) AS sla_sessions,
+    count(*) FILTER (
+        WHERE sla_raised && ARRAY['first_response.breached', 'resolution.breached']
+    ) AS sla_breached
 """
+_COUNTS = ("sessions", "closed_sessions", "csat_count", "replies", "sla_sessions", "sla_breached")
 _WHERE = "FROM sessions WHERE started_at >= :since AND started_at < :until"
 _LABELLED = " AND id IN (SELECT session_id FROM session_labels WHERE label_id = :label_id)"
 
@@ -80,11 +90,15 @@ class ServiceFigures(BaseModel):
     average_resolution_seconds: float | None
     csat_average: float | None
     csat_count: int
+    sla_sessions: int = 0
+    sla_breached: int = 0
+    sla_breach_rate: float | None = None  # sla_breached / sla_sessions
 
 
 class ServiceGroup(ServiceFigures):
-    key: str | None  # agent id, channel id or YYYY-MM-DD; None: unassigned sessions
+    key: str | None  # agent, team or channel id, or YYYY-MM-DD; None: no agent / no team
     agent_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
 
 
 class ServiceReport(DateRangeRead):
@@ -95,12 +109,13 @@ class ServiceReport(DateRangeRead):
 
 def _figures(row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
-    for name in ("sessions", "closed_sessions", "csat_count"):
+    for name in _COUNTS:
         data[name] = int(data[name] or 0)
-    data["replies"] = int(data["replies"] or 0)
     for name, value in data.items():
-        if name not in ("key", "sessions", "closed_sessions", "csat_count", "replies"):
+        if name not in ("key", *_COUNTS):
             data[name] = float(value) if value is not None else None
+    sla = data["sla_sessions"]
+    data["sla_breach_rate"] = data["sla_breached"] / sla if sla else None
     return data
 
 
@@ -125,6 +140,8 @@ async def service_report(
         group = ServiceGroup(**_figures(row))
         if group_by is GroupBy.AGENT and group.key is not None:
             group.agent_id = uuid.UUID(group.key)
+        if group_by is GroupBy.TEAM and group.key is not None:
+            group.team_id = uuid.UUID(group.key)
         groups.append(group)
     return ServiceReport(
         since=since,
@@ -166,8 +183,8 @@ async def service(
     label: uuid.UUID | None = None,
 ) -> ServiceReport:
     """Service figures of the sessions started in [from, to) (default: the last 30 days),
-    per agent, channel or day, and overall; `label`: only the sessions with that label
-    (a label id; an unknown one → 404)."""
+    per agent, team, channel or day, and overall (with SLA breach rates); `label`: only
+    the sessions with that label (a label id; an unknown one → 404)."""
     if label is not None:
         await label_catalogue.get_label(uow, principal, label)
     return await get_service_report(

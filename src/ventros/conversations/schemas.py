@@ -36,6 +36,15 @@ class SessionRead(BaseModel):
     transfer_note: str | None = Field(
         description="The note of the last transfer, for the agent who received the session"
     )
+    team_id: uuid.UUID | None = None
+    first_response_due_at: datetime | None = Field(
+        default=None, description="SLA: first reply due by (business time)"
+    )
+    resolution_due_at: datetime | None = Field(
+        default=None, description="SLA: resolution due by (business time)"
+    )
+    sla_breached: bool = False
+    snoozed_until: datetime | None = None
 
     @classmethod
     def of(cls, session: Session) -> SessionRead:
@@ -60,6 +69,11 @@ class SessionRead(BaseModel):
                 else None
             ),
             transfer_note=session.transfer_note,
+            team_id=session.team_id,
+            first_response_due_at=session.first_response_due_at,
+            resolution_due_at=session.resolution_due_at,
+            sla_breached=session.sla_breached,
+            snoozed_until=session.snoozed_until,
         )
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def wire(container: Container) -> Wiring:
     from ventros.agents.ports import REQUEUE_SESSIONS, SESSION_LOAD
     from ventros.contacts.ports import MOVE_SESSIONS
-    from ventros.conversations import reports, scheduling, workflows
+    from ventros.conversations import reports, scheduling, service_clock, workflows
     from ventros.conversations.api import labels_and_notes, router, session_actions
     from ventros.conversations.handlers import channels, csat, lifecycle, sending
     from ventros.conversations.service import assignment
@@ -30,7 +30,10 @@ def wire(container: Container) -> Wiring:
                 lambda: (container.waha_sender, container.secret_box),
                 sending.media_links_for(container.settings),
             ),
-            *lifecycle.consumers(workflows.start_lifecycle.on(container.temporal)),
+            *lifecycle.consumers(
+                workflows.start_lifecycle.on(container.temporal),
+                service_clock.waker(container.temporal),
+            ),
             *csat.CONSUMERS,
         ],
         provides=[
@@ -41,5 +44,6 @@ def wire(container: Container) -> Wiring:
         worker_parts=[
             partial(scheduling.worker_parts, container),
             partial(workflows.worker_parts, container),
+            partial(service_clock.worker_parts, container),
         ],
     )

@@ -33,6 +33,7 @@ CONTEXTS: tuple[str, ...] = (
     "ventros.analysis.wiring",
     "ventros.media.wiring",
     "ventros.replies.wiring",
+    "ventros.routing.wiring",
 )
 
 

@@ -26,6 +26,7 @@ TABLE_MODULES = (
     "ventros.media.repository",
     "ventros.channels.health",
     "ventros.replies.repository",
+    "ventros.routing.repository",
 )
 
 

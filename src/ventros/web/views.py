@@ -24,7 +24,7 @@ from ventros.agents.ports import SESSION_LOAD
 from ventros.audit import service as audit
 from ventros.audit.api import event_feed
 from ventros.contacts import service as contacts
-from ventros.conversations import inbox, scheduling
+from ventros.conversations import inbox, scheduling, service_clock
 from ventros.conversations import service as conversations
 from ventros.conversations.domain import Message, MessageStatus, Session, SessionStatus
 from ventros.conversations.repository import SessionFilter
@@ -741,6 +741,28 @@ async def close(request: Request, session_id: uuid.UUID, session: CheckedWebSess
     async def run() -> str:
         await lifecycle.close_session(_container(request).uow, principal, session_id, reason=None)
         return "closed"
+
+    return await _act(f"/app/inbox/{session_id}", run)
+
+
+@router.post("/app/inbox/{session_id}/snooze")
+async def snooze(request: Request, session_id: uuid.UUID, session: CheckedWebSession) -> Response:
+    principal = session.principal
+    require(principal, Permission.SESSIONS_ACT_OWN)
+    raw = (await form_of(request)).get("until", "").strip()
+    container = _container(request)
+
+    async def run() -> str:
+        if not raw:
+            raise RuleViolation("choose when the conversation comes back", field="until")
+        await service_clock.snooze_session(
+            container.uow,
+            principal,
+            session_id,
+            until=_parse_local(raw),
+            temporal=container.temporal,
+        )
+        return "snoozed"
 
     return await _act(f"/app/inbox/{session_id}", run)
 

@@ -42,11 +42,12 @@ async def list_sessions(
     channel_id: uuid.UUID | None = None,
     needs_attention: bool | None = None,
     label: uuid.UUID | None = None,
+    team_id: uuid.UUID | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Page[SessionRead]:
     """Sessions, newest first, filtered by status, agent, contact, channel, label (a
-    label id; an unknown one → 404), or whether the customer's mood flagged them
+    label id; an unknown one → 404), team, or whether the customer's mood flagged them
     (`needs_attention`)."""
     if label is not None:
         await label_catalogue.get_label(uow, principal, label)
@@ -60,6 +61,7 @@ async def list_sessions(
             channel_id=channel_id,
             needs_attention=needs_attention,
             label_id=label,
+            team_id=team_id,
         ),
         limit=limit,
         before=decode_cursor(cursor),
@@ -67,6 +69,13 @@ async def list_sessions(
     return Page(
         items=[SessionRead.of(s) for s in page.items], next_cursor=encode_cursor(page.next_before)
     )
+
+
+@router.get("/teams/{team_id}/queue", response_model=list[SessionRead])
+async def team_queue(team_id: uuid.UUID, principal: SessionReader, uow: Uow) -> list[SessionRead]:
+    """The team's open sessions nobody holds yet, oldest first (queued, or waiting for the
+    team's opening hours)."""
+    return [SessionRead.of(s) for s in await service.team_queue(uow, principal, team_id)]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionRead)

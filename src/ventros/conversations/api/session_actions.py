@@ -4,12 +4,14 @@ session. Agents act on their own sessions only; supervisors and admins on any.""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from ventros.api.deps import Uow, authorized
+from ventros.api.deps import ContainerDep, Uow, authorized
+from ventros.conversations import service_clock
 from ventros.conversations.schemas import SessionRead
 from ventros.conversations.service import lifecycle
 from ventros.identity.domain import Principal
@@ -40,6 +42,12 @@ class SessionClose(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=200)
+
+
+class SessionSnooze(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    until: AwareDatetime = Field(description="when the session comes back to the inbox")
 
 
 class SessionCsat(BaseModel):
@@ -89,5 +97,21 @@ async def record_csat(
     """The customer's rating, 1..5, once per session (a second one is 409)."""
     session = await lifecycle.record_csat(
         uow, principal, session_id, score=body.score, comment=body.comment
+    )
+    return SessionRead.of(session)
+
+
+@router.post("/sessions/{session_id}/snooze", response_model=SessionRead)
+async def snooze_session(
+    session_id: uuid.UUID,
+    body: SessionSnooze,
+    principal: SessionActor,
+    uow: Uow,
+    container: ContainerDep,
+) -> SessionRead:
+    """Put the session aside until `until` (future): it leaves the inbox and comes back."""
+    until = body.until.astimezone(UTC)
+    session = await service_clock.snooze_session(
+        uow, principal, session_id, until=until, temporal=container.temporal
     )
     return SessionRead.of(session)

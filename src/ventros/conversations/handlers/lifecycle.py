@@ -1,7 +1,9 @@
 """Conversations' reactions that drive the session lifecycle.
 
 * `session.started` → start the session's `SessionLifecycleWorkflow` (idempotent by id);
-* `session.started` → automatic assignment, when the tenant has `auto_assign` on;
+* `session.started` → routing to a team (service/routing.py), then automatic assignment
+  within the team when the tenant has `auto_assign` on and the team is open; and the
+  session's service clock (service_clock.py) when it has hours, an SLA or a follow-up;
 * `agent.status_changed` (to available) and `session.closed` → serve the waiting queue.
 
 Each runs in the consumer's unit of work for the event's tenant (platform.consumers), so
@@ -17,7 +19,8 @@ import structlog
 
 from ventros.agents.domain import AGENT_STATUS_CHANGED
 from ventros.conversations import events
-from ventros.conversations.service import assignment
+from ventros.conversations.service import assignment, routing
+from ventros.conversations.service_clock import ServiceInput
 from ventros.conversations.workflows import LifecycleInput
 from ventros.identity.domain import AgentStatus
 from ventros.identity.service import tenant_settings
@@ -31,6 +34,8 @@ log = structlog.get_logger(__name__)
 # Starts one lifecycle workflow (idempotently): the wiring binds it to the process's
 # Temporal; tests to their own client and task queue.
 LifecycleStarter = Callable[[LifecycleInput], Awaitable[object]]
+# Wakes (or starts) a session's service clock; None: no clock (tests of assignment alone).
+ServiceWaker = Callable[[ServiceInput], Awaitable[object]]
 
 
 def _session_id(event: DomainEvent) -> uuid.UUID:
@@ -50,11 +55,27 @@ class WhenSessionStartedStartLifecycle:
             log.warning("no Temporal: session timeout not scheduled", session_id=params.session_id)
 
 
-async def when_session_started_assign_agent(event: DomainEvent, tx: UnitOfWork) -> None:
-    """AssignAgentToSession, if the tenant assigns automatically."""
-    if not (await tenant_settings(tx)).auto_assign:
-        return
-    await assignment.assign_agent_to_session(tx, _session_id(event))
+class WhenSessionStartedRouteAndAssign:
+    """Routes the session to a team, assigns it (if the tenant assigns automatically and
+    the team is open), and starts its service clock when it has something to wait for."""
+
+    def __init__(self, wake: ServiceWaker | None = None) -> None:
+        self._wake = wake
+
+    async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:
+        started = await routing.route_new_session(tx, _session_id(event))
+        if not started.watch or self._wake is None:
+            return
+        params = ServiceInput(str(event.tenant_id), str(_session_id(event)))
+        try:
+            await self._wake(params)
+        except TemporalNotConfigured:
+            log.warning(
+                "no Temporal: SLA and follow-ups not scheduled", session_id=params.session_id
+            )
+
+
+when_session_started_assign_agent = WhenSessionStartedRouteAndAssign()
 
 
 async def when_agent_available_or_session_closed_drain_queue(
@@ -78,9 +99,15 @@ def lifecycle_consumer(start: LifecycleStarter) -> Consumer:
     )
 
 
-ASSIGN = Consumer(
-    "conversations.auto_assign", (events.SESSION_STARTED,), when_session_started_assign_agent
-)
+def assign_consumer(wake: ServiceWaker | None = None) -> Consumer:
+    return Consumer(
+        "conversations.auto_assign",
+        (events.SESSION_STARTED,),
+        WhenSessionStartedRouteAndAssign(wake),
+    )
+
+
+ASSIGN = assign_consumer()
 DRAIN = Consumer(
     "conversations.drain_assignment_queue",
     (AGENT_STATUS_CHANGED, events.SESSION_CLOSED),
@@ -88,5 +115,5 @@ DRAIN = Consumer(
 )
 
 
-def consumers(start: LifecycleStarter) -> list[Consumer]:
-    return [lifecycle_consumer(start), ASSIGN, DRAIN]
+def consumers(start: LifecycleStarter, wake: ServiceWaker | None = None) -> list[Consumer]:
+    return [lifecycle_consumer(start), assign_consumer(wake), DRAIN]

@@ -41,6 +41,7 @@ class InboxItem:
     unread: int
     sort_at: datetime
     mentioned: bool = False  # a private note in it @mentions the reader
+    team_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,12 @@ class InboxQuery:
     label_id: uuid.UUID | None = None
 
 
+# A snoozed session leaves the open views until it comes back.
+_AWAKE = "(s.snoozed_until IS NULL OR s.snoozed_until <= now())"
 _WHERE = {
-    "mine": "s.status = 'open' AND s.agent_id = :user_id",
-    "unassigned": "s.status = 'open' AND s.agent_id IS NULL",
-    "all": "s.status = 'open'",
+    "mine": f"s.status = 'open' AND s.agent_id = :user_id AND {_AWAKE}",
+    "unassigned": f"s.status = 'open' AND s.agent_id IS NULL AND {_AWAKE}",
+    "all": f"s.status = 'open' AND {_AWAKE}",
     "closed": "s.status = 'closed'",
     # Open or closed: a colleague may ask about a conversation that has ended.
     "mentions": "EXISTS (SELECT 1 FROM note_mentions nm WHERE nm.tenant_id = s.tenant_id"
@@ -97,11 +100,13 @@ def _sql(query: InboxQuery) -> tuple[str, dict[str, Any]]:
                EXISTS (
                    SELECT 1 FROM note_mentions nm WHERE nm.tenant_id = s.tenant_id
                    AND nm.agent_id = :user_id AND nm.session_id = s.id
-               ) AS mentioned
+               ) AS mentioned,
+               tm.name AS team_name
         FROM sessions s
         JOIN contacts c ON c.id = s.contact_id
         LEFT JOIN channels ch ON ch.id = s.channel_id
         LEFT JOIN users u ON u.id = s.agent_id
+        LEFT JOIN teams tm ON tm.id = s.team_id
         LEFT JOIN session_reads r ON r.session_id = s.id
         LEFT JOIN LATERAL (
             SELECT m.type, m.text, m.caption, m.direction FROM messages m

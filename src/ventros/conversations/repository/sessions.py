@@ -33,6 +33,7 @@ class SessionFilter:
     channel_id: uuid.UUID | None = None
     needs_attention: bool | None = None  # flagged by Analysis (its session_moods table)
     label_id: uuid.UUID | None = None  # sessions with this label
+    team_id: uuid.UUID | None = None
 
 
 # Analysis owns the mood; a subquery by name keeps Conversations from importing it.
@@ -62,6 +63,13 @@ def _session_values(session: Session) -> dict[str, Any]:
         "csat_score": session.csat_score,
         "csat_comment": session.csat_comment,
         "transfer_note": session.transfer_note,
+        "team_id": session.team_id,
+        "first_response_due_at": session.first_response_due_at,
+        "resolution_due_at": session.resolution_due_at,
+        "sla_raised": session.sla_raised,
+        "snoozed_until": session.snoozed_until,
+        "auto_replied_at": session.auto_replied_at,
+        "follow_up_nudged_at": session.follow_up_nudged_at,
         "created_at": session.created_at,
         "updated_at": session.updated_at,
     }
@@ -82,6 +90,13 @@ _SESSION_MUTABLE = (
     "csat_score",
     "csat_comment",
     "transfer_note",
+    "team_id",
+    "first_response_due_at",
+    "resolution_due_at",
+    "sla_raised",
+    "snoozed_until",
+    "auto_replied_at",
+    "follow_up_nudged_at",
     "updated_at",
 )
 
@@ -107,6 +122,13 @@ def _session_from_row(row: Row[Any]) -> Session:
         csat_score=row.csat_score,
         csat_comment=row.csat_comment,
         transfer_note=row.transfer_note,
+        team_id=row.team_id,
+        first_response_due_at=row.first_response_due_at,
+        resolution_due_at=row.resolution_due_at,
+        sla_raised=list(row.sla_raised),
+        snoozed_until=row.snoozed_until,
+        auto_replied_at=row.auto_replied_at,
+        follow_up_nudged_at=row.follow_up_nudged_at,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -240,6 +262,19 @@ class SessionRepository:
         rows = await self._uow.connection.execute(query)
         return [self._uow.track(_session_from_row(row)) for row in rows]
 
+    async def waiting_of_team(self, team_id: uuid.UUID, *, limit: int = 200) -> list[Session]:
+        query = (
+            select(sessions)
+            .where(
+                sessions.c.team_id == team_id,
+                sessions.c.status == SessionStatus.OPEN.value,
+                sessions.c.agent_id.is_(None),
+            )
+            .order_by(sessions.c.started_at, sessions.c.id)
+            .limit(limit)
+        )
+        return [_session_from_row(row) for row in await self._uow.connection.execute(query)]
+
     async def list(
         self, filters: SessionFilter, *, limit: int, before: uuid.UUID | None
     ) -> list[Session]:
@@ -254,6 +289,8 @@ class SessionRepository:
             query = query.where(sessions.c.contact_id == filters.contact_id)
         if filters.channel_id is not None:
             query = query.where(sessions.c.channel_id == filters.channel_id)
+        if filters.team_id is not None:
+            query = query.where(sessions.c.team_id == filters.team_id)
         if filters.needs_attention is not None:
             flagged = sessions.c.id.in_(_FLAGGED_SESSIONS)
             query = query.where(flagged if filters.needs_attention else ~flagged)

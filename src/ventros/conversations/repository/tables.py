@@ -40,6 +40,13 @@ sessions = Table(
     Column("csat_score", Integer),
     Column("csat_comment", Text),
     Column("transfer_note", Text),
+    Column("team_id", UUID(as_uuid=True)),
+    Column("first_response_due_at", DateTime(timezone=True)),
+    Column("resolution_due_at", DateTime(timezone=True)),
+    Column("sla_raised", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
+    Column("snoozed_until", DateTime(timezone=True)),
+    Column("auto_replied_at", DateTime(timezone=True)),
+    Column("follow_up_nudged_at", DateTime(timezone=True)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # One open session per contact and channel; concurrent ingests race on this index.
@@ -56,6 +63,7 @@ sessions = Table(
     Index("ix_sessions_tenant_id_channel_id_status", "tenant_id", "channel_id", "status"),
     Index("ix_sessions_tenant_id_agent_id_status", "tenant_id", "agent_id", "status"),
     Index("ix_sessions_tenant_started", "tenant_id", "started_at"),
+    Index("ix_sessions_tenant_id_team_id_status", "tenant_id", "team_id", "status"),
     # The inbox: one status, most recent activity first.
     Index(
         "ix_sessions_tenant_status_activity",

@@ -71,6 +71,18 @@ async def list_sessions(
     return SessionPage(items, items[-1].id if len(rows) > limit else None)
 
 
+async def team_queue(
+    uow: UnitOfWorkFactory, principal: Principal, team_id: uuid.UUID
+) -> list[Session]:
+    """A team's waiting sessions, oldest first (404 for a team that is not the tenant's)."""
+    from ventros.routing import service as routes
+
+    async with _open(uow, principal) as tx:
+        if await routes.team_members(tx, team_id) is None:
+            raise NotFound("team not found")
+        return await SessionRepository(tx).waiting_of_team(team_id)
+
+
 async def get_session(
     uow: UnitOfWorkFactory, principal: Principal, session_id: uuid.UUID
 ) -> Session:

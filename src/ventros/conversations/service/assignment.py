@@ -40,6 +40,7 @@ from ventros.identity.domain import AgentStatus
 from ventros.identity.repository import users
 from ventros.kernel.clock import utcnow
 from ventros.platform.uow import UnitOfWork
+from ventros.routing import service as routes
 
 DRAIN_BATCH = 50
 
@@ -107,9 +108,15 @@ async def _try(
     return None, False
 
 
-async def claim_agent(tx: UnitOfWork, required: list[str]) -> AgentSlot | None:
-    """The best agent who can take one more session, locked for this transaction."""
+async def claim_agent(
+    tx: UnitOfWork, required: list[str], members: tuple[uuid.UUID, ...] | None = None
+) -> AgentSlot | None:
+    """The best agent who can take one more session, locked for this transaction;
+    `members`: only these agents (the session's team), None: anyone."""
     candidates = await agents.available_agents(tx, required)
+    if members is not None:
+        allowed = set(members)
+        candidates = [a for a in candidates if a.id in allowed]
     ranked = rank(candidates, await open_loads(tx, [a.id for a in candidates]))
     # The best-ranked agent nobody else holds, locked in one round trip (ORDER BY rank,
     # SKIP LOCKED, LIMIT 1): concurrent assigners rank alike, and trying the agents one by
@@ -179,6 +186,23 @@ async def _upsert(
     )
 
 
+async def set_routing(
+    tx: UnitOfWork, session_id: uuid.UUID, *, team_id: uuid.UUID | None, skills: list[str]
+) -> None:
+    """The skills a routing rule requires (the team is the session's `team_id`); the
+    session is not queued by this."""
+    del team_id  # kept on the session row, which assignment reads
+    statement = insert(session_assignments).values(
+        session_id=session_id, tenant_id=tx.tenant_id, required_skills=skills
+    )
+    await tx.connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[session_assignments.c.session_id],
+            set_={"required_skills": statement.excluded.required_skills},
+        )
+    )
+
+
 async def dequeue(tx: UnitOfWork, session_id: uuid.UUID) -> None:
     await tx.connection.execute(
         session_assignments.update()
@@ -220,7 +244,8 @@ async def assign_agent_to_session(
         return AssignmentResult(session_id, session.agent_id)
     stored = await _routing(tx, session_id)
     skills = sorted({s.strip().lower() for s in required_skills or stored or [] if s.strip()})
-    slot = await claim_agent(tx, skills)
+    members = await routes.team_members(tx, session.team_id)
+    slot = await claim_agent(tx, skills, members)
     if slot is None:
         await _upsert(tx, session_id, skills=skills, queued_at=session.started_at, assigned_at=None)
         return AssignmentResult(session_id, None, queued=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from ventros.agents import repository as agents
 from ventros.conversations.domain import CLOSE_TIMEOUT, Session
@@ -157,6 +158,20 @@ async def close_session(
     return session
 
 
+async def snooze_session(
+    uow: UnitOfWorkFactory, principal: Principal, session_id: uuid.UUID, *, until: datetime
+) -> Session:
+    """`session.snoozed`: out of the inbox until `until` (in the future), when the
+    session's service clock brings it back (`session.unsnoozed`). The caller wakes it."""
+    async with _open(uow, principal) as tx:
+        session = await _locked_session(tx, session_id)
+        await authorize_write(tx, principal, session, "snooze")
+        session.snooze(until, now=utcnow())
+        await SessionRepository(tx).save(session)
+        await tx.commit()
+    return session
+
+
 async def record_csat(
     uow: UnitOfWorkFactory,
     principal: Principal,
@@ -184,7 +199,10 @@ async def close_if_idle(tx: UnitOfWork, session_id: uuid.UUID, *, timeout_second
         session = await _locked_session(tx, session_id)
     except NotFound:
         return False
-    if not session.is_open or utcnow() <= session.idle_deadline(timeout_seconds):
+    now = utcnow()
+    if not session.is_open or session.is_snoozed_at(now):
+        return False
+    if now <= session.idle_deadline(timeout_seconds):
         return False
     session.close(CLOSE_TIMEOUT)
     await SessionRepository(tx).save(session)
