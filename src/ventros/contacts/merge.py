@@ -147,3 +147,43 @@ async def suggest_duplicates(
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
         rows = await tx.connection.execute(_DUPLICATES_SQL, {"limit": limit})
         return [DuplicatePair(row.a, row.b, row.reason) for row in rows]
+
+
+# The same three rules as above, anchored on one contact (its page's suggestions).
+_DUPLICATES_OF_SQL = text(
+    """
+    WITH me AS (
+        SELECT id, lower(name) AS name, lower(email) AS email,
+               right(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 8) AS tail,
+               left(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 4) AS head
+        FROM contacts WHERE id = :contact_id AND deleted_at IS NULL
+    ), live AS (
+        SELECT id, lower(name) AS name, lower(email) AS email,
+               right(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 8) AS tail,
+               left(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 4) AS head
+        FROM contacts WHERE deleted_at IS NULL AND id <> :contact_id
+    )
+    SELECT b.id AS b,
+           CASE WHEN me.email IS NOT NULL AND me.email = b.email THEN 'same_email'
+                WHEN me.tail <> '' AND me.tail = b.tail AND me.head = b.head THEN 'same_phone'
+                ELSE 'same_name_similar_phone' END AS reason
+    FROM me JOIN live b ON
+          (me.email IS NOT NULL AND me.email = b.email)
+       OR (length(me.tail) = 8 AND me.tail = b.tail AND me.head = b.head)
+       OR (me.name = b.name AND me.tail <> '' AND b.tail <> ''
+           AND right(me.tail, 6) = right(b.tail, 6))
+    ORDER BY b.id DESC
+    LIMIT :limit
+    """
+)
+
+
+async def duplicates_of(
+    uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID, *, limit: int = 10
+) -> list[DuplicatePair]:
+    """Live contacts that look like this one, with the reason (its page's suggestions)."""
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        rows = await tx.connection.execute(
+            _DUPLICATES_OF_SQL, {"contact_id": contact_id, "limit": limit}
+        )
+        return [DuplicatePair(contact_id, row.b, row.reason) for row in rows]
