@@ -4,8 +4,9 @@ and drop or by each card's keyboard menu. Moves go through the same use case as 
 
 from __future__ import annotations
 
+import functools
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_timedelta
@@ -60,9 +61,26 @@ class CardView:
         self.contact_id = card.contact_id
         self.contact = contact
         self.entered_at = card.entered_at
-        self.in_stage = format_timedelta(
-            utcnow() - card.entered_at, threshold=1.1, locale=i18n.babel_locale(locale)
-        )
+        self.in_stage = time_in_stage((utcnow() - card.entered_at).total_seconds(), locale)
+
+
+# Babel's duration words cost ~0.2 ms each; a board shows hundreds of cards but only a
+# few distinct rounded durations, so each is worded once.
+_UNITS = ((86_400 * 30, 86_400 * 60), (86_400, 86_400 * 2), (3_600, 3_600 * 2), (60, 0))
+
+
+def time_in_stage(seconds: float, locale: str) -> str:
+    for unit, from_seconds in _UNITS:
+        if seconds >= from_seconds:
+            return _worded(max(1, round(seconds / unit)) * unit, locale)
+    return _worded(60, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worded(seconds: int, locale: str) -> str:
+    return format_timedelta(
+        timedelta(seconds=seconds), threshold=1, locale=i18n.babel_locale(locale)
+    )
 
 
 async def _cards(
