@@ -291,3 +291,40 @@ async def test_unknown_contact_ids_and_bad_input_are_not_500(
             f"/app/contacts/{uuid.uuid4()}/merge", data={"csrf_token": csrf, "duplicate_id": "?"}
         )
         assert response.status_code == 303
+
+
+async def test_an_admin_creates_a_pipeline_with_rules_and_an_agent_may_not(
+    web_app: FastAPI, container: Container, tenant: TenantLogin
+) -> None:
+    web, csrf = await logged_in(web_app, tenant.email)
+    async with aclosing(web):
+        listing = await web.get("/app/pipelines")
+        assert count_hooks(listing.text, "pipeline-create") == 1
+        bad = await web.post(
+            "/app/pipelines",
+            data={"csrf_token": csrf, "name": "Ruim", "stages": "A\nB", "transitions": "A > Z"},
+        )
+        assert bad.status_code == 422
+        assert count_hooks(bad.text, "pipeline-create-error") == 1
+        made = await web.post(
+            "/app/pipelines",
+            data={"csrf_token": csrf, "name": "Suporte", "stages": "Aberto\nResolvido | won",
+                  "transitions": "Aberto > Resolvido"},
+        )  # fmt: skip
+        assert made.status_code == 303
+        pipeline_id = uuid.UUID(made.headers["location"].split("?")[0].rsplit("/", 1)[-1])
+        created = await pipelines.get_pipeline(container.uow, principal_of(tenant), pipeline_id)
+        assert [(s.name, s.kind.value) for s in created.stages] == [
+            ("Aberto", "open"),
+            ("Resolvido", "won"),
+        ]
+        assert created.allowed_transitions is not None
+    agent = await add_user(container, tenant, Role.AGENT)
+    agent_web, agent_csrf = await logged_in(web_app, agent.email)
+    async with aclosing(agent_web):
+        listing = await agent_web.get("/app/pipelines")
+        assert count_hooks(listing.text, "pipeline-create") == 0
+        refused = await agent_web.post(
+            "/app/pipelines", data={"csrf_token": agent_csrf, "name": "X", "stages": "A"}
+        )
+        assert refused.status_code == 403

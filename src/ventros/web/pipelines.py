@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
 from ventros.contacts import service as contacts
-from ventros.identity.permissions import Permission, require
+from ventros.identity.permissions import Permission, allows, require
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.pipelines import service as pipelines
@@ -28,15 +28,79 @@ router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
 CARDS_PER_COLUMN = 50
 PIPELINES_SHOWN = 100
+# The stage kinds as a Portuguese speaker writes them, too.
+STAGE_KIND_WORDS = {"aberto": "open", "aberta": "open", "ganho": "won", "perdido": "lost"}
+
+
+def _can_manage(shell: Shell) -> bool:
+    return allows(shell.principal.role, Permission.PIPELINES_MANAGE)
+
+
+async def _list_page(
+    request: Request,
+    shell: Shell,
+    form: dict[str, str] | None = None,
+    error: bool = False,
+    status_code: int = 200,
+) -> Response:
+    page = await pipelines.list_pipelines(
+        _container(request).uow, shell.principal, limit=PIPELINES_SHOWN
+    )
+    context = {
+        "pipelines": page.items,
+        "can_manage": _can_manage(shell),
+        "form": form or {"name": "", "stages": "", "transitions": ""},
+        "error": error,
+    }
+    return _page(request, shell, "pipelines.html", context, status_code)
 
 
 @router.get("/app/pipelines")
 async def pipelines_page(request: Request, shell: ShellDep) -> Response:
     require(shell.principal, Permission.PIPELINES_READ)
-    page = await pipelines.list_pipelines(
-        _container(request).uow, shell.principal, limit=PIPELINES_SHOWN
-    )
-    return _page(request, shell, "pipelines.html", {"pipelines": page.items})
+    return await _list_page(request, shell)
+
+
+def _stages(raw: str) -> list[tuple[str, str]]:
+    """One stage a line: its name, then optionally `| won` or `| lost` (open otherwise)."""
+    stages = []
+    for line in raw.splitlines():
+        name, _, kind = line.partition("|")
+        if name.strip():
+            chosen = kind.strip().lower() or "open"
+            stages.append((name.strip()[:200], STAGE_KIND_WORDS.get(chosen, chosen)))
+    return stages
+
+
+def _transitions(raw: str) -> list[tuple[str, str]] | None:
+    """One allowed move a line, `From > To`; none at all: any move is allowed."""
+    moves = []
+    for line in raw.splitlines():
+        source, arrow, target = line.partition(">")
+        if line.strip() and not arrow:
+            raise RuleViolation("write a move as From > To", field="allowed_transitions")
+        if arrow:
+            moves.append((source.strip(), target.strip()))
+    return moves or None
+
+
+@router.post("/app/pipelines")
+async def create_pipeline(request: Request, _csrf: CheckedWebSession, shell: ShellDep) -> Response:
+    require(shell.principal, Permission.PIPELINES_MANAGE)
+    form = await form_of(request)
+    values = {key: form.get(key, "")[:5000] for key in ("name", "stages", "transitions")}
+    try:
+        command = pipelines.CreatePipeline(
+            name=values["name"].strip()[:200],
+            stages=_stages(values["stages"]),
+            allowed_transitions=_transitions(values["transitions"]),
+        )
+        if not command.name:
+            raise RuleViolation("a pipeline needs a name", field="name")
+        created = await pipelines.create_pipeline(_container(request).uow, shell.principal, command)
+    except (RuleViolation, ValueError):
+        return await _list_page(request, shell, values, error=True, status_code=422)
+    return _back(f"/app/pipelines/{created.id}", toast_info="saved")
 
 
 def _cursor(after: tuple[datetime, uuid.UUID] | None) -> str | None:
