@@ -80,6 +80,9 @@ async def test_create_shows_field_errors_and_a_duplicate_links_to_the_existing_c
                   "tags": "vip, vip, lead"},
         )  # fmt: skip
         assert made.status_code == 303
+        tagged = await web.get("/app/contacts/rows", params={"tag": "lead"})
+        assert made.headers["location"].split("?")[0].rsplit("/", 1)[-1] in row_ids(tagged.text)
+        assert str(existing) not in row_ids(tagged.text)
         page = await web.get(made.headers["location"])
         assert page.status_code == 200
         assert "Nova Pessoa" in page.text
@@ -142,6 +145,10 @@ async def test_merge_edit_export_and_anonymise_for_an_admin(
         assert "toast_info=anonymised" in done.headers["location"]
         after = await contacts.get_contact(container.uow, principal_of(tenant), survivor)
         assert after.email is None
+        deleted = await web.post(f"/app/contacts/{survivor}/delete", data={"csrf_token": csrf})
+        assert "toast_info=deleted" in deleted.headers["location"]
+        assert (await web.get(f"/app/contacts/{survivor}")).status_code == 404
+        assert str(survivor) not in row_ids((await web.get("/app/contacts")).text)
 
 
 async def test_a_viewer_sees_no_write_control_and_is_refused_writes(
