@@ -39,6 +39,36 @@ def create_contact(page: Any, demo: Demo, name: str, phone: str) -> None:
     form.get_by_test_id("contact-create-submit").click()
 
 
+def test_contacts_screens_pass_axe_and_are_photographed(browser: Any, demo: Demo) -> None:
+    # First in this module: the pictures show the demo's contacts, not the tests' ones.
+    # axe is injected as an inline script, which the app's CSP rightly refuses.
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, bypass_csp=True, locale="pt-BR"
+    )
+    try:
+        page = log_in(context, demo, "supervisor")
+        page.goto(f"{demo.base_url}/app/contacts")
+        page.get_by_test_id("contacts-table").wait_for()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "contacts.png"))
+        list_problems = axe_violations(page)
+        page.get_by_test_id("contact-row").filter(has_text="Amanda Barbosa").first.locator(
+            "a"
+        ).click()
+        page.get_by_test_id("contact-timeline").wait_for()
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(SCREENSHOTS / "contact.png"))
+        contact_problems = axe_violations(page)
+    finally:
+        context.close()
+    problems = list_problems + contact_problems
+    assert problems == [], json.dumps(
+        [{"id": p["id"], "impact": p["impact"], "nodes": [n["html"] for n in p["nodes"][:3]]}
+         for p in problems],
+        indent=1,
+    )  # fmt: skip
+
+
 def test_create_then_find_by_the_old_phone_and_a_duplicate_is_refused(
     context: Any, demo: Demo
 ) -> None:
@@ -133,32 +163,3 @@ def test_an_admin_exports_and_anonymises_after_confirming(context: Any, demo: De
     page.get_by_test_id("contact-anonymise-confirm").click()
     expect(page.get_by_test_id("toast-info")).to_be_visible()
     assert api.call("GET", f"/contacts/{contact_id}")["name"] != "Dora Dados"
-
-
-def test_contacts_screens_pass_axe_and_are_photographed(browser: Any, demo: Demo) -> None:
-    # axe is injected as an inline script, which the app's CSP rightly refuses.
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 800}, bypass_csp=True, locale="pt-BR"
-    )
-    try:
-        page = log_in(context, demo, "supervisor")
-        page.goto(f"{demo.base_url}/app/contacts")
-        page.get_by_test_id("contacts-table").wait_for()
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "contacts.png"))
-        list_problems = axe_violations(page)
-        page.get_by_test_id("contact-row").filter(has_text="Amanda Barbosa").first.locator(
-            "a"
-        ).click()
-        page.get_by_test_id("contact-timeline").wait_for()
-        page.wait_for_timeout(300)
-        page.screenshot(path=str(SCREENSHOTS / "contact.png"))
-        contact_problems = axe_violations(page)
-    finally:
-        context.close()
-    problems = list_problems + contact_problems
-    assert problems == [], json.dumps(
-        [{"id": p["id"], "impact": p["impact"], "nodes": [n["html"] for n in p["nodes"][:3]]}
-         for p in problems],
-        indent=1,
-    )  # fmt: skip

@@ -335,3 +335,19 @@ async def test_an_admin_creates_a_pipeline_with_rules_and_an_agent_may_not(
             "/app/pipelines", data={"csrf_token": agent_csrf, "name": "X", "stages": "A"}
         )
         assert refused.status_code == 403
+
+
+async def test_the_screens_speak_english_when_asked(
+    web_app: FastAPI, container: Container, tenant: TenantLogin
+) -> None:
+    pipeline = await a_pipeline(container, tenant)
+    web, _ = await logged_in(web_app, tenant.email)
+    async with aclosing(web):
+        english = {"accept-language": "en"}
+        listing = await web.get("/app/contacts", headers=english)
+        assert "New contact" in listing.text
+        assert "Novo contato" not in listing.text
+        board = await web.get(f"/app/pipelines/{pipeline.id}", headers=english)
+        assert ">Won<" in board.text
+        portuguese = await web.get(f"/app/pipelines/{pipeline.id}")
+        assert ">Ganho<" in portuguese.text
