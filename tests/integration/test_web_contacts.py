@@ -351,3 +351,35 @@ async def test_the_screens_speak_english_when_asked(
         assert ">Won<" in board.text
         portuguese = await web.get(f"/app/pipelines/{pipeline.id}")
         assert ">Ganho<" in portuguese.text
+
+
+async def test_the_contact_page_suggests_its_likely_duplicates(
+    web_app: FastAPI, container: Container, tenant: TenantLogin
+) -> None:
+    stored, _ = new_phone()
+    me = await a_contact(container, tenant, "Rita Duarte", stored)
+    same_email = await contacts.create_contact(
+        container.uow,
+        principal_of(tenant),
+        contacts.CreateContact(name="R. Duarte", email="rita@example.com"),
+    )
+    await contacts.update_contact(
+        container.uow,
+        principal_of(tenant),
+        me,
+        contacts.UpdateContact({"email": "rita.d@example.com"}),
+    )
+    # Same name, a phone that differs only before its last six digits.
+    similar = await a_contact(container, tenant, "rita duarte", "+55219" + stored[-8:])
+    unrelated = await a_contact(container, tenant, "Outra Rita", new_phone()[0])
+    web, _ = await logged_in(web_app, tenant.email)
+    async with aclosing(web):
+        found = await web.get(f"/app/contacts/{me}/duplicates")
+        assert found.status_code == 200
+        suggested = re.findall(
+            r'data-testid="contact-merge-suggestion" data-contact-id="([^"]+)"', found.text
+        )
+        assert str(similar) in suggested
+        assert str(unrelated) not in suggested
+        assert str(same_email.id) not in suggested
+        assert (await web.get(f"/app/contacts/{uuid.uuid4()}/duplicates")).status_code == 404
