@@ -56,6 +56,21 @@ class EventLog:
         rows = await self._uow.connection.execute(query.order_by(domain_events.c.id).limit(limit))
         return [_event(row) for row in rows]
 
+    async def latest(
+        self, *, before: uuid.UUID | None, limit: int, contact_ids: list[uuid.UUID]
+    ) -> list[DomainEvent]:
+        """A contact's events newest first, strictly before `before` (a timeline's pages)."""
+        query = select(domain_events).where(
+            domain_events.c.tenant_id == self._uow.tenant_id,
+            domain_events.c.contact_id.in_(contact_ids),
+        )
+        if before is not None:
+            query = query.where(domain_events.c.id < before)
+        rows = await self._uow.connection.execute(
+            query.order_by(domain_events.c.id.desc()).limit(limit)
+        )
+        return [_event(row) for row in rows]
+
     async def stream_start(
         self, *, contact_ids: list[uuid.UUID] | None = None
     ) -> tuple[StreamPosition, set[uuid.UUID]]:

@@ -55,6 +55,23 @@ async def contact_timeline(
     return await list_events(uow, principal, after=after, limit=limit, contact_id=contact_id)
 
 
+async def contact_history(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    contact_id: uuid.UUID,
+    *,
+    before: uuid.UUID | None,
+    limit: int,
+) -> EventPage:
+    """The contact's timeline newest first (merged contacts' events too), paged back by
+    `before`: what a person reading it wants first is what just happened."""
+    await get_contact(uow, principal, contact_id)  # 404 for a missing or foreign contact
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        contact_ids = await identities_of(tx, contact_id)
+        events = await EventLog(tx).latest(before=before, limit=limit + 1, contact_ids=contact_ids)
+    return EventPage(events[:limit], len(events) > limit)
+
+
 async def follow(
     uow: UnitOfWorkFactory,
     principal: Principal,

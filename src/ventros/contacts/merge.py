@@ -147,3 +147,59 @@ async def suggest_duplicates(
     async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
         rows = await tx.connection.execute(_DUPLICATES_SQL, {"limit": limit})
         return [DuplicatePair(row.a, row.b, row.reason) for row in rows]
+
+
+# The same three rules as above, anchored on one contact (its page's suggestions). Each
+# rule starts with a test the indexes answer (the email's unique index, the trigram index
+# of migration 0020 for LIKE / ILIKE), so one page does not read every contact.
+_DUPLICATES_OF_SQL = text(
+    """
+    SELECT id,
+           CASE WHEN email = :email THEN 'same_email'
+                WHEN length(CAST(:tail AS text)) = 8
+                     AND right(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 8) = :tail
+                     AND left(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 4) = :head
+                THEN 'same_phone'
+                ELSE 'same_name_similar_phone' END AS reason
+    FROM contacts
+    WHERE deleted_at IS NULL AND id <> :contact_id AND (
+        email = :email
+        OR (length(CAST(:tail AS text)) = 8 AND phone LIKE :phone_like
+            AND right(regexp_replace(phone, '\\D', '', 'g'), 8) = :tail
+            AND left(regexp_replace(phone, '\\D', '', 'g'), 4) = :head)
+        OR (length(CAST(:tail AS text)) >= 6 AND name ILIKE :name_like AND lower(name) = :name
+            AND right(regexp_replace(coalesce(phone, ''), '\\D', '', 'g'), 6)
+                = right(CAST(:tail AS text), 6))
+    )
+    ORDER BY id DESC
+    LIMIT :limit
+    """
+)
+
+
+def _like_exactly(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def duplicates_of(
+    uow: UnitOfWorkFactory, principal: Principal, contact_id: uuid.UUID, *, limit: int = 10
+) -> list[DuplicatePair]:
+    """Live contacts that look like this one, with the reason (its page's suggestions)."""
+    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
+        me = await ContactRepository(tx).get(contact_id)
+        if me is None:
+            raise NotFound("contact not found")
+        digits = "".join(ch for ch in str(me.phone or "") if ch.isdigit())
+        tail, head = digits[-8:], digits[:4]
+        values = {
+            "contact_id": contact_id,
+            "email": str(me.email) if me.email else None,
+            "tail": tail,
+            "head": head,
+            "phone_like": f"%{head}%{tail}",
+            "name": me.name.lower(),
+            "name_like": _like_exactly(me.name),
+            "limit": limit,
+        }
+        rows = await tx.connection.execute(_DUPLICATES_OF_SQL, values)
+        return [DuplicatePair(contact_id, row.id, row.reason) for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -88,6 +89,9 @@ class ContactFilter:
     source: str | None = None
     pipeline_id: uuid.UUID | None = None
     stage_id: uuid.UUID | None = None
+    # `q` read as a phone number (E.164, with the ninth digit): the exact stored value,
+    # so "11 8765-4321" finds +5511987654321. Set by the service, which knows the region.
+    phone: str | None = None
 
 
 def _values(contact: Contact) -> dict[str, Any]:
@@ -275,6 +279,16 @@ class ContactRepository:
         row = (await self._uow.connection.execute(query)).first()
         return self._uow.track(_from_row(row)) if row else None
 
+    async def many(self, contact_ids: builtins.list[uuid.UUID]) -> builtins.list[Contact]:
+        """Live contacts among these ids, in one query (a kanban page's cards)."""
+        if not contact_ids:
+            return []
+        query = select(contacts).where(
+            contacts.c.id == any_(bindparam("ids", contact_ids, type_=ARRAY(UUID(as_uuid=True)))),
+            _live(),
+        )
+        return [_from_row(row) for row in await self._uow.connection.execute(query)]
+
     async def set_kind(self, contact_id: uuid.UUID, kind: str) -> None:
         """`person` (the default) or `group`; not part of the Contact aggregate yet."""
         await self._uow.connection.execute(
@@ -292,7 +306,7 @@ class ContactRepository:
         if filters.source:
             query = query.where(contacts.c.source == filters.source)
         if filters.q:
-            query = query.where(_matches(filters.q))
+            query = query.where(_matches(filters.q, filters.phone))
         if filters.pipeline_id or filters.stage_id:
             placed = contacts_placed(filters.pipeline_id, filters.stage_id)
             query = query.where(contacts.c.id.in_(placed))
@@ -301,9 +315,11 @@ class ContactRepository:
         return [_from_row(row) for row in rows]
 
 
-def _matches(q: str) -> Any:
+def _matches(q: str, phone: str | None = None) -> Any:
     pattern = f"%{_escape_like(q.strip())}%"
-    conditions = [contacts.c.name.ilike(pattern), contacts.c.email.ilike(pattern)]
+    conditions: list[Any] = [contacts.c.name.ilike(pattern), contacts.c.email.ilike(pattern)]
+    if phone:
+        conditions.append(contacts.c.phone == phone)
     digits = "".join(ch for ch in q if ch.isdigit())
     if digits:
         conditions.append(contacts.c.phone.like(f"%{digits}%"))

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ventros.contacts.domain import MAX_NAME_LENGTH, Contact, Email, Phone
 from ventros.contacts.repository import WHATSAPP_ID_FIELD, ContactFilter, ContactRepository
 from ventros.identity.domain import Principal
 from ventros.identity.service import tenant_settings
-from ventros.kernel.errors import Conflict, NotFound
+from ventros.kernel.errors import Conflict, NotFound, RuleViolation
 from ventros.kernel.events import Actor
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -98,9 +98,29 @@ async def list_contacts(
     before: uuid.UUID | None = None,
 ) -> Page:
     async with _open(uow, principal) as tx:
+        if filters.q and filters.phone is None:
+            filters = replace(filters, phone=_as_phone(filters.q, await _region(tx)))
         rows = await ContactRepository(tx).list(filters, limit=limit + 1, before=before)
     items = rows[:limit]
     return Page(items, items[-1].id if len(rows) > limit else None)
+
+
+def _as_phone(q: str, region: str) -> str | None:
+    """The search text as a stored phone (ninth digit added), when it reads as one."""
+    if sum(ch.isdigit() for ch in q) < 8:
+        return None
+    try:
+        return str(Phone.parse(q, region))
+    except RuleViolation:
+        return None
+
+
+async def contacts_by_ids(
+    uow: UnitOfWorkFactory, principal: Principal, contact_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Contact]:
+    """Live contacts by id (missing, deleted or another tenant's: absent)."""
+    async with _open(uow, principal) as tx:
+        return {c.id: c for c in await ContactRepository(tx).many(contact_ids)}
 
 
 async def update_contact(

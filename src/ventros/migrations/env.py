@@ -7,6 +7,8 @@ from sqlalchemy import create_engine, pool
 
 from ventros.runtime.schema import load_all_tables
 
+HAND_MANAGED_INDEXES = {"ix_contacts_search_trgm"}
+
 config = context.config
 target_metadata = load_all_tables()
 
@@ -30,7 +32,10 @@ def run_migrations_online() -> None:
 def _include_object(
     _obj: object, name: str | None, type_: str, _reflected: bool, _compare_to: object
 ) -> bool:
-    # Functions, policies and the alembic table itself are managed by hand in migrations.
+    # Functions, policies and the alembic table itself are managed by hand in migrations,
+    # and so is the contacts' trigram index, which exists only where pg_trgm does (0020).
+    if type_ == "index" and name in HAND_MANAGED_INDEXES:
+        return False
     return not (type_ == "table" and name == "alembic_version")
 
 

@@ -21,8 +21,10 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -213,6 +215,40 @@ def contacts_placed(pipeline_id: uuid.UUID | None, stage_id: uuid.UUID | None) -
     if stage_id is not None:
         query = query.where(h.c.stage_id == stage_id)
     return query
+
+
+# A card: who stands in a stage now, and since when. A column pages by (entered_at, id).
+CardCursor = tuple[datetime, uuid.UUID]
+
+
+async def stage_counts(uow: UnitOfWork, pipeline_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    """Contacts in each stage now: an index-only count over current positions."""
+    h = pipeline_stage_history
+    query = (
+        select(h.c.stage_id, func.count())
+        .where(h.c.pipeline_id == pipeline_id, h.c.exited_at.is_(None))
+        .group_by(h.c.stage_id)
+    )
+    return {row[0]: int(row[1]) for row in await uow.connection.execute(query)}
+
+
+async def stage_cards(
+    uow: UnitOfWork,
+    pipeline_id: uuid.UUID,
+    stage_id: uuid.UUID,
+    *,
+    limit: int,
+    after: CardCursor | None,
+) -> builtins.list[tuple[uuid.UUID, datetime]]:
+    """(contact id, entered at) of a stage's contacts now, latest arrivals first."""
+    h = pipeline_stage_history
+    query = select(h.c.contact_id, h.c.entered_at).where(
+        h.c.pipeline_id == pipeline_id, h.c.stage_id == stage_id, h.c.exited_at.is_(None)
+    )
+    if after is not None:
+        query = query.where(tuple_(h.c.entered_at, h.c.contact_id) < tuple_(*after))
+    query = query.order_by(h.c.entered_at.desc(), h.c.contact_id.desc()).limit(limit)
+    return [(row.contact_id, row.entered_at) for row in await uow.connection.execute(query)]
 
 
 class PositionRepository:

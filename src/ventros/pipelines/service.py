@@ -17,7 +17,14 @@ from ventros.pipelines.domain import (
     check_range,
     metrics_of,
 )
-from ventros.pipelines.repository import PipelineRepository, PositionRepository, stage_figures
+from ventros.pipelines.repository import (
+    CardCursor,
+    PipelineRepository,
+    PositionRepository,
+    stage_cards,
+    stage_counts,
+    stage_figures,
+)
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 
@@ -137,3 +144,68 @@ async def contact_stages(
             pipeline_id: (await positions.get(pipeline_id, contact_id)).stage_id
             for pipeline_id in pipeline_ids
         }
+
+
+@dataclass(frozen=True)
+class Card:
+    contact_id: uuid.UUID
+    entered_at: datetime
+
+
+@dataclass(frozen=True)
+class Column:
+    stage_id: uuid.UUID
+    count: int
+    cards: list[Card]
+    next_after: CardCursor | None
+
+
+@dataclass(frozen=True)
+class Board:
+    pipeline: Pipeline
+    columns: list[Column]
+
+
+async def _column(
+    tx: UnitOfWork,
+    pipeline_id: uuid.UUID,
+    stage_id: uuid.UUID,
+    count: int,
+    *,
+    limit: int,
+    after: CardCursor | None,
+) -> Column:
+    rows = await stage_cards(tx, pipeline_id, stage_id, limit=limit + 1, after=after)
+    cards = [Card(contact_id, entered_at) for contact_id, entered_at in rows[:limit]]
+    last = cards[-1] if len(rows) > limit else None
+    return Column(stage_id, count, cards, (last.entered_at, last.contact_id) if last else None)
+
+
+async def board(
+    uow: UnitOfWorkFactory, principal: Principal, pipeline_id: uuid.UUID, *, per_stage: int
+) -> Board:
+    """The pipeline as a kanban: each stage's count and its latest `per_stage` arrivals."""
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, pipeline_id)
+        counts = await stage_counts(tx, pipeline.id)
+        columns = [
+            await _column(tx, pipeline.id, s.id, counts.get(s.id, 0), limit=per_stage, after=None)
+            for s in pipeline.stages
+        ]
+    return Board(pipeline, columns)
+
+
+async def stage_page(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    pipeline_id: uuid.UUID,
+    stage_id: uuid.UUID,
+    *,
+    limit: int,
+    after: CardCursor | None,
+) -> Column:
+    """More of one stage's cards, after the last one shown (a long column's "load more")."""
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, pipeline_id)
+        stage = pipeline.stage(stage_id)
+        return await _column(tx, pipeline.id, stage.id, 0, limit=limit, after=after)

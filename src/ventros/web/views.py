@@ -51,6 +51,7 @@ from ventros.media.api import file_response, get_media_store, upload_chunks
 from ventros.pipelines import service as pipelines
 from ventros.platform.crypto import SecretBox
 from ventros.platform.event_feed import EventFeed
+from ventros.platform.outbox import contact_of
 from ventros.tracking import service as tracking
 from ventros.web import i18n
 from ventros.web.auth import (
@@ -835,6 +836,7 @@ async def move_stage(
 
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 LIVE_EVENTS = ("session.", "message.")
+PIPELINE_MOVE_EVENT = "contact.pipeline_status_changed"
 
 
 def _session_of(event: DomainEvent) -> str | None:
@@ -844,10 +846,29 @@ def _session_of(event: DomainEvent) -> str | None:
     return str(session_id) if session_id else None
 
 
+def _contact_nudges(event: DomainEvent) -> list[ServerSentEvent]:
+    """`contact-<id>` (its page's timeline refreshes) for any event about a contact, and
+    `pipeline-<id>` (its kanban refreshes) when someone moves a contact between stages."""
+    nudges = []
+    contact_id = contact_of(event)
+    if contact_id:
+        nudges.append(
+            ServerSentEvent(data=event.name, event=f"contact-{contact_id}", id=str(event.id))
+        )
+    pipeline_id = event.payload.get("pipeline_id")
+    if event.name == PIPELINE_MOVE_EVENT and pipeline_id:
+        nudges.append(
+            ServerSentEvent(data=str(contact_id), event=f"pipeline-{pipeline_id}", id=str(event.id))
+        )
+    return nudges
+
+
 async def _live(events: AsyncIterator[DomainEvent]) -> AsyncIterator[ServerSentEvent]:
     """Each conversation event as two nudges: `inbox` (lists refresh) and
     `session-<id>` (that conversation refreshes). Pages re-read; no data rides along."""
     async for event in events:
+        for nudge in _contact_nudges(event):
+            yield nudge
         if not event.name.startswith(LIVE_EVENTS):
             continue
         session_id = _session_of(event)

@@ -104,3 +104,114 @@
     }
   });
 })();
+
+// The kanban: a card moves by native drag and drop or by its "Move to" menu. Both ask the
+// server first; only an accepted move changes the board, so a refused one leaves the card
+// where it was and says why.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  function board() { return document.getElementById("kanban"); }
+  function csrf() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRF-Token"] || ""; }
+    catch (e) { return ""; }
+  }
+  function toast(text) {
+    var box = document.getElementById("toasts");
+    if (!box) { return; }
+    box.querySelectorAll("[data-kanban-toast]").forEach(function (old) { old.remove(); });
+    var div = document.createElement("div");
+    div.className = "toast toast-error";
+    div.setAttribute("role", "alert");
+    div.setAttribute("data-testid", "toast-error");
+    div.setAttribute("data-kanban-toast", "");
+    div.textContent = text;
+    box.appendChild(div);
+  }
+  function columnOf(el) { return el && el.closest ? el.closest("[data-testid=kanban-column]") : null; }
+  function columnById(stageId) {
+    var k = board();
+    return k ? k.querySelector('[data-testid=kanban-column][data-stage-id="' + stageId + '"]') : null;
+  }
+  function bump(column, by) {
+    var count = column && column.querySelector("[data-testid=kanban-count]");
+    if (count) { count.textContent = String(Math.max(0, Number(count.textContent) + by)); }
+  }
+  function place(card, from, to) {
+    var list = to.querySelector(".kanban-cards");
+    list.insertBefore(card, list.firstChild);
+    bump(from, -1);
+    bump(to, 1);
+    var menu = card.querySelector("[data-testid=kanban-card-move]");
+    if (menu) { menu.value = to.getAttribute("data-stage-id"); }
+  }
+  function move(card, stageId) {
+    var k = board();
+    var from = columnOf(card);
+    var to = columnById(stageId);
+    var menu = card.querySelector("[data-testid=kanban-card-move]");
+    if (!k || !from || !to || from === to) { return; }
+    var body = new URLSearchParams();
+    body.set("contact_id", card.getAttribute("data-contact-id"));
+    body.set("stage_id", stageId);
+    card.classList.add("moving");
+    fetch(k.getAttribute("data-move-url"), {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrf(), "Accept": "application/json",
+                 "Content-Type": "application/x-www-form-urlencoded" },
+      body: body.toString()
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        card.classList.remove("moving");
+        if (response.ok) { place(card, from, to); return; }
+        if (menu) { menu.value = from.getAttribute("data-stage-id"); }
+        toast(data.error || k.getAttribute("data-refused") || "");
+      });
+    }).catch(function () {
+      card.classList.remove("moving");
+      if (menu) { menu.value = from.getAttribute("data-stage-id"); }
+      toast(k.getAttribute("data-refused") || "");
+    });
+  }
+  var dragged = null;
+  document.addEventListener("dragstart", function (event) {
+    var card = event.target.closest && event.target.closest("[data-testid=kanban-card][draggable=true]");
+    if (!card) { return; }
+    dragged = card;
+    card.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", card.getAttribute("data-contact-id"));
+  });
+  document.addEventListener("dragend", function () {
+    if (dragged) { dragged.classList.remove("dragging"); }
+    dragged = null;
+    document.querySelectorAll(".drop-target").forEach(function (c) { c.classList.remove("drop-target"); });
+  });
+  document.addEventListener("dragover", function (event) {
+    var column = dragged && columnOf(event.target);
+    if (!column) { return; }
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "move";
+    document.querySelectorAll(".drop-target").forEach(function (c) { if (c !== column) { c.classList.remove("drop-target"); } });
+    column.classList.add("drop-target");
+  });
+  document.addEventListener("drop", function (event) {
+    var column = dragged && columnOf(event.target);
+    if (!column) { return; }
+    event.preventDefault();
+    column.classList.remove("drop-target");
+    move(dragged, column.getAttribute("data-stage-id"));
+  });
+  // The keyboard's way: choosing a stage in a card's menu moves it at once.
+  document.addEventListener("change", function (event) {
+    var menu = event.target;
+    if (!menu || !menu.matches || !menu.matches("[data-testid=kanban-card-move]")) { return; }
+    var card = menu.closest("[data-testid=kanban-card]");
+    if (card) { move(card, menu.value); }
+  });
+  document.addEventListener("submit", function (event) {
+    // With scripts on, the menu already moved the card: no page reload.
+    if (event.target.classList && event.target.classList.contains("card-move")) { event.preventDefault(); }
+  });
+})();

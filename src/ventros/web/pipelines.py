@@ -1,0 +1,278 @@
+"""The pipelines screens: the list, and one pipeline as a kanban whose cards move by drag
+and drop or by each card's keyboard menu. Moves go through the same use case as the API
+(transition rules apply); a refused move answers its reason and the card goes back."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from babel.dates import format_timedelta
+from fastapi import APIRouter, Request
+from starlette.responses import JSONResponse, Response
+
+from ventros.contacts import service as contacts
+from ventros.identity.permissions import Permission, allows, require
+from ventros.kernel.clock import utcnow
+from ventros.kernel.errors import NotFound, RuleViolation
+from ventros.pipelines import service as pipelines
+from ventros.pipelines.domain import Pipeline
+from ventros.web import i18n
+from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.routing import WebRoute
+from ventros.web.views import Shell, ShellDep, _back, _container, _page
+
+router = APIRouter(include_in_schema=False, route_class=WebRoute)
+
+CARDS_PER_COLUMN = 50
+PIPELINES_SHOWN = 100
+# The stage kinds as a Portuguese speaker writes them, too.
+STAGE_KIND_WORDS = {"aberto": "open", "aberta": "open", "ganho": "won", "perdido": "lost"}
+
+
+def _can_manage(shell: Shell) -> bool:
+    return allows(shell.principal.role, Permission.PIPELINES_MANAGE)
+
+
+async def _list_page(
+    request: Request,
+    shell: Shell,
+    form: dict[str, str] | None = None,
+    error: bool = False,
+    status_code: int = 200,
+) -> Response:
+    page = await pipelines.list_pipelines(
+        _container(request).uow, shell.principal, limit=PIPELINES_SHOWN
+    )
+    context = {
+        "pipelines": page.items,
+        "can_manage": _can_manage(shell),
+        "form": form or {"name": "", "stages": "", "transitions": ""},
+        "error": error,
+    }
+    return _page(request, shell, "pipelines.html", context, status_code)
+
+
+@router.get("/app/pipelines")
+async def pipelines_page(request: Request, shell: ShellDep) -> Response:
+    require(shell.principal, Permission.PIPELINES_READ)
+    return await _list_page(request, shell)
+
+
+def _stages(raw: str) -> list[tuple[str, str]]:
+    """One stage a line: its name, then optionally `| won` or `| lost` (open otherwise)."""
+    stages = []
+    for line in raw.splitlines():
+        name, _, kind = line.partition("|")
+        if name.strip():
+            chosen = kind.strip().lower() or "open"
+            stages.append((name.strip()[:200], STAGE_KIND_WORDS.get(chosen, chosen)))
+    return stages
+
+
+def _transitions(raw: str) -> list[tuple[str, str]] | None:
+    """One allowed move a line, `From > To`; none at all: any move is allowed."""
+    moves = []
+    for line in raw.splitlines():
+        source, arrow, target = line.partition(">")
+        if line.strip() and not arrow:
+            raise RuleViolation("write a move as From > To", field="allowed_transitions")
+        if arrow:
+            moves.append((source.strip(), target.strip()))
+    return moves or None
+
+
+@router.post("/app/pipelines")
+async def create_pipeline(request: Request, _csrf: CheckedWebSession, shell: ShellDep) -> Response:
+    require(shell.principal, Permission.PIPELINES_MANAGE)
+    form = await form_of(request)
+    values = {key: form.get(key, "")[:5000] for key in ("name", "stages", "transitions")}
+    try:
+        command = pipelines.CreatePipeline(
+            name=values["name"].strip()[:200],
+            stages=_stages(values["stages"]),
+            allowed_transitions=_transitions(values["transitions"]),
+        )
+        if not command.name:
+            raise RuleViolation("a pipeline needs a name", field="name")
+        created = await pipelines.create_pipeline(_container(request).uow, shell.principal, command)
+    except (RuleViolation, ValueError):
+        return await _list_page(request, shell, values, error=True, status_code=422)
+    return _back(f"/app/pipelines/{created.id}", toast_info="saved")
+
+
+def _cursor(after: tuple[datetime, uuid.UUID] | None) -> str | None:
+    if after is None:
+        return None
+    at, contact_id = after
+    return f"{int(at.timestamp() * 1_000_000)}_{contact_id}"
+
+
+def _after(raw: str | None) -> tuple[datetime, uuid.UUID] | None:
+    at, _, contact_id = (raw or "").partition("_")
+    try:
+        return datetime.fromtimestamp(int(at) / 1_000_000, tz=UTC), uuid.UUID(contact_id)
+    except ValueError:
+        return None
+
+
+class CardView:
+    """What a card shows: the contact and how long it has stood in its stage."""
+
+    def __init__(self, card: pipelines.Card, contact: Any, locale: str) -> None:
+        self.contact_id = card.contact_id
+        self.contact = contact
+        self.entered_at = card.entered_at
+        self.in_stage = time_in_stage((utcnow() - card.entered_at).total_seconds(), locale)
+
+
+# Babel's duration words cost ~0.2 ms each; a board shows hundreds of cards but only a
+# few distinct rounded durations, so each is worded once.
+_UNITS = ((86_400 * 30, 86_400 * 60), (86_400, 86_400 * 2), (3_600, 3_600 * 2), (60, 0))
+
+
+def time_in_stage(seconds: float, locale: str) -> str:
+    for unit, from_seconds in _UNITS:
+        if seconds >= from_seconds:
+            return _worded(max(1, round(seconds / unit)) * unit, locale)
+    return _worded(60, locale)
+
+
+@functools.lru_cache(maxsize=4096)
+def _worded(seconds: int, locale: str) -> str:
+    return format_timedelta(
+        timedelta(seconds=seconds), threshold=1, locale=i18n.babel_locale(locale)
+    )
+
+
+async def _cards(
+    request: Request, shell: Shell, columns: list[pipelines.Column]
+) -> dict[uuid.UUID, list[CardView]]:
+    """Every column's cards with their contacts, read in one query."""
+    ids = [card.contact_id for column in columns for card in column.cards]
+    found = await contacts.contacts_by_ids(_container(request).uow, shell.principal, ids)
+    return {
+        column.stage_id: [
+            CardView(card, found[card.contact_id], shell.locale)
+            for card in column.cards
+            if card.contact_id in found
+        ]
+        for column in columns
+    }
+
+
+def _board_context(pipeline: Pipeline, shell: Shell) -> dict[str, Any]:
+    return {
+        "pipeline": pipeline,
+        "can_move": shell.can_write,
+        "cursor": _cursor,
+    }
+
+
+@router.get("/app/pipelines/{pipeline_id}")
+async def kanban_page(request: Request, pipeline_id: uuid.UUID, shell: ShellDep) -> Response:
+    require(shell.principal, Permission.PIPELINES_READ)
+    try:
+        board = await pipelines.board(
+            _container(request).uow, shell.principal, pipeline_id, per_stage=CARDS_PER_COLUMN
+        )
+    except NotFound:
+        return _page(request, shell, "error.html", {"code": 404}, status_code=404)
+    context = {
+        **_board_context(board.pipeline, shell),
+        "columns": board.columns,
+        "cards": await _cards(request, shell, board.columns),
+    }
+    template = "_kanban_board.html" if request.headers.get("hx-request") else "kanban.html"
+    return _page(request, shell, template, context)
+
+
+@router.get("/app/pipelines/{pipeline_id}/stages/{stage_id}/cards")
+async def more_cards(
+    request: Request,
+    pipeline_id: uuid.UUID,
+    stage_id: uuid.UUID,
+    shell: ShellDep,
+    after: str | None = None,
+) -> Response:
+    """The next cards of a long column (its "load more")."""
+    uow = _container(request).uow
+    try:
+        pipeline = await pipelines.get_pipeline(uow, shell.principal, pipeline_id)
+        column = await pipelines.stage_page(
+            uow,
+            shell.principal,
+            pipeline_id,
+            stage_id,
+            limit=CARDS_PER_COLUMN,
+            after=_after(after),
+        )
+    except (NotFound, RuleViolation):
+        return Response(status_code=404)
+    context = {
+        **_board_context(pipeline, shell),
+        "column": column,
+        "stage": pipeline.stage(stage_id),
+        "column_cards": (await _cards(request, shell, [column]))[stage_id],
+    }
+    return _page(request, shell, "_kanban_cards.html", context)
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _refusal(
+    shell: Shell, pipeline: Pipeline | None, current: uuid.UUID | None, target: Any
+) -> str:
+    """Why a move was refused, in the reader's language, naming both stages."""
+    translations = i18n.translations(shell.locale)
+    if pipeline is None or target is None:
+        return translations.gettext("Choose a stage of this pipeline.")
+    names = {stage.id: stage.name for stage in pipeline.stages}
+    return translations.gettext(
+        "Moving from “%(source)s” to “%(target)s” is not allowed in this pipeline."
+    ) % {"source": names.get(current, "—") if current else "—", "target": names.get(target, "—")}
+
+
+@router.post("/app/pipelines/{pipeline_id}/move")
+async def move_card(
+    request: Request, pipeline_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
+) -> Response:
+    """Moves a card (drag and drop, or its menu): JSON for the page's script, a redirect
+    with a toast for a plain form post."""
+    require(shell.principal, Permission.PIPELINES_MOVE)
+    form = await form_of(request)
+    back = f"/app/pipelines/{pipeline_id}"
+    uow = _container(request).uow
+    try:
+        contact_id = uuid.UUID(form.get("contact_id", ""))
+        stage_id = uuid.UUID(form.get("stage_id", ""))
+    except ValueError:
+        if _wants_json(request):
+            return JSONResponse({"error": _refusal(shell, None, None, None)}, status_code=422)
+        return _back(back, toast_error="invalid")
+    pipeline = await pipelines.get_pipeline(uow, shell.principal, pipeline_id)
+    current = (await pipelines.contact_stages(uow, shell.principal, contact_id, [pipeline.id]))[
+        pipeline.id
+    ]
+    try:
+        await pipelines.move_contact(
+            uow, shell.principal, pipelines.MoveContact(contact_id, pipeline_id, stage_id)
+        )
+    except NotFound:
+        if _wants_json(request):
+            return JSONResponse(
+                {"error": i18n.translations(shell.locale).gettext("Not found.")}, status_code=404
+            )
+        return _back(back, toast_error="not_found")
+    except RuleViolation:
+        reason = _refusal(shell, pipeline, current, stage_id)
+        if _wants_json(request):
+            return JSONResponse({"error": reason}, status_code=422)
+        return _back(back, toast_error="forbidden_move")
+    if _wants_json(request):
+        return JSONResponse({"moved": str(contact_id), "stage_id": str(stage_id)})
+    return _back(back, toast_info="moved")
