@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ventros.web import reports, settings
 from ventros.web.views import router
 
 STATIC = Path(__file__).parent / "static"
@@ -47,5 +48,8 @@ class ContentSecurityPolicyMiddleware:
 
 
 def install_web(app: FastAPI) -> None:
+    # Before the views' router: its `/app/{section}` placeholder would answer first.
+    app.include_router(reports.router)
+    app.include_router(settings.router)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
