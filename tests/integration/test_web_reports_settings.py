@@ -162,9 +162,7 @@ async def test_report_figures_and_csv_equal_the_apis(
         )
         funnel_rows = list(csv.DictReader(io.StringIO(funnel.content.decode("utf-8-sig"))))
         assert [r["stage_id"] for r in funnel_rows] == [s["stage_id"] for s in metrics["stages"]]
-        assert [int(r["entered"]) for r in funnel_rows] == [
-            s["entered"] for s in metrics["stages"]
-        ]
+        assert [int(r["entered"]) for r in funnel_rows] == [s["entered"] for s in metrics["stages"]]
 
 
 async def test_bad_dates_show_beside_the_field_and_reports_are_for_supervisors(

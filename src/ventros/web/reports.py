@@ -239,11 +239,35 @@ def service_chart(
     )
 
 
-def attribution_chart(rows: list[AttributionRow], fmt: Figures, _: Any) -> charts.Chart:
+PLATFORM_SOURCES = {
+    "facebook_ads": "Facebook Ads",
+    "instagram_ads": "Instagram Ads",
+    "google_ads": "Google Ads",
+    "tiktok_ads": "TikTok Ads",
+}
+
+
+def attribution_label(key: str, group_by: AttributionGroupBy, _: Any) -> str:
+    """A source as people name it; a campaign as the ad platform named it."""
+    if key == "(none)":
+        return str(_("(no campaign)"))
+    if group_by is AttributionGroupBy.CAMPAIGN:
+        return key
+    words = {"organic": _("Organic"), "direct": _("Direct")}
+    return str(PLATFORM_SOURCES.get(key) or words.get(key) or key)
+
+
+def attribution_chart(
+    rows: list[AttributionRow], group_by: AttributionGroupBy, fmt: Figures, _: Any
+) -> charts.Chart:
     return charts.bars(
         str(_("Leads and conversions")),
         [
-            (r.key, [r.leads, r.conversions], [fmt.number(r.leads), fmt.number(r.conversions)])
+            (
+                attribution_label(r.key, group_by, _),
+                [r.leads, r.conversions],
+                [fmt.number(r.leads), fmt.number(r.conversions)],
+            )
             for r in rows
         ],
         legend=[str(_("Leads")), str(_("Conversions"))],
@@ -323,7 +347,8 @@ async def reports_page(
         service_rows=rows,
         service_chart=service_chart(rows, group_by, fmt, _),
         attribution=attribution,
-        attribution_chart=attribution_chart(attribution, fmt, _),
+        attribution_chart=attribution_chart(attribution, attribution_by, fmt, _),
+        attribution_label=lambda key: attribution_label(key, attribution_by, _),
         pipelines=choices,
         pipeline=pipeline,
         funnel=metrics,
