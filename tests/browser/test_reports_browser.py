@@ -9,10 +9,11 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -84,10 +85,27 @@ def downloaded_rows(page: Any, testid: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
 
 
+T = TypeVar("T")
+SETTLE_SECONDS = 30.0
+
+
+def settled(fetch: Callable[[], Any], read: Callable[[], T]) -> tuple[Any, T]:
+    """The API's answer and what the screen (or a download) read meanwhile, once the
+    demo's figures held still around the read: its background (timeouts closing
+    sessions, the simulated customer) keeps changing them."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        before = fetch()
+        seen = read()
+        if fetch() == before or time.monotonic() > deadline:
+            return before, seen
+
+
 def test_figures_on_screen_and_in_the_csv_equal_the_apis(context: Any, demo: Demo) -> None:
     from playwright.sync_api import expect
 
     first, last = last_days(30)
+    period = {"from": first, "to": last}
     page = log_in(context, demo, "supervisor")
     page.get_by_test_id("nav-reports").click()
     expect(page.get_by_test_id("report-service")).to_be_visible()
@@ -97,24 +115,39 @@ def test_figures_on_screen_and_in_the_csv_equal_the_apis(context: Any, demo: Dem
     page.get_by_test_id("report-apply").click()
     token = api_token(context, demo, "supervisor")
 
-    service = api_get(context, demo, token, "/reports/service", group_by="agent", **{
-        "from": first, "to": last})  # fmt: skip
+    def on_screen(testid: str, key: str = "data-key") -> Callable[[], dict[str, dict[str, str]]]:
+        def read() -> dict[str, dict[str, str]]:
+            page.reload()
+            return table(page, testid, key)
+
+        return read
+
+    def api(path: str, **params: str) -> Callable[[], Any]:
+        return lambda: api_get(context, demo, token, path, **period, **params)
+
+    service, shown = settled(api("/reports/service", group_by="agent"), on_screen("service-row"))
     assert service["overall"]["sessions"] > 0, "the demo has sessions"
-    shown = table(page, "service-row")
     assert set(shown) == {g["key"] or "" for g in service["groups"]}
     for group in service["groups"]:
         for name, value in shown[group["key"] or ""].items():
             assert same(value, group[name]), (group["key"], name, value, group[name])
-    kpi = page.locator('[data-testid="service-kpi"][data-field="sessions"]')
-    expect(kpi).to_have_attribute("data-value", str(service["overall"]["sessions"]))
-    rows = downloaded_rows(page, "report-service-csv")
+    service, kpi = settled(
+        api("/reports/service", group_by="agent"),
+        lambda: page.locator('[data-testid="service-kpi"][data-field="sessions"]').get_attribute(
+            "data-value"
+        ),
+    )
+    assert kpi == str(service["overall"]["sessions"])
+    service, rows = settled(
+        api("/reports/service", group_by="agent"),
+        lambda: downloaded_rows(page, "report-service-csv"),
+    )
     assert [r["key"] for r in rows] == [g["key"] or "" for g in service["groups"]]
     assert [int(r["sessions"]) for r in rows] == [g["sessions"] for g in service["groups"]]
 
-    attribution = api_get(context, demo, token, "/reports/attribution", group_by="source", **{
-        "from": first, "to": last})  # fmt: skip
+    by_source = api("/reports/attribution", group_by="source")
+    attribution, shown = settled(by_source, on_screen("attribution-row"))
     assert attribution["items"], "the demo has ad leads"
-    shown = table(page, "attribution-row")
     assert list(shown) == [i["key"] for i in attribution["items"]]
     for item in attribution["items"]:
         for name, value in shown[item["key"]].items():
@@ -125,25 +158,25 @@ def test_figures_on_screen_and_in_the_csv_equal_the_apis(context: Any, demo: Dem
         f'[data-testid="attribution-row"][data-key="{spent["key"]}"] [data-field="spend_cents"]'
     )
     expect(spend_cell).to_contain_text("R$")
-    rows = downloaded_rows(page, "report-attribution-csv")
+    attribution, rows = settled(by_source, lambda: downloaded_rows(page, "report-attribution-csv"))
     assert [r["key"] for r in rows] == [i["key"] for i in attribution["items"]]
     assert [int(r["leads"]) for r in rows] == [i["leads"] for i in attribution["items"]]
 
     page.get_by_test_id("attribution-by-campaign").click()
-    by_campaign = api_get(context, demo, token, "/reports/attribution", group_by="campaign", **{
-        "from": first, "to": last})  # fmt: skip
-    expect(page.get_by_test_id("attribution-row")).to_have_count(len(by_campaign["items"]))
-    assert list(table(page, "attribution-row")) == [i["key"] for i in by_campaign["items"]]
+    expect(page.get_by_test_id("attribution-by-campaign")).to_have_attribute("aria-current", "true")
+    by_campaign, shown = settled(
+        api("/reports/attribution", group_by="campaign"), on_screen("attribution-row")
+    )
+    assert list(shown) == [i["key"] for i in by_campaign["items"]]
 
     pipeline_id = page.get_by_test_id("report-pipeline").input_value()
-    metrics = api_get(context, demo, token, f"/pipelines/{pipeline_id}/metrics", **{
-        "from": first, "to": last})  # fmt: skip
-    shown = table(page, "funnel-row", key="data-stage-id")
+    funnel = api(f"/pipelines/{pipeline_id}/metrics")
+    metrics, shown = settled(funnel, on_screen("funnel-row", key="data-stage-id"))
     assert list(shown) == [s["stage_id"] for s in metrics["stages"]]
     for stage in metrics["stages"]:
         for name, value in shown[stage["stage_id"]].items():
             assert same(value, stage[name]), (stage["name"], name, value, stage[name])
-    rows = downloaded_rows(page, "report-funnel-csv")
+    metrics, rows = settled(funnel, lambda: downloaded_rows(page, "report-funnel-csv"))
     assert [(r["stage_id"], int(r["entered"])) for r in rows] == [
         (s["stage_id"], s["entered"]) for s in metrics["stages"]
     ]
@@ -161,9 +194,17 @@ def test_a_narrower_range_changes_the_figures_like_the_api(context: Any, demo: D
     page.get_by_test_id("report-apply").click()
     expect(page).to_have_url(re.compile(rf"from={first}"))
     token = api_token(context, demo, "supervisor")
-    service = api_get(context, demo, token, "/reports/service", group_by="day", **{
-        "from": first, "to": last})  # fmt: skip
-    shown = table(page, "service-row")
+
+    def read() -> dict[str, dict[str, str]]:
+        page.reload()
+        return table(page, "service-row")
+
+    service, shown = settled(
+        lambda: api_get(
+            context, demo, token, "/reports/service", group_by="day", **{"from": first, "to": last}
+        ),
+        read,
+    )
     assert {k: int(v["sessions"]) for k, v in shown.items()} == {
         g["key"]: g["sessions"] for g in service["groups"]
     }

@@ -29,7 +29,7 @@ from ventros.channels.schemas import ChannelCreate, ChannelRead
 from ventros.channels.waha_client import WahaError
 from ventros.identity import service as identity
 from ventros.identity.domain import MIN_PASSWORD_LENGTH, Role
-from ventros.identity.permissions import Permission, require
+from ventros.identity.permissions import Permission, allows, require
 from ventros.identity.schemas import AgentCreate, SettingsUpdate
 from ventros.kernel.errors import Conflict, DomainError, RuleViolation
 from ventros.tracking import service as tracking
@@ -177,6 +177,9 @@ async def settings_page(
 
 @router.get(PAGE)
 async def settings(request: Request, shell: ShellDep) -> Response:
+    if not allows(shell.principal.role, Permission.SETTINGS_MANAGE):
+        # The refusal page keeps the header: the rest of the app is still theirs.
+        return _page(request, shell, "error.html", {"code": 403}, status_code=403)
     return await settings_page(request, shell)
 
 
