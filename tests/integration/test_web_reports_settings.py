@@ -307,7 +307,9 @@ async def test_webhooks_refuse_private_addresses_beside_the_field_and_show_the_s
         assert field_error(no_events.text, "events")
 
 
-async def test_ad_credentials_are_write_only(web_app: FastAPI, tenant: TenantLogin) -> None:
+async def test_ad_credentials_are_write_only(
+    client: httpx.AsyncClient, web_app: FastAPI, tenant: TenantLogin
+) -> None:
     token = "EAAB-" + uuid.uuid4().hex
     web, csrf = await logged_in(web_app, tenant.email)
     async with aclosing(web):
@@ -329,3 +331,14 @@ async def test_ad_credentials_are_write_only(web_app: FastAPI, tenant: TenantLog
         meta = page.split('data-testid="ads-form-meta"', 1)[1].split("</form>", 1)[0]
         assert 'data-configured="true"' in meta
         assert 'value="998877"' in meta
+    # The API answers from the same use case: which tokens are set, never their values.
+    listed = (await client.get("/api/v1/ad-integrations", headers=tenant.headers)).json()
+    assert listed["items"][0]["secrets_set"] == ["access_token"]
+    assert token not in str(listed)
+    no_developer = await client.put(
+        "/api/v1/ad-integrations/google",
+        json={"access_token": "ya29.x",
+              "config": {"customer_id": "1", "conversion_action_id": "2"}},
+        headers=tenant.headers,
+    )  # fmt: skip
+    assert no_developer.status_code == 422

@@ -29,7 +29,6 @@ Writer = Annotated[Principal, Depends(authorized(Permission.TRACKINGS_WRITE))]
 Admin = Annotated[Principal, Depends(authorized(Permission.SETTINGS_MANAGE))]
 
 
-
 class ConversionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
