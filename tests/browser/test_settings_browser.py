@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,14 @@ def context(browser: Any) -> Iterator[Any]:
         yield made
     finally:
         made.close()
+
+
+def admin_token(demo: Demo) -> str:
+    email, password = demo.logins["admin"]
+    answer = httpx.post(
+        f"{demo.base_url}/api/v1/auth/login", json={"email": email, "password": password}
+    )
+    return str(answer.json()["access_token"])
 
 
 def open_settings(context: Any, demo: Demo) -> Any:
@@ -124,12 +133,8 @@ def test_a_setting_out_of_range_is_refused_and_a_good_one_saved(context: Any, de
     section.get_by_test_id("settings-tenant-save").click()
     expect(page.get_by_test_id("toast-info")).to_be_visible()
     expect(page.locator("#session_timeout_seconds")).to_have_value("2700")
-    token = httpx.post(
-        f"{demo.base_url}/api/v1/auth/login",
-        json=dict(zip(("email", "password"), demo.logins["admin"], strict=True)),
-    ).json()["access_token"]
     settings = httpx.get(
-        f"{demo.base_url}/api/v1/settings", headers={"Authorization": f"Bearer {token}"}
+        f"{demo.base_url}/api/v1/settings", headers={"Authorization": f"Bearer {admin_token(demo)}"}
     ).json()
     assert settings["session_timeout_seconds"] == 2700
     assert settings["csat_on_close"] is True
@@ -141,11 +146,20 @@ def test_the_channel_shows_its_live_status_and_the_qr_code_while_pairing(
     from playwright.sync_api import expect
 
     page = open_settings(context, demo)
-    channel = page.get_by_test_id("channel-row").first
+    # The demo's channel (another test adds one on a session named "centro").
+    channel = page.get_by_test_id("channel-row").filter(has_text="· default")
     expect(channel.get_by_test_id("channel-status")).to_have_attribute("data-status", "WORKING")
     # The phone is unpaired: WAHA offers QR codes until one is scanned.
-    played = httpx.post(f"{demo.sim_url}/_sim/pair", json={"rotations": 3, "rotate_seconds": 6})
+    played = httpx.post(f"{demo.sim_url}/_sim/pair", json={"rotations": 3, "rotate_seconds": 8})
     assert played.status_code == 202
+    status_url = (
+        f"{demo.base_url}/api/v1/channels/{channel.get_attribute('data-channel-id')}/status"
+    )
+    admin = {"Authorization": f"Bearer {admin_token(demo)}"}
+    deadline = time.monotonic() + 10
+    while httpx.get(status_url, headers=admin).json()["status"] != "SCAN_QR_CODE":
+        assert time.monotonic() < deadline, "WAHA never offered a QR code"
+        time.sleep(0.1)
     expect(channel.get_by_test_id("channel-qr")).to_be_visible()
     channel.get_by_test_id("channel-qr").click()
     image = channel.get_by_test_id("channel-qr-image")

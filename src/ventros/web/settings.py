@@ -14,7 +14,7 @@ import functools
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ValidationError
@@ -25,6 +25,7 @@ from ventros.agents.ports import REQUEUE_SESSIONS, SESSION_LOAD
 from ventros.channels import pairing
 from ventros.channels import service as channels
 from ventros.channels.api import get_waha_client, waha_reachable
+from ventros.channels.domain import DEFAULT_RATE_LIMIT
 from ventros.channels.schemas import ChannelCreate, ChannelRead
 from ventros.channels.waha_client import WahaError
 from ventros.identity import service as identity
@@ -118,7 +119,10 @@ def validation_errors(error: ValidationError, _: Any) -> dict[str, FieldError]:
     return found
 
 
-def _checked(model: type[BaseModel], data: dict[str, Any]) -> Any:
+Checked = TypeVar("Checked", bound=BaseModel)
+
+
+def _checked(model: type[Checked], data: dict[str, Any]) -> Checked:
     """The form as the API's request model reads it; ValidationError otherwise."""
     return model.model_validate(data)
 
@@ -171,6 +175,7 @@ async def settings_page(
         "integrations": {v.platform.value: v for v in integrations},
         "outcome": outcome or Outcome(),
         "min_password": MIN_PASSWORD_LENGTH,
+        "channel_rate_limit": DEFAULT_RATE_LIMIT,
     }
     return _page(request, shell, "settings.html", context, status_code=status_code)
 
@@ -245,7 +250,8 @@ async def create_channel(request: Request, _csrf: CheckedWebSession, shell: Shel
         "waha_session": form.get("waha_session", "").strip() or "default",
         "webhook_secret": secret,
         "enforce_24h_window": _flag(form, "enforce_24h_window"),
-        "rate_limit_per_minute": form.get("rate_limit_per_minute", "").strip() or 20,
+        "rate_limit_per_minute": form.get("rate_limit_per_minute", "").strip()
+        or DEFAULT_RATE_LIMIT,
         "ingest_groups": _flag(form, "ingest_groups"),
     }
     # Never echoed: the key and the secret.
