@@ -33,6 +33,13 @@ REQUIRED_SECRETS: dict[Platform, tuple[str, ...]] = {
     Platform.TIKTOK: ("access_token",),
 }
 
+# Non-secret settings each platform needs (checked on save).
+REQUIRED_CONFIG: dict[Platform, tuple[str, ...]] = {
+    Platform.META: (),
+    Platform.GOOGLE: ("customer_id", "conversion_action_id"),
+    Platform.TIKTOK: ("event_source_id",),
+}
+
 
 @dataclass
 class Integration:

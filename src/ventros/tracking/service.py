@@ -8,8 +8,12 @@ from datetime import datetime
 
 from ventros.contacts import service as contacts
 from ventros.identity.domain import Principal
+from ventros.identity.permissions import Permission, require
+from ventros.kernel.errors import RuleViolation
 from ventros.kernel.events import Actor
+from ventros.platform.crypto import SecretBox
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+from ventros.tracking import conversions
 from ventros.tracking.domain import (
     AttributionRow,
     ClickIdType,
@@ -19,6 +23,15 @@ from ventros.tracking.domain import (
     Source,
     Tracking,
     Utm,
+)
+from ventros.tracking.integrations import (
+    REQUIRED_CONFIG,
+    REQUIRED_SECRETS,
+    Integration,
+    IntegrationView,
+    Platform,
+    list_integrations,
+    save_integration,
 )
 from ventros.tracking.repository import TrackingRepository, attribution
 
@@ -119,3 +132,64 @@ async def move_contact_trackings(
     from ventros.tracking.repository import reassign_contact
 
     return await reassign_contact(tx, from_contact_id, to_contact_id)
+
+
+# --------------------------------------------------------------------------- ad platforms
+
+
+@dataclass(frozen=True)
+class ConnectAdPlatform:
+    """An integration as an admin types it: tokens are write-only from here on."""
+
+    platform: Platform
+    access_token: str
+    developer_token: str | None = None
+    config: dict[str, str] = field(default_factory=dict)
+    conversion_on_won: bool = False
+    won_event_name: str = "Purchase"
+
+
+async def connect_ad_platform(
+    uow: UnitOfWorkFactory, box: SecretBox, principal: Principal, command: ConnectAdPlatform
+) -> IntegrationView:
+    """Create or replace the tenant's integration with an ad platform (admin). Raises
+    RuleViolation naming the missing token or config field."""
+    require(principal, Permission.SETTINGS_MANAGE)
+    secrets = {"access_token": command.access_token}
+    if command.developer_token:
+        secrets["developer_token"] = command.developer_token
+    for name in REQUIRED_SECRETS[command.platform]:
+        if not secrets.get(name):
+            raise RuleViolation(f"{command.platform.value} needs {name}", field=name)
+    for name in REQUIRED_CONFIG[command.platform]:
+        if not command.config.get(name):
+            raise RuleViolation(
+                f"{command.platform.value} needs config.{name}", field=f"config.{name}"
+            )
+    conversions.check_request(command.won_event_name, None, None)
+    integration = Integration(
+        platform=command.platform,
+        secrets=secrets,
+        config=dict(command.config),
+        conversion_on_won=command.conversion_on_won,
+        won_event_name=command.won_event_name,
+    )
+    async with _open(uow, principal) as tx:
+        await save_integration(tx, box, integration)
+        await tx.commit()
+    return IntegrationView(
+        platform=command.platform,
+        config=integration.config,
+        secrets_set=sorted(secrets),
+        conversion_on_won=integration.conversion_on_won,
+        won_event_name=integration.won_event_name,
+    )
+
+
+async def ad_platforms(
+    uow: UnitOfWorkFactory, box: SecretBox, principal: Principal
+) -> list[IntegrationView]:
+    """The tenant's integrations: which tokens are set, never their values (admin)."""
+    require(principal, Permission.SETTINGS_MANAGE)
+    async with _open(uow, principal) as tx:
+        return await list_integrations(tx, box)

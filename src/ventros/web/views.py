@@ -896,11 +896,7 @@ async def stream(
 
 
 @router.get("/app/{section}")
-async def later_section(request: Request, section: str, shell: ShellDep) -> Response:
-    """Contacts, pipelines, reports and settings are the web app's part 2. (Last: it
-    would otherwise answer for /app/stream.)"""
-    if section not in {"contacts", "pipelines", "reports", "settings"}:
-        return _page(request, shell, "error.html", {"code": 404}, status_code=404)
-    if section == "settings" and not shell.is_admin:
-        return _page(request, shell, "error.html", {"code": 403}, status_code=403)
-    return _page(request, shell, "later.html", {"section": section})
+async def unknown_section(request: Request, section: str, shell: ShellDep) -> Response:
+    """The app's own 404 page for any other /app page. (Last: it would otherwise answer
+    for /app/stream, and the screens' routers come before this one.)"""
+    return _page(request, shell, "error.html", {"code": 404}, status_code=404)

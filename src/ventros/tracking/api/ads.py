@@ -13,17 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
-from ventros.kernel.errors import NotFound, RuleViolation
+from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.platform.crypto import SecretBox
-from ventros.tracking import conversions
+from ventros.tracking import conversions, service
 from ventros.tracking.integrations import (
-    REQUIRED_SECRETS,
-    Integration,
     Platform,
     delete_integration,
-    list_integrations,
-    save_integration,
 )
 
 router = APIRouter(tags=["tracking"])
@@ -31,13 +27,6 @@ router = APIRouter(tags=["tracking"])
 Reader = Annotated[Principal, Depends(authorized(Permission.TRACKINGS_READ))]
 Writer = Annotated[Principal, Depends(authorized(Permission.TRACKINGS_WRITE))]
 Admin = Annotated[Principal, Depends(authorized(Permission.SETTINGS_MANAGE))]
-
-# Non-secret settings each platform needs (checked on save).
-REQUIRED_CONFIG: dict[Platform, tuple[str, ...]] = {
-    Platform.META: (),
-    Platform.GOOGLE: ("customer_id", "conversion_action_id"),
-    Platform.TIKTOK: ("event_source_id",),
-}
 
 
 class ConversionCreate(BaseModel):
@@ -174,40 +163,28 @@ async def put_integration(
     platform: Platform, body: IntegrationWrite, principal: Admin, uow: Uow, box: Box
 ) -> IntegrationRead:
     """Create or replace the tenant's integration with an ad platform (admin)."""
-    secrets = {"access_token": body.access_token}
-    if body.developer_token:
-        secrets["developer_token"] = body.developer_token
-    for name in REQUIRED_SECRETS[platform]:
-        if name not in secrets:
-            raise RuleViolation(f"{platform.value} needs {name}", field=name)
-    for name in REQUIRED_CONFIG[platform]:
-        if not body.config.get(name):
-            raise RuleViolation(f"{platform.value} needs config.{name}", field=f"config.{name}")
-    conversions.check_request(body.won_event_name, None, None)
-    integration = Integration(
+    command = service.ConnectAdPlatform(
         platform=platform,
-        secrets=secrets,
+        access_token=body.access_token,
+        developer_token=body.developer_token,
         config=dict(body.config),
         conversion_on_won=body.conversion_on_won,
         won_event_name=body.won_event_name,
     )
-    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
-        await save_integration(tx, box, integration)
-        await tx.commit()
+    view = await service.connect_ad_platform(uow, box, principal, command)
     return IntegrationRead(
-        platform=platform,
-        config=integration.config,
-        secrets_set=sorted(secrets),
-        conversion_on_won=integration.conversion_on_won,
-        won_event_name=integration.won_event_name,
+        platform=view.platform,
+        config=view.config,
+        secrets_set=view.secrets_set,
+        conversion_on_won=view.conversion_on_won,
+        won_event_name=view.won_event_name,
     )
 
 
 @router.get("/ad-integrations", response_model=IntegrationList)
 async def get_integrations(principal: Admin, uow: Uow, box: Box) -> IntegrationList:
     """The tenant's ad integrations; secrets are never shown, only which are set."""
-    async with uow(principal.tenant_id, Actor.user(principal.user_id)) as tx:
-        views = await list_integrations(tx, box)
+    views = await service.ad_platforms(uow, box, principal)
     return IntegrationList(
         items=[
             IntegrationRead(
