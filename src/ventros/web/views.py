@@ -896,7 +896,7 @@ async def stream(
 
 
 @router.get("/app/{section}")
-async def unknown_section(request: Request, section: str, shell: ShellDep) -> Response:
+async def unknown_section(request: Request, section: str, shell: ShellDep) -> Response:  # noqa: ARG001
     """The app's own 404 page for any other /app page. (Last: it would otherwise answer
     for /app/stream, and the screens' routers come before this one.)"""
     return _page(request, shell, "error.html", {"code": 404}, status_code=404)
