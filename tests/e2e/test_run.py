@@ -437,11 +437,26 @@ def test_the_demo_has_a_whatsapp_channel_on_the_simulator_where_customers_write_
     assert processes_under(tmp_path / "home") == [], run.output
 
 
+def background_children(pid: int) -> list[int]:
+    """`ventros background` processes started by `pid`."""
+    found = []
+    for child in children_of(pid):
+        try:
+            args = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"ventros.cli" in args and b"background" in args:
+            found.append(child)
+    return found
+
+
+@pytest.mark.parametrize("background", ["process", "inline"])
 def test_a_running_ventros_delivers_signed_webhooks_of_what_happens(
-    tmp_path: Path, processes: list[Ventros]
+    tmp_path: Path, processes: list[Ventros], background: str
 ) -> None:
     """The whole chain as `make run` runs it: API -> outbox -> relay -> bus -> worker ->
-    Temporal delivery workflow -> the subscriber, signed as the docs say."""
+    Temporal delivery workflow -> the subscriber, signed as the docs say; with the
+    background roles in a child process of their own (the default) and in the API's."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from tests.unit.test_webhooks_docs import receiver_example
@@ -467,10 +482,16 @@ def test_a_running_ventros_delivers_signed_webhooks_of_what_happens(
             "run",
             tmp_path / "home",
             free_port(),
-            {"VENTROS_WEBHOOKS_ALLOW_PRIVATE": "true", "VENTROS_WAHA_SIM_DEMO": "false"},
+            {
+                "VENTROS_WEBHOOKS_ALLOW_PRIVATE": "true",
+                "VENTROS_WAHA_SIM_DEMO": "false",
+                "VENTROS_RUN_BACKGROUND": background,
+            },
         )
         processes.append(run)
         run.wait_healthy()
+        children = background_children(run.process.pid)
+        assert len(children) == (1 if background == "process" else 0), run.output
         email, password = run.line_starting("Demo login:").removeprefix("Demo login:").split()
         headers = login(run.base_url, email, password)
         subscribed = httpx.post(
@@ -503,5 +524,30 @@ def test_a_running_ventros_delivers_signed_webhooks_of_what_happens(
         assert sent_headers["X-Ventros-Delivery"] == event["id"]
         assert verify(secret, sent_headers["X-Ventros-Signature"], body)
         assert run.terminate(signal.SIGTERM) == 0, run.output
+        assert wait_gone(tuple(children)) == [], run.output  # the child stopped with it
     finally:
         receiver.shutdown()
+
+
+def test_a_killed_background_process_is_started_again(
+    tmp_path: Path, processes: list[Ventros]
+) -> None:
+    """`ventros run` supervises its `ventros background` child like any role: killed, it
+    comes back (after the back-off), and Ctrl-C still stops everything."""
+    run = Ventros("run", tmp_path / "home", free_port(), {"VENTROS_WAHA_SIM_DEMO": "false"})
+    processes.append(run)
+    run.wait_healthy()
+    [first] = _eventually(
+        lambda: background_children(run.process.pid) or None,
+        "the background child",
+        lambda: run.output,
+    )
+    os.kill(first, signal.SIGKILL)
+    [second] = _eventually(
+        lambda: [p for p in background_children(run.process.pid) if p != first] or None,
+        "a new background child",
+        lambda: run.output,
+    )
+    assert "background service crashed" in run.output
+    assert run.terminate(signal.SIGINT) == 0, run.output
+    assert wait_gone((second,)) == [], run.output
