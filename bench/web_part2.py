@@ -28,11 +28,10 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 # bench/ scripts share helpers by module name (bench/ is the script's folder).
-from web import DEFAULT_SERVER, PASSWORD, _libpq, pct, settings, timed
+from wa_kit import libpq, scratch_database
+from web import PASSWORD, pct, settings, timed
 
 from ventros.identity.domain import Principal, Role
 from ventros.identity.service import create_tenant
@@ -58,7 +57,7 @@ def seed_contacts(url: str, tenant_id: uuid.UUID, count: int) -> list[uuid.UUID]
     """Bulk contacts with COPY (as the owner: a bench of reads, not of the write path)."""
     now = utcnow()
     ids = [new_id() for _ in range(count)]
-    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY contacts (id, tenant_id, name, phone, tags, source, created_at, updated_at)"
             " FROM STDIN"
@@ -82,7 +81,7 @@ def seed_cards(
     now = utcnow()
     first = int(len(contact_ids) * SHARE_OF_FIRST_STAGE)
     others = pipeline.stages[1:]
-    with psycopg.connect(_libpq(url)) as conn, conn.cursor() as cur:
+    with psycopg.connect(libpq(url)) as conn, conn.cursor() as cur:
         with cur.copy(
             "COPY pipeline_stage_history (id, tenant_id, pipeline_id, contact_id, stage_id,"
             " entered_at) FROM STDIN"
@@ -98,25 +97,13 @@ def seed_cards(
 @asynccontextmanager
 async def throwaway_database() -> AsyncIterator[tuple[str, Container]]:
     """A migrated database of its own and a container on it; dropped afterwards."""
-    server = os.environ.get("VENTROS_BENCH_DATABASE_URL") or os.environ.get(
-        "VENTROS_TEST_DATABASE_URL", DEFAULT_SERVER
-    )
-    name = f"ventros_bench_web2_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(server), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    container: Container | None = None
-    try:
+    with scratch_database("web2") as url:
         upgrade(url, settings().role_passwords())
         container = bootstrap(settings(), database_url=url)
-        yield url, container
-    finally:
-        if container is not None:
+        try:
+            yield url, container
+        finally:
             await container.aclose()
-        with psycopg.connect(_libpq(server), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
 
 
 def figures(name: str, took: list[float]) -> str:
