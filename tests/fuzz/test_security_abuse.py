@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import TEST_PASSWORD, TenantLogin, login, make_settings
+from tests.conftest import TEST_PASSWORD, TenantLogin, login, make_settings, new_tenant
 from tests.integration.test_agent_standing import bearer, create_user
 from ventros.identity.service import create_tenant
 from ventros.kernel.json_input import MAX_JSON_DEPTH
@@ -62,8 +62,15 @@ NO_LOGIN = {
 
 
 async def test_a_deactivated_users_token_opens_no_route(
-    client: httpx.AsyncClient, tenant: TenantLogin
+    client: httpx.AsyncClient, container: Container
 ) -> None:
+    # A tenant of its own whose limit lets every route through: each request still counts
+    # against the tenant's rate limit, and there are more routes than the default allows.
+    tenant = await new_tenant(container, client)
+    roomy = await client.patch(
+        "/api/v1/settings", json={"rate_limit_per_minute": 10_000}, headers=tenant.headers
+    )
+    assert roomy.status_code == 200, roomy.text
     user = await create_user(client, tenant, "supervisor")
     headers = await bearer(client, user)
     gone = await client.post(f"/api/v1/agents/{user['id']}/deactivate", headers=tenant.headers)
