@@ -254,6 +254,36 @@ async def test_cursor_pagination_walks_every_contact_once_newest_first(
     assert seen == list(reversed(created))
 
 
+async def test_a_search_pages_through_its_own_tenants_live_matches_only(
+    client: httpx.AsyncClient, tenant: TenantLogin, other_tenant: TenantLogin
+) -> None:
+    """Search runs in `ventros_search_contacts` (as the system role, to reach the trigram
+    index): it must keep to the caller's tenant, skip deleted contacts and page by cursor."""
+    word = f"Zephyr{uuid.uuid4().hex[:6]}"
+    ours = []
+    for i in range(5):
+        made = await client.post(
+            "/api/v1/contacts", json={"name": f"{word} {i}"}, headers=tenant.headers
+        )
+        ours.append(made.json()["id"])
+    theirs = await client.post(
+        "/api/v1/contacts", json={"name": f"{word} x"}, headers=other_tenant.headers
+    )
+    assert theirs.status_code == 201, theirs.text
+    gone = await client.delete(f"/api/v1/contacts/{ours.pop()}", headers=tenant.headers)
+    assert gone.status_code == 204, gone.text
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"q": word.lower(), "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get("/api/v1/contacts", params=params, headers=tenant.headers)).json()
+        seen.extend(c["id"] for c in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(ours))
+
+
 async def test_limit_over_200_and_a_bad_cursor_are_422(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:

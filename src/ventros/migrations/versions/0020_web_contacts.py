@@ -7,7 +7,7 @@ the table, which is small on a laptop. The index is managed here by hand (env.py
 out of `alembic check`), since whether it exists depends on the server.
 
 Revision ID: 0020_web_contacts
-Revises: 0012_security_roles
+Revises: 0023_routing_sla
 Create Date: 2026-12-03
 """
 

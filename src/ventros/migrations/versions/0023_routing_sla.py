@@ -3,7 +3,7 @@ tenant's follow-up; each session's team, SLA deadlines and raised points, snooze
 system's own messages.
 
 Revision ID: 0023_routing_sla
-Revises: 0012_security_roles
+Revises: 0022_agent_tools
 Create Date: 2026-12-03
 """
 
