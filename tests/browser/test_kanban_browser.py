@@ -122,6 +122,47 @@ def test_the_keyboard_menu_moves_a_card_to_won(context: Any, demo: Demo, board: 
     expect(won_column.locator(f'[data-contact-id="{moved}"]')).to_have_count(1)
 
 
+def test_a_move_to_won_shows_in_the_funnel_report(context: Any, demo: Demo, board: Board) -> None:
+    """The manager's view of the same move: the reports screen's funnel for this pipeline
+    counts one more contact entering each stage the card went through."""
+    from playwright.sync_api import expect
+
+    api = Api.as_admin(demo)
+    moved = a_contact(api, "Funil Oliveira")
+    api.call(
+        "PUT",
+        f"/contacts/{moved}/pipeline",
+        {"pipeline_id": board.pipeline_id, "stage_id": board.stages["Novo"]},
+    )
+    page = log_in(context, demo, "admin")
+    report = f"{demo.base_url}/app/reports?pipeline_id={board.pipeline_id}"
+
+    def entered() -> dict[str, int]:
+        page.goto(report)
+        rows = page.get_by_test_id("funnel-row")
+        expect(rows.first).to_be_visible()
+        return {
+            row.get_attribute("data-stage-id"): int(
+                row.locator('[data-field="entered"]').get_attribute("data-value")
+            )
+            for row in rows.all()
+        }
+
+    before = entered()
+    open_board(page, demo, board)
+    for stage in ("Qualificado", "Ganho"):
+        card(page, moved).get_by_test_id("kanban-card-move").focus()
+        page.keyboard.press("ArrowDown")
+        expect(
+            column(page, board.stages[stage]).locator(f'[data-contact-id="{moved}"]')
+        ).to_have_count(1)
+    after = entered()
+    for stage in ("Qualificado", "Ganho"):
+        stage_id = board.stages[stage]
+        assert after[stage_id] == before[stage_id] + 1, (stage, before, after)
+    assert after[board.stages["Perdido"]] == before[board.stages["Perdido"]]
+
+
 def test_a_forbidden_move_puts_the_card_back_and_says_why(
     context: Any, demo: Demo, board: Board
 ) -> None:
