@@ -196,9 +196,15 @@ async def save_llm_settings(
     return await repository.get_llm_settings(tx)
 
 
+_LLM_SETTINGS = "analysis.llm_settings"
+
+
 async def llm_config(tx: UnitOfWork, box: SecretBox) -> LlmConfig | None:
-    """The tenant's provider, or None when it has none, it is off, or its key is unreadable."""
-    row = await repository.get_llm_settings(tx)
+    """The tenant's provider, or None when it has none, it is off, or its key is unreadable.
+    Read once per transaction: the LLM consumer sees every inbound message of a batch in one."""
+    if _LLM_SETTINGS not in tx.memo:
+        tx.memo[_LLM_SETTINGS] = await repository.get_llm_settings(tx)
+    row = tx.memo[_LLM_SETTINGS]
     if row is None or not row.enabled:
         return None
     try:
