@@ -141,10 +141,11 @@ _received: list[int] = []
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
-    # Remembered too: an exception raised inside a `finally` or `__del__` (logging's lock
-    # release, say) is printed and dropped, and start-up would carry on.
+    # Remembered, never raised here: an exception raised wherever the signal lands can
+    # land inside logging's fork hook, which then never releases logging's lock, and the
+    # next thread that logs (the one stopping embedded Temporal) waits forever. Start-up
+    # checks at each step (`_stop_if_interrupted`) and the event loop once it takes over.
     _received.append(signum)
-    raise _Interrupted(signum)
 
 
 def _stop_if_interrupted() -> None:
@@ -169,7 +170,8 @@ def run_all(settings: Settings) -> None:
     temporal: EmbeddedTemporal | None = None
     exit_code = 0
     started = time.monotonic()
-    # Until the event loop takes over, a stop signal unwinds start-up through `finally`.
+    # Until the event loop takes over, a stop signal ends start-up at the next step, which
+    # unwinds through `finally`.
     previous = _install_signal_handler(_interrupt)
     try:
         temporal_address = settings.temporal_address
@@ -179,6 +181,7 @@ def run_all(settings: Settings) -> None:
             )
             # Boots while PostgreSQL starts, migrations run and the app is built.
             temporal_address = temporal.launch()
+        _stop_if_interrupted()
         database_url = settings.database_url
         if not database_url:
             postgres = EmbeddedPostgres(settings.home / "postgres")
