@@ -153,7 +153,9 @@ class CannedReplyRepository:
                             canned_replies.c.shortcut.ilike(f"%{_like(word)}%"),
                             canned_replies.c.text.ilike(f"%{_like(word)}%"),
                         )
-                        for word in wanted.split()[:10]
+                        # Lower-cased here too: ILIKE folds only ASCII under the C
+                        # collation (the embedded PostgreSQL's), so "GRÁTIS" missed "grátis".
+                        for word in wanted.lower().split()[:10]
                     )
                 )
             )
