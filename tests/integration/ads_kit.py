@@ -14,10 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, make_settings, new_tenant
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
+from tests.integration.temporal_kit import local_temporal
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, process_event
 from ventros.platform.outbox import domain_events
@@ -47,9 +46,7 @@ def stand_in() -> Iterator[AdsStandIn]:
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from ventros.conversations.scheduling import ScheduledInput, ScheduledMessageWorkflow
@@ -123,13 +122,11 @@ def _anonymous(history: str) -> str:
 
 
 async def main() -> None:
-    from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
+    from tests.integration.temporal_kit import local_temporal
 
     stand_ins = StandInActivities()
     async with (
-        await WorkflowEnvironment.start_local(
-            dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-        ) as env,
+        await local_temporal() as env,
         Worker(
             env.client,
             task_queue=QUEUE,

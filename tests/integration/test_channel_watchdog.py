@@ -15,13 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_legacy_chat_ids import consumer
 from tests.integration.test_sending_outbound import send, sending_event
 from tests.integration.test_waha_simulator_sending import Running, customer_writes, waha
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from tests.integration.waha_kit import ingest, scalar
 from ventros.channels.health import Observation, diagnose
 from ventros.channels.waha_client import WahaClient
@@ -36,9 +35,7 @@ __all__ = ["waha"]  # the simulator fixture, shared
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 

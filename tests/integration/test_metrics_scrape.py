@@ -14,13 +14,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, new_tenant
 from tests.integration.processes import eventually
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_bus_support import Backbone, fresh_backbone
 from tests.integration.test_sessions_assignment import open_session
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from ventros.conversations.repository import SessionRepository
 from ventros.conversations.workflows import LifecycleInput, start_lifecycle, workflow_id_of
 from ventros.kernel.events import Actor, DomainEvent
@@ -72,9 +71,7 @@ def value(samples: Samples, name: str, **labels: str) -> float:
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 

@@ -19,12 +19,11 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from temporalio.contrib.opentelemetry import TracingInterceptor
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import new_tenant
 from tests.integration.processes import eventually
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_bus_support import Backbone, fresh_backbone
-from tests.integration.test_webhooks_delivery import _temporal_cli
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
 from tests.stand_ins.waha import WahaStandIn
 from ventros.contacts.handlers import consumer as profile_picture_consumer
@@ -149,9 +148,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
 ) -> None:
     container = backbone.container
     queue = f"traces-{uuid.uuid4().hex[:8]}"
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), interceptors=[TracingInterceptor()]
-    ) as env:
+    async with await local_temporal(None, interceptors=[TracingInterceptor()]) as env:
         registry = ConsumerRegistry(
             [
                 profile_picture_consumer(lambda: container.picture_source),

