@@ -21,11 +21,17 @@ from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_bus_support import Backbone, fresh_backbone
 from tests.integration.test_sessions_assignment import open_session
 from ventros.conversations.repository import SessionRepository
-from ventros.conversations.workflows import LifecycleInput, start_lifecycle, workflow_id_of
+from ventros.conversations.workflows import (
+    LifecycleInput,
+    SessionLifecycleActivities,
+    SessionLifecycleWorkflow,
+    start_lifecycle,
+    workflow_id_of,
+)
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Consumer, ConsumerRegistry, run_worker
 from ventros.platform.relay import run_relay
-from ventros.platform.temporal import run_temporal_worker
+from ventros.platform.temporal import WorkerParts, run_temporal_worker
 from ventros.platform.uow import UnitOfWork
 from ventros.runtime.container import Container
 from ventros.runtime.http import create_app
@@ -126,14 +132,14 @@ async def converse(
     session = await open_session(container, tenant)
     queue = f"metrics-{uuid.uuid4().hex[:8]}"
     stop = asyncio.Event()
+    # The per-session lifecycle workflow (still registered for runs started before the
+    # sweep replaced it): a workflow that runs to its end, what the workflow metrics count.
+    activities = SessionLifecycleActivities.build(container)
+    lifecycle = WorkerParts(
+        workflows=[SessionLifecycleWorkflow], activities=[activities.read, activities.close]
+    )
     worker = asyncio.create_task(
-        run_temporal_worker(
-            container,
-            stop,
-            client=temporal,
-            modules=("ventros.conversations.workflows",),
-            task_queue=queue,
-        )
+        run_temporal_worker(container, stop, client=temporal, parts=[lifecycle], task_queue=queue)
     )
     try:
         await start_lifecycle(

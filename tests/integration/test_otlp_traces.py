@@ -20,15 +20,16 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from tests.conftest import new_tenant
+from tests.conftest import TenantLogin, new_tenant
 from tests.integration.processes import eventually
 from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_bus_support import Backbone, fresh_backbone
+from tests.integration.test_routing_rules import created
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest
 from tests.stand_ins.waha import WahaStandIn
 from ventros.contacts.handlers import consumer as profile_picture_consumer
-from ventros.conversations.handlers.lifecycle import lifecycle_consumer
-from ventros.conversations.workflows import start_lifecycle
+from ventros.conversations.handlers.lifecycle import assign_consumer
+from ventros.conversations.service_clock import wake_service
 from ventros.platform import tracing
 from ventros.platform.consumers import ConsumerRegistry, run_worker
 from ventros.platform.relay import run_relay
@@ -143,6 +144,16 @@ def ancestors(span: Span, by_id: dict[str, Span]) -> list[str]:
     return names
 
 
+# A session with a follow-up policy starts its service clock on session.started.
+SERVICE_CLOCK_START = "SignalWithStartWorkflow:SessionServiceWorkflow"
+
+
+async def _follow_up_every_session(http: httpx.AsyncClient, tenant: TenantLogin) -> None:
+    follow_up = {"nudge_after_seconds": 600, "nudge_text": "Oi?", "close_after_seconds": 600}
+    team = await created(http, tenant, "/teams", {"name": "Vendas", "follow_up": follow_up})
+    await created(http, tenant, "/routing-rules", {"name": "all", "team_id": team["id"]})
+
+
 async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_temporal(
     receiver: OtlpReceiver, backbone: Backbone, waha: WahaStandIn
 ) -> None:
@@ -152,7 +163,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
         registry = ConsumerRegistry(
             [
                 profile_picture_consumer(lambda: container.picture_source),
-                lifecycle_consumer(partial(start_lifecycle, client=env.client, task_queue=queue)),
+                assign_consumer(partial(wake_service, client=env.client, task_queue=queue)),
             ]
         )
         stop = asyncio.Event()
@@ -166,6 +177,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
                 transport=transport, base_url="http://ventros.test"
             ) as http:
                 tenant = await new_tenant(container, http)
+                await _follow_up_every_session(http, tenant)
                 channel = await create_channel(http, tenant, base_url=waha.base_url)
                 before = len(receiver.spans)
                 await deliver(http, channel["id"], fixture("message.text.json"))
@@ -178,9 +190,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
                     names = {s.name for s in receiver.spans[before:]}
                     return (
                         picture_asked()
-                        and any(
-                            n.startswith("StartWorkflow:SessionLifecycleWorkflow") for n in names
-                        )
+                        and any(n.startswith(SERVICE_CLOCK_START) for n in names)
                         and any(n.startswith("WAHA GET") for n in names)
                     )
 
@@ -216,7 +226,7 @@ async def test_one_inbound_message_is_one_trace_from_the_webhook_to_waha_and_tem
         webhook.name,
     ]
 
-    [start] = named(trace, "StartWorkflow:SessionLifecycleWorkflow")
+    [start] = named(trace, SERVICE_CLOCK_START)
     assert ancestors(start, by_id) == [
         "consume session.started",
         "publish session.started",

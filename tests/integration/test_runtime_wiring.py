@@ -1,23 +1,24 @@
 """A role started beside `ventros run` (`ventros worker`, no VENTROS_TEMPORAL_ADDRESS)
-resolves the embedded Temporal of that run, like its database, and its consumers start
-their workflows there: before the runtime, consumers built their Temporal client from
-their own process's environment and dropped session timeouts."""
+resolves the embedded Temporal of that run, like its database, and starts its workflows
+there: before the runtime, roles built their Temporal client from their own process's
+environment and dropped session timeouts."""
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from tests.conftest import TEST_SECRET
+from tests.integration.processes import eventually
 from tests.integration.temporal_kit import _temporal_cli
-from ventros.conversations import events
-from ventros.conversations.workflows import workflow_id_of
-from ventros.kernel.events import DomainEvent
+from ventros.conversations.workflows import timeouts_workflow_id
 from ventros.platform.embedded.temporal import EmbeddedTemporal
+from ventros.platform.temporal import run_temporal_worker
 from ventros.runtime.commands import load_settings
 from ventros.runtime.container import bootstrap
 from ventros.runtime.locate import resolved
@@ -38,7 +39,7 @@ def embedded_temporal(tmp_path: Path) -> Iterator[tuple[Path, str]]:
         server.stop()
 
 
-async def test_a_worker_beside_ventros_run_starts_session_lifecycles_on_its_temporal(
+async def test_a_worker_beside_ventros_run_starts_the_session_timeouts_on_its_temporal(
     owner_url: str, embedded_temporal: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home, address = embedded_temporal
@@ -48,26 +49,23 @@ async def test_a_worker_beside_ventros_run_starts_session_lifecycles_on_its_temp
     assert settings.temporal_address == address
 
     container = bootstrap(settings, database_url=owner_url)
+    stop = asyncio.Event()
+    parts = [part() for part in wire(container).worker_parts]
+    worker = asyncio.create_task(run_temporal_worker(container, stop, parts=parts))
     try:
-        [start_lifecycle] = [
-            c
-            for c in wire(container).consumers
-            if c.name == "conversations.start_session_lifecycle"
-        ]
-        session_id = uuid.uuid4()
-        started = DomainEvent(
-            events.SESSION_STARTED,
-            uuid.uuid4(),
-            "session",
-            session_id,
-            {"session_id": str(session_id)},
-        )
-        await start_lifecycle.handler(started, None)  # type: ignore[arg-type]  # unused
-
         client = await container.temporal.client()
-        handle = client.get_workflow_handle(workflow_id_of(session_id))
-        description = await asyncio.wait_for(handle.describe(), 10)
-        assert description.task_queue == settings.temporal_task_queue
+        handle = client.get_workflow_handle(timeouts_workflow_id(settings.temporal_task_queue))
+
+        async def sweeping() -> bool:
+            try:
+                description = await handle.describe()
+            except RPCError:  # not started yet
+                return False
+            return description.status == WorkflowExecutionStatus.RUNNING
+
+        await eventually(sweeping, within=30)
         await handle.terminate("test over")
     finally:
+        stop.set()
+        await asyncio.wait_for(worker, 30)
         await container.aclose()

@@ -1,6 +1,7 @@
-"""SessionLifecycleWorkflow on a real Temporal dev server, with a 2-second timeout: an idle
-session closes by timeout; one with fresh activity stays open past several timeouts; both
-carry on across a worker restart, and across a restart of the Temporal server."""
+"""Session timeouts (SessionTimeoutsWorkflow, the worker's sweep) on a real Temporal dev
+server, with a 2-second timeout: an idle session closes by timeout; one with fresh activity
+stays open past several timeouts; both carry on across a worker restart, and across a
+restart of the Temporal server."""
 
 from __future__ import annotations
 
@@ -11,17 +12,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from tests.conftest import TenantLogin
+from tests.integration.processes import eventually
 from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_sessions_assignment import open_session
-from ventros.conversations.handlers.lifecycle import lifecycle_consumer
 from ventros.conversations.repository import SessionRepository
-from ventros.conversations.workflows import LifecycleInput, start_lifecycle
+from ventros.conversations.workflows import timeouts_workflow_id
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
-from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.embedded.temporal import EmbeddedTemporal
 from ventros.platform.temporal import run_temporal_worker
 from ventros.runtime.container import Container
@@ -64,6 +65,18 @@ async def _status(
     return session.status.value, session.close_reason
 
 
+async def _sweeping(temporal: Client, queue: str) -> None:
+    handle = temporal.get_workflow_handle(timeouts_workflow_id(queue))
+
+    async def started() -> bool:
+        try:
+            return (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        except RPCError:
+            return False
+
+    await eventually(started, within=30)
+
+
 class _Worker:
     def __init__(self, container: Container, client: Client, queue: str) -> None:
         self.stop = asyncio.Event()
@@ -86,17 +99,6 @@ async def test_idle_sessions_close_by_timeout_and_active_ones_stay_open_across_a
     idle = await open_session(container, tenant)
     active = await open_session(container, tenant)
 
-    async def start(params: LifecycleInput) -> object:
-        return await start_lifecycle(params, client=temporal, task_queue=queue)
-
-    consumer = lifecycle_consumer(start)
-    for session in (idle, active):
-        event = session.pending_events[0] if session.pending_events else None
-        if event is None:
-            await start(LifecycleInput(str(tenant.tenant_id), str(session.id)))
-        else:
-            assert await process_event(container.uow, consumer, event) is Outcome.PROCESSED
-
     worker = _Worker(container, temporal, queue)
     try:
         for _ in range(3):  # 3 s: past the first timeout
@@ -104,7 +106,7 @@ async def test_idle_sessions_close_by_timeout_and_active_ones_stay_open_across_a
             await asyncio.sleep(1)
     finally:
         await worker.close()
-    # The worker is gone; the timers keep running in the server.
+    # The worker is gone; the sweep's timer keeps running in the server.
     await _touch(container, tenant, active.id)
     await asyncio.sleep(1)
     await _touch(container, tenant, active.id)
@@ -135,11 +137,9 @@ async def test_session_timeouts_carry_on_across_a_temporal_server_restart(
         temporal = await Client.connect(await asyncio.to_thread(server.start))
         idle = await open_session(container, tenant)
         active = await open_session(container, tenant)
-        for session in (idle, active):
-            params = LifecycleInput(str(tenant.tenant_id), str(session.id))
-            await start_lifecycle(params, client=temporal, task_queue=queue)
-        worker = _Worker(container, temporal, queue)
+        worker = _Worker(container, temporal, queue)  # starts the sweep
         await _touch(container, tenant, active.id)
+        await _sweeping(temporal, queue)
         await worker.close()
         await asyncio.to_thread(server.stop)
 
@@ -149,8 +149,8 @@ async def test_session_timeouts_carry_on_across_a_temporal_server_restart(
         temporal = await Client.connect(address)
         worker = _Worker(container, temporal, queue)
         try:
-            # The idle one's deadline passed while Temporal was down: its timer fires once
-            # the server and a worker are back (how soon depends on the machine's load).
+            # The idle one's deadline passed while Temporal was down: the sweep closes it
+            # once the server and a worker are back (how soon depends on the machine's load).
             for _ in range(30):
                 await _touch(container, tenant, active.id)
                 if (await _status(container, tenant, idle.id))[0] == "closed":

@@ -16,7 +16,6 @@ def test_every_context_consumer_is_registered() -> None:
         "contacts.fetch_profile_picture",
         "conversations.close_sessions_of_deleted_channel",
         "conversations.send_whatsapp",
-        "conversations.start_session_lifecycle",
         "conversations.auto_assign",
         "conversations.drain_assignment_queue",
         "conversations.csat_on_close",
@@ -53,6 +52,7 @@ def test_every_context_with_workflows_gives_the_temporal_worker_its_parts() -> N
     assert names == {
         "ScheduledMessageWorkflow",
         "SessionLifecycleWorkflow",
+        "SessionTimeoutsWorkflow",
         "SessionServiceWorkflow",
         "WebhookDeliveryWorkflow",
         "EnrichTrackingWorkflow",

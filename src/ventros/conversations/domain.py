@@ -163,14 +163,17 @@ class Session(AggregateRoot):
         starts before Ventros opened the session: a message delivered late (WAHA retrying
         after an outage, an old timestamp) must not open a session that is already over,
         closed before any agent could see it. A snoozed session idles from its return."""
-        idle_from = max(
-            self.last_activity_at, self.created_at, self.snoozed_until or self.created_at
-        )
-        return idle_from + timedelta(seconds=timeout_seconds)
+        return self.idle_from + timedelta(seconds=timeout_seconds)
+
+    @property
+    def idle_from(self) -> datetime:
+        """Where the inactivity clock starts: the same expression indexes open sessions
+        for the timeout sweep (repository/tables.py, `IDLE_FROM`)."""
+        return max(self.last_activity_at, self.created_at, self.snoozed_until or self.created_at)
 
     def is_idle_at(self, at: datetime, timeout_seconds: int) -> bool:
         """True when a message at `at` comes after the inactivity timeout: the session
-        should have closed before it (the lifecycle workflow may not have run yet)."""
+        should have closed before it (the timeout sweep may not have run yet)."""
         idle_from = max(self.last_activity_at, self.snoozed_until or self.last_activity_at)
         return at - idle_from > timedelta(seconds=timeout_seconds)
 

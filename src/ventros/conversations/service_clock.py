@@ -1,7 +1,7 @@
 """`SessionServiceWorkflow`: the session's service clock — the opening of its team's
 business hours, its SLA points, its snooze, its follow-up (conversations/service/routing.py).
 
-A sibling of the lifecycle workflow (id `session-service-<session>`), started on
+A workflow per session that needs one (id `session-service-<session>`), started on
 `session.started` when the session has something to wait for, and by a snooze. It holds
 ids only: each round one activity (`tick`) does what is due now and answers the next
 moment to look; the workflow sleeps on a durable timer until then. Nothing signals it per

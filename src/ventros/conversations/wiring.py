@@ -1,6 +1,6 @@
 """Conversations' part of the process: routes, the consumers (channel deleted, WhatsApp
-sending on the container's sender, session lifecycle on its Temporal, CSAT), and the
-session lifecycle and scheduled message workflows."""
+sending on the container's sender, routing and assignment, CSAT), and the session
+timeouts, service clock and scheduled message workflows."""
 
 from __future__ import annotations
 
@@ -30,10 +30,7 @@ def wire(container: Container) -> Wiring:
                 lambda: (container.waha_sender, container.secret_box),
                 sending.media_links_for(container.settings),
             ),
-            *lifecycle.consumers(
-                workflows.start_lifecycle.on(container.temporal),
-                service_clock.waker(container.temporal),
-            ),
+            *lifecycle.consumers(service_clock.waker(container.temporal)),
             *csat.CONSUMERS,
         ],
         provides=[

@@ -1,22 +1,27 @@
-"""`SessionLifecycleWorkflow`: closes a session once it has been idle for the tenant's
-`session_timeout_seconds`.
+"""Session inactivity timeouts: `SessionTimeoutsWorkflow`, one per task queue, closes every
+session that has been idle for its tenant's `session_timeout_seconds`.
 
-Started when the session opens (handlers/lifecycle.py), id `session-lifecycle-<session>`,
-so a redelivered `session.started` starts nothing new. It holds ids only: each round an
-activity reads the session's `last_activity_at` and the timeout, and the workflow sleeps on
-a durable timer until the idle deadline (`last_activity_at + timeout`, never before the
-session opened). On waking it reads again: activity
-moved the deadline → sleep again; otherwise a second activity closes the session with
-reason `timeout` — re-checking under the row lock, so a message that lands between the read
-and the close keeps the session open. The ingest never signals the workflow per message:
-the deadline lives in the session row. `new_message` (re-read now) and `close_session`
-signals exist for callers that want them. Worker or server restarts replay the history and
-carry on. Long-lived sessions continue-as-new every few hundred rounds to bound history.
+Each round an activity asks PostgreSQL for the open sessions whose inactivity clock ran out
+(`Session.idle_from` + the tenant's timeout, on a partial index, every tenant at once) and
+closes them with reason `timeout` — re-checking under the row lock, so a message that lands
+meanwhile keeps its session open — then the workflow sleeps a second on a durable timer.
+Nothing is signalled per message and nothing is started per session: the deadline lives in
+the session row, and a session closes within about a second of it. The worker starts the
+workflow when it starts (id `session-timeouts-<task queue>`, the running one reused);
+worker or server restarts replay the history and carry on; it continues-as-new every few
+hundred rounds to bound its history.
+
+Why not a workflow per session (`SessionLifecycleWorkflow`, below, the first design): each
+cost the Temporal dev server about 20 ms of CPU to start, run its activity and arm its timer,
+and the worker 8 ms to instantiate — a click-to-WhatsApp campaign of 200 new customers a
+second needed more than this machine's two cores for timers alone (bench/RESULTS.md, issue
+18). The per-session workflow stays registered so runs started before the change finish.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -30,9 +35,11 @@ with workflow.unsafe.imports_passed_through():
     from ventros.identity.service import tenant_settings
     from ventros.kernel.events import Actor
     from ventros.platform.temporal import OnceStarter, WorkerParts
-    from ventros.platform.uow import UnitOfWorkFactory
+    from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 if TYPE_CHECKING:
+    from temporalio.client import Client
+
     from ventros.runtime.container import Container
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -171,11 +178,62 @@ class SessionLifecycleWorkflow:
 
 start_lifecycle = OnceStarter[LifecycleInput](SessionLifecycleWorkflow.run)
 
+SWEEP_EVERY = timedelta(seconds=1)
+SWEEP_LIMIT = 500  # sessions closed per round; a full round sweeps again at once
+
+
+class SessionTimeoutActivities:
+    def __init__(
+        self, system_uow: Callable[[uuid.UUID], UnitOfWork], uow: UnitOfWorkFactory
+    ) -> None:
+        self._system_uow = system_uow
+        self._uow = uow
+
+    @activity.defn(name="session_timeouts_sweep")
+    async def sweep(self) -> int:
+        """Closes the sessions past their timeout; how many were due."""
+        return await lifecycle.close_overdue_sessions(
+            self._system_uow, self._uow, limit=SWEEP_LIMIT
+        )
+
+
+@workflow.defn(name="SessionTimeoutsWorkflow")
+class SessionTimeoutsWorkflow:
+    @workflow.run
+    async def run(self) -> None:
+        for _ in range(ROUNDS_PER_RUN):
+            due = await workflow.execute_activity_method(
+                SessionTimeoutActivities.sweep,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            if due < SWEEP_LIMIT:
+                await workflow.sleep(SWEEP_EVERY)
+        workflow.continue_as_new()
+
+
+def timeouts_workflow_id(task_queue: str) -> str:
+    return f"session-timeouts-{task_queue}"
+
+
+async def start_session_timeouts(client: Client, task_queue: str) -> None:
+    """Starts the sweep on this queue unless it runs already (every worker calls this)."""
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    await client.start_workflow(
+        SessionTimeoutsWorkflow.run,
+        id=timeouts_workflow_id(task_queue),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+    )
+
 
 def worker_parts(container: Container) -> WorkerParts:
-    """What the Temporal worker (platform.temporal) runs for session lifecycles."""
-    activities = SessionLifecycleActivities.build(container)
+    """What the Temporal worker (platform.temporal) runs for session timeouts."""
+    lifecycle_activities = SessionLifecycleActivities.build(container)
+    timeouts = SessionTimeoutActivities(container.system_uow, container.uow)
     return WorkerParts(
-        workflows=[SessionLifecycleWorkflow],
-        activities=[activities.read, activities.close],
+        workflows=[SessionTimeoutsWorkflow, SessionLifecycleWorkflow],
+        activities=[lifecycle_activities.read, lifecycle_activities.close, timeouts.sweep],
+        start=start_session_timeouts,
     )

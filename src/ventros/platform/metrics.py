@@ -83,6 +83,11 @@ class ProcessMetrics:
             ["task_queue", "kind"],
             registry=None,
         )
+        self.conversation_sessions_timed_out_total = Counter(
+            "conversation_sessions_timed_out",
+            "Sessions closed by the inactivity timeout sweep.",
+            registry=None,
+        )
         self.waha_request_duration_seconds = Histogram(
             "waha_request_duration_seconds",
             "Calls to WAHA by channel and operation (send, profile_picture).",

@@ -43,6 +43,9 @@ class WorkerParts:
     workflows: Sequence[type] = ()
     activities: Sequence[Callable[..., Any]] = ()
     close: Callable[[], Awaitable[None]] | None = None
+    # Called once the worker polls (client, task queue): starts the part's long-running
+    # workflows, idempotently, since every worker process calls it.
+    start: Callable[[Client, str], Awaitable[None]] | None = None
 
 
 class TemporalConnection:
@@ -242,6 +245,9 @@ async def run_temporal_worker(
             interceptors=worker_interceptors(client),
             workflow_runner=workflow_runner(),
         ):
+            for part in parts:
+                if part.start is not None:
+                    await part.start(client, queue)
             log.info(
                 "Temporal worker running",
                 task_queue=queue,

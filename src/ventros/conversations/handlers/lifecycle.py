@@ -1,10 +1,11 @@
 """Conversations' reactions that drive the session lifecycle.
 
-* `session.started` → start the session's `SessionLifecycleWorkflow` (idempotent by id);
 * `session.started` → routing to a team (service/routing.py), then automatic assignment
   within the team when the tenant has `auto_assign` on and the team is open; and the
   session's service clock (service_clock.py) when it has hours, an SLA or a follow-up;
 * `agent.status_changed` (to available) and `session.closed` → serve the waiting queue.
+
+Inactivity timeouts need no reaction: one workflow sweeps overdue sessions (workflows.py).
 
 Each runs in the consumer's unit of work for the event's tenant (platform.consumers), so
 an assignment and the event record commit together; a redelivered event does nothing.
@@ -21,7 +22,6 @@ from ventros.agents.domain import AGENT_STATUS_CHANGED
 from ventros.conversations import events
 from ventros.conversations.service import assignment, routing
 from ventros.conversations.service_clock import ServiceInput
-from ventros.conversations.workflows import LifecycleInput
 from ventros.identity.domain import AgentStatus
 from ventros.identity.service import tenant_settings
 from ventros.kernel.events import DomainEvent
@@ -31,28 +31,12 @@ from ventros.platform.uow import UnitOfWork
 
 log = structlog.get_logger(__name__)
 
-# Starts one lifecycle workflow (idempotently): the wiring binds it to the process's
-# Temporal; tests to their own client and task queue.
-LifecycleStarter = Callable[[LifecycleInput], Awaitable[object]]
 # Wakes (or starts) a session's service clock; None: no clock (tests of assignment alone).
 ServiceWaker = Callable[[ServiceInput], Awaitable[object]]
 
 
 def _session_id(event: DomainEvent) -> uuid.UUID:
     return uuid.UUID(str(event.payload.get("session_id") or event.aggregate_id))
-
-
-class WhenSessionStartedStartLifecycle:
-    def __init__(self, start: LifecycleStarter) -> None:
-        self._start = start
-
-    async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:  # noqa: ARG002
-        params = LifecycleInput(str(event.tenant_id), str(_session_id(event)))
-        try:
-            await self._start(params)
-        except TemporalNotConfigured:
-            # Without Temporal the ingest still closes stale sessions on their next message.
-            log.warning("no Temporal: session timeout not scheduled", session_id=params.session_id)
 
 
 class WhenSessionStartedRouteAndAssign:
@@ -91,14 +75,6 @@ async def when_agent_available_or_session_closed_drain_queue(
         await assignment.drain_queue(tx)
 
 
-def lifecycle_consumer(start: LifecycleStarter) -> Consumer:
-    return Consumer(
-        "conversations.start_session_lifecycle",
-        (events.SESSION_STARTED,),
-        WhenSessionStartedStartLifecycle(start),
-    )
-
-
 def assign_consumer(wake: ServiceWaker | None = None) -> Consumer:
     return Consumer(
         "conversations.auto_assign",
@@ -115,5 +91,5 @@ DRAIN = Consumer(
 )
 
 
-def consumers(start: LifecycleStarter, wake: ServiceWaker | None = None) -> list[Consumer]:
-    return [lifecycle_consumer(start), assign_consumer(wake), DRAIN]
+def consumers(wake: ServiceWaker | None = None) -> list[Consumer]:
+    return [assign_consumer(wake), DRAIN]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -21,7 +22,7 @@ from ventros.conversations.domain import (
     Session,
     SessionStatus,
 )
-from ventros.conversations.repository.tables import session_labels, sessions
+from ventros.conversations.repository.tables import IDLE_FROM, session_labels, sessions
 from ventros.platform.uow import UnitOfWork
 
 
@@ -301,3 +302,39 @@ class SessionRepository:
             query = query.where(sessions.c.id.in_(labelled))
         query = query.order_by(sessions.c.id.desc()).limit(limit)
         return [_session_from_row(row) for row in await self._uow.connection.execute(query)]
+
+
+# Per tenant (its own timeout), the open sessions whose clock ran out, oldest first, on
+# ix_sessions_open_idle_from: the sweep reads a few index entries, not every open session.
+_OVERDUE = text(
+    f"""
+    SELECT overdue.tenant_id, overdue.id, t.timeout
+    FROM (SELECT id, coalesce((settings->>'session_timeout_seconds')::int, :default_timeout)
+            AS timeout FROM tenants) t
+    CROSS JOIN LATERAL (
+        SELECT s.tenant_id, s.id, {IDLE_FROM} AS idle_from FROM sessions s
+        WHERE s.tenant_id = t.id AND s.status = 'open'
+          AND {IDLE_FROM} <= CAST(:now AS timestamptz) - make_interval(secs => t.timeout)
+        ORDER BY {IDLE_FROM} LIMIT :limit
+    ) overdue
+    ORDER BY overdue.idle_from
+    LIMIT :limit
+    """  # noqa: S608 - IDLE_FROM is a constant, nothing from input
+)
+
+
+@dataclass(frozen=True)
+class Overdue:
+    tenant_id: uuid.UUID
+    session_id: uuid.UUID
+    timeout_seconds: int
+
+
+async def overdue_sessions(
+    uow: UnitOfWork, *, now: datetime, default_timeout: int, limit: int
+) -> list[Overdue]:
+    """Open sessions of every tenant past their inactivity timeout at `now`. Runs in a
+    system unit of work (RLS would show one tenant)."""
+    params = {"now": now, "default_timeout": default_timeout, "limit": limit}
+    rows = await uow.connection.execute(_OVERDUE, params)
+    return [Overdue(row.tenant_id, row.id, row.timeout) for row in rows]

@@ -18,6 +18,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from ventros.platform.db import metadata
 
+# Session.idle_from in SQL; the index below and the sweep's query must spell it alike.
+IDLE_FROM = "greatest(last_activity_at, created_at, coalesce(snoozed_until, created_at))"
+
 sessions = Table(
     "sessions",
     metadata,
@@ -64,6 +67,13 @@ sessions = Table(
     Index("ix_sessions_tenant_id_agent_id_status", "tenant_id", "agent_id", "status"),
     Index("ix_sessions_tenant_started", "tenant_id", "started_at"),
     Index("ix_sessions_tenant_id_team_id_status", "tenant_id", "team_id", "status"),
+    # The timeout sweep: open sessions by when their inactivity clock started.
+    Index(
+        "ix_sessions_open_idle_from",
+        "tenant_id",
+        text(IDLE_FROM),
+        postgresql_where=text("status = 'open'"),
+    ),
     # The inbox: one status, most recent activity first.
     Index(
         "ix_sessions_tenant_status_activity",

@@ -10,18 +10,22 @@ can answer (not viewers) are given sessions.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 from ventros.agents import repository as agents
 from ventros.conversations.domain import CLOSE_TIMEOUT, Session
 from ventros.conversations.repository import SessionRepository
+from ventros.conversations.repository.sessions import overdue_sessions
 from ventros.conversations.service import assignment
-from ventros.identity.domain import Principal
+from ventros.identity.domain import Principal, TenantSettings
 from ventros.identity.permissions import ANSWERING_ROLES, Permission, allows
 from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import Conflict, NotFound, PermissionDenied, RuleViolation
 from ventros.kernel.events import Actor
+from ventros.platform.metrics import PROCESS
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 CLOSE_BY_AGENT = "agent"
@@ -208,6 +212,28 @@ async def close_if_idle(tx: UnitOfWork, session_id: uuid.UUID, *, timeout_second
     await SessionRepository(tx).save(session)
     await assignment.dequeue(tx, session_id)
     return True
+
+
+async def close_overdue_sessions(
+    system_uow: Callable[[uuid.UUID], UnitOfWork], uow: UnitOfWorkFactory, *, limit: int
+) -> int:
+    """Closes (reason `timeout`) up to `limit` sessions of any tenant whose inactivity
+    timeout has passed, each tenant in its own transaction; how many were due (at `limit`,
+    more may be waiting)."""
+    now = utcnow()
+    default_timeout = TenantSettings().session_timeout_seconds
+    async with system_uow(uuid.UUID(int=0)) as tx:
+        overdue = await overdue_sessions(tx, now=now, default_timeout=default_timeout, limit=limit)
+    overdue.sort(key=lambda due: due.tenant_id)
+    closed = 0
+    for tenant_id, due in groupby(overdue, key=lambda due: due.tenant_id):
+        async with uow(tenant_id, Actor.system()) as tx:
+            for session in due:
+                timeout = session.timeout_seconds
+                closed += await close_if_idle(tx, session.session_id, timeout_seconds=timeout)
+            await tx.commit()
+    PROCESS.conversation_sessions_timed_out_total.inc(closed)
+    return len(overdue)
 
 
 async def close_by_system(tx: UnitOfWork, session_id: uuid.UUID, reason: str) -> bool:
