@@ -59,13 +59,21 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+def demo_settings() -> dict[str, str]:
+    """VENTROS_* settings for this module's `ventros run`, which otherwise sees none of the
+    caller's: a module overrides this fixture to give it one (the ads stand-in's URL)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory, demo_settings: dict[str, str]) -> Iterator[Demo]:
     _require_chromium()
     from tests.e2e.test_run import Ventros
     from ventros.platform.embedded.postgres import free_port
     from ventros.stand_ins.demo_team import DEMO_USERS
 
-    run = Ventros("run", tmp_path_factory.mktemp("web") / "home", free_port())
+    home = tmp_path_factory.mktemp("web") / "home"
+    run = Ventros("run", home, free_port(), settings=demo_settings)
     try:
         run.wait_healthy()
         email, password = run.line_starting("Demo login:").removeprefix("Demo login:").split()

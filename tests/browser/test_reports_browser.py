@@ -224,7 +224,7 @@ def test_a_range_backwards_is_refused_beside_the_dates(context: Any, demo: Demo)
     expect(page.get_by_test_id("report-service")).to_have_count(0)
 
 
-def test_readers_see_no_write_control_and_others_get_403(
+def test_readers_see_no_write_control_and_agents_get_403(
     context: Any, browser: Any, demo: Demo
 ) -> None:
     from playwright.sync_api import expect
@@ -236,24 +236,15 @@ def test_readers_see_no_write_control_and_others_get_403(
     expect(main.locator('form[method="post"]')).to_have_count(0)
     expect(main.locator("button[hx-post], [hx-post], [hx-put], [hx-delete]")).to_have_count(0)
     expect(page.get_by_test_id("nav-settings")).to_have_count(0)
-    # A viewer, like an agent, is refused reports by the API (reports:read is for
-    # supervisors and admins): the screen answers the same.
-    admin = api_token(context, demo, "admin")
-    email = f"leitor-{datetime.now(UTC).strftime('%H%M%S%f')}@example.com"
-    created = context.request.post(
-        f"{demo.base_url}/api/v1/agents",
-        data={"email": email, "name": "Leitor", "password": "Leitor-demo-1", "role": "viewer"},
-        headers={"Authorization": f"Bearer {admin}"},
-    )
-    assert created.status == 201, created.text()
-    demo.logins[email] = (email, "Leitor-demo-1")
+    # An agent is refused reports by the API (reports:read is for supervisors, admins and
+    # viewers, who read everything): the screen answers the same.
     other = browser.new_context(viewport={"width": 1280, "height": 720})
     try:
-        viewer = log_in(other, demo, email)
-        answer = viewer.goto(f"{demo.base_url}/app/reports")
+        agent = log_in(other, demo, "agent")
+        answer = agent.goto(f"{demo.base_url}/app/reports")
         assert answer is not None
         assert answer.status == 403
-        expect(viewer.get_by_test_id("error-403")).to_be_visible()
+        expect(agent.get_by_test_id("error-403")).to_be_visible()
         assert other.request.get(f"{demo.base_url}/app/reports/service.csv").status == 403
     finally:
         other.close()

@@ -48,12 +48,12 @@ async def test_a_demotion_applies_to_the_very_next_request_with_the_same_token(
     headers = await bearer(client, supervisor)
     assert (await client.get("/api/v1/reports/service", headers=headers)).status_code == 200
     demoted = await client.patch(
-        f"/api/v1/agents/{supervisor['id']}", json={"role": "viewer"}, headers=tenant.headers
+        f"/api/v1/agents/{supervisor['id']}", json={"role": "agent"}, headers=tenant.headers
     )
     assert demoted.status_code == 200, demoted.text
     assert (await client.get("/api/v1/reports/service", headers=headers)).status_code == 403
     me = await client.get("/api/v1/me", headers=headers)
-    assert me.json()["role"] == "viewer"
+    assert me.json()["role"] == "agent"
 
 
 async def test_a_deactivated_user_is_refused_at_once_and_cannot_log_in_until_reactivated(

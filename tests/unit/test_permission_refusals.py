@@ -23,3 +23,9 @@ def test_a_viewer_creating_a_contact_is_told_to_ask_someone_who_may() -> None:
     assert refusal(Role.SUPERVISOR, Permission.WEBHOOKS_MANAGE) == (
         "supervisors cannot manage webhooks; ask an admin"
     )
+
+
+def test_an_agent_refused_reports_is_told_to_ask_a_supervisor_not_a_viewer() -> None:
+    assert refusal(Role.AGENT, Permission.REPORTS_READ) == (
+        "agents cannot read reports; ask an admin or a supervisor"
+    )

@@ -20,9 +20,14 @@ def test_a_viewer_reads_but_never_writes() -> None:
     assert allows(Role.VIEWER, Permission.CONTACTS_READ)
 
 
+def test_a_viewer_reads_reports_which_agents_do_not() -> None:
+    assert allows(Role.VIEWER, Permission.REPORTS_READ)
+    assert not allows(Role.AGENT, Permission.REPORTS_READ)
+
+
 def test_the_roles_nest() -> None:
     for permission in Permission:
-        if allows(Role.VIEWER, permission):
+        if allows(Role.VIEWER, permission) and permission is not Permission.REPORTS_READ:
             assert allows(Role.AGENT, permission)
         if allows(Role.AGENT, permission):
             assert allows(Role.SUPERVISOR, permission)

@@ -6,7 +6,7 @@ p90 and average first response, average reply time (all replies' waits over all 
 median and average resolution, CSAT average and count; the SLA breach rate: sessions that
 breached a target (first response or resolution, as the service clock raised them) over
 sessions that had an SLA; `label=` keeps the sessions with that conversation label.
-Supervisors and admins (`reports:read`); RLS keeps it to the caller's tenant.
+Supervisors, admins and viewers (`reports:read`); RLS keeps it to the caller's tenant.
 """
 
 from __future__ import annotations

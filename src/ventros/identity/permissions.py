@@ -40,6 +40,9 @@ class Permission(StrEnum):
     LABELS_MANAGE = "labels:manage"  # the conversation labels catalogue
 
 
+# A viewer reads everything, reports included (UI.md: "sees everything and can change
+# nothing"); agents do not need the reports, so the viewer's read set is not a subset of the
+# agent's: roles nest above the agent only.
 _READ = {
     Permission.CONTACTS_READ,
     Permission.AGENTS_READ,
@@ -51,6 +54,7 @@ _READ = {
     Permission.SETTINGS_READ,
     Permission.EVENTS_READ,
 }
+_VIEWER = _READ | {Permission.REPORTS_READ}
 _AGENT = _READ | {
     Permission.CONTACTS_WRITE,
     Permission.CONTACTS_DELETE,
@@ -73,7 +77,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.SUPERVISOR: frozenset(_SUPERVISOR),
     Role.AGENT: frozenset(_AGENT),
-    Role.VIEWER: frozenset(_READ),
+    Role.VIEWER: frozenset(_VIEWER),
 }
 
 
@@ -122,7 +126,8 @@ _ONE_OF = {Role.ADMIN: "an admin", Role.SUPERVISOR: "a supervisor", Role.AGENT: 
 
 
 def _who_may(permission: Permission) -> str:
-    allowed = [_ONE_OF.get(role, role.value) for role in Role if allows(role, permission)]
+    # Someone to ask is someone who can act or grant: a viewer who reads reports is not.
+    allowed = [_ONE_OF[role] for role in Role if role in _ONE_OF and allows(role, permission)]
     return allowed[0] if len(allowed) == 1 else ", ".join(allowed[:-1]) + f" or {allowed[-1]}"
 
 

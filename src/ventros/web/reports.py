@@ -4,7 +4,8 @@ as a server-drawn chart, a table and a CSV download.
 Every figure comes from the use cases behind `/api/v1/reports/service`,
 `/api/v1/reports/attribution` and `/api/v1/pipelines/{id}/metrics`, with the range read the
 way the API reads `from`/`to` (a date as `to` includes that whole day, UTC), so the screen
-and the API agree for the same range. Like the API, reports are for supervisors and admins.
+and the API agree for the same range. Like the API, reports are for supervisors, admins and
+viewers (who read everything); agents get the 403 page.
 """
 
 from __future__ import annotations
@@ -307,7 +308,7 @@ async def reports_page(
     pipeline_id: uuid.UUID | None = None,
 ) -> Response:
     if not allows(shell.principal.role, Permission.REPORTS_READ):
-        # As the API: reports are for supervisors and admins. The header stays.
+        # As the API: agents may not read reports. The header stays.
         return _page(request, shell, "error.html", {"code": 403}, status_code=403)
     fmt = Figures(shell.locale)
     _ = i18n.translations(shell.locale).gettext
