@@ -32,7 +32,7 @@ from tests.integration.waha_kit import create_channel, deliver, ingest, rows
 from tests.stand_ins.waha import WahaStandIn
 from ventros.channels.waha_client import WahaClient
 from ventros.conversations.domain import Session
-from ventros.conversations.handlers.lifecycle import assign_consumer
+from ventros.conversations.handlers.lifecycle import assign_consumer, sla_label_consumer
 from ventros.conversations.repository import SessionRepository
 from ventros.conversations.service import routing
 from ventros.conversations.service_clock import ServiceInput, wake_service, workflow_id_of
@@ -579,3 +579,96 @@ async def test_a_snoozed_session_comes_back_on_time_across_a_worker_restart(
         await worker.close()
     assert until <= back.occurred_at < until + timedelta(seconds=1.5)
     assert (await _session(container, tenant, session.id)).snoozed_until is None
+
+
+# --------------------------------------------------------------- SLA of a conversation label
+
+
+async def _consume(container: Container, tenant: TenantLogin, consumer: Any, name: str) -> None:
+    """Runs `consumer` on every `name` event so far, as the worker would (once each)."""
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        ids = list(
+            (
+                await tx.connection.execute(
+                    select(domain_events.c.id).where(domain_events.c.name == name)
+                )
+            ).scalars()
+        )
+        found = [await load_event(tx, i) for i in ids]
+    assert found
+    for event in found:
+        assert event is not None
+        outcome = await process_event(container.uow, consumer, event)
+        assert outcome in (Outcome.PROCESSED, Outcome.DUPLICATE), outcome
+
+
+async def test_a_label_with_a_stricter_sla_recomputes_the_running_clock_from_the_start(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin, temporal: Client
+) -> None:
+    team = await _setup(client, tenant, {"name": "Vendas"})
+    await created(
+        client,
+        tenant,
+        "/sla-policies",
+        {"name": "1 min", "team_id": team["id"], "first_response_seconds": 60},
+    )
+    await created(
+        client,
+        tenant,
+        "/sla-policies",
+        {"name": "VIP", "label": "vip", "first_response_seconds": 5},
+    )
+    vip = await created(client, tenant, "/labels", {"name": "VIP"})
+    t0 = datetime.now(UTC).replace(microsecond=0)
+    session = Session.open(
+        tenant_id=tenant.tenant_id, contact_id=uuid.uuid4(), channel_id=uuid.uuid4(), at=t0
+    )
+    session.team_id = uuid.UUID(team["id"])
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        assert await SessionRepository(tx).add(session)
+        await tx.commit()
+    queue = f"clock-{uuid.uuid4().hex[:8]}"
+
+    async def wake(params: ServiceInput) -> None:
+        await wake_service(params, client=temporal, task_queue=queue)
+
+    labels = sla_label_consumer(wake)
+    worker = _Worker(container, temporal, queue)
+    try:
+        await wake(ServiceInput(str(tenant.tenant_id), str(session.id)))
+        await eventually(lambda: _ticks(temporal, session.id))
+        assert (await _session(container, tenant, session.id)).first_response_due_at == (
+            t0 + timedelta(seconds=60)
+        )
+        labeled = await api(
+            client, tenant, "POST", f"/sessions/{session.id}/labels", {"label_id": vip["id"]}
+        )
+        assert labeled.status_code in (200, 201), labeled.text
+        await _consume(container, tenant, labels, "session.labeled")
+        [breach] = await eventually(
+            lambda: _events(container, tenant, "session.sla_breached", session.id), within=20
+        )
+        # Taken off again: the team's deadline is back; nothing is raised a second time.
+        unlabeled = await api(
+            client, tenant, "DELETE", f"/sessions/{session.id}/labels/{vip['id']}"
+        )
+        assert unlabeled.status_code == 200, unlabeled.text
+        await _consume(container, tenant, labels, "session.unlabeled")
+
+        async def deadline_back() -> bool:
+            stored = await _session(container, tenant, session.id)
+            return stored.first_response_due_at == t0 + timedelta(seconds=60)
+
+        await eventually(deadline_back)
+    finally:
+        await worker.close()
+    [warning] = await _events(container, tenant, "session.sla_warning", session.id)
+    # The label's 5 s count from the session's start (t0), not from when it was put on.
+    warned_at = datetime.fromisoformat(warning.data["at"])
+    breached_at = datetime.fromisoformat(breach.data["at"])
+    assert t0 + timedelta(seconds=4) <= warned_at < t0 + timedelta(seconds=5.2)
+    assert t0 + timedelta(seconds=5) <= breached_at < t0 + timedelta(seconds=7)
+    assert datetime.fromisoformat(breach.data["due_at"]) == t0 + timedelta(seconds=5)
+    stored = await _session(container, tenant, session.id)
+    assert stored.sla_raised == ["first_response.warning", "first_response.breached"]
+    assert len(await _events(container, tenant, "session.sla_breached", session.id)) == 1

@@ -19,6 +19,7 @@ def test_every_context_consumer_is_registered() -> None:
         "conversations.start_session_lifecycle",
         "conversations.auto_assign",
         "conversations.drain_assignment_queue",
+        "conversations.sla_on_label",
         "conversations.csat_on_close",
         "tracking.enrich",
         "tracking.conversion_on_won",
