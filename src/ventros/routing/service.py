@@ -374,6 +374,11 @@ async def label_has_policy(tx: UnitOfWork, label: str) -> bool:
     return any(p.label is not None and label_key(p.label) == key for p in policies)
 
 
+async def team_exists(tx: UnitOfWork, team_id: uuid.UUID) -> bool:
+    """Whether the tenant has this team (another tenant's is not seen)."""
+    return await repo.get_team(tx, team_id) is not None
+
+
 async def team_members(tx: UnitOfWork, team_id: uuid.UUID | None) -> tuple[uuid.UUID, ...] | None:
     """Who may take a session of this team (None: no team, or a deleted one: anyone)."""
     if team_id is None:
