@@ -4,7 +4,8 @@ stand-in receives exactly one) and is assigned at the opening, across a worker r
 SLA warning then breach fire at their moments and pause while the team is closed; a
 silent customer gets one nudge, then the session closes as `no_reply`; a snooze comes
 back at its time. Each of these also with the worker stopped and a new one started while
-its timer is pending (the timer runs on in the server; the new worker replays)."""
+its timer is pending (the timer runs on in the server; the new worker replays). A label
+with a stricter SLA put on a running clock's session moves its deadline from the start."""
 
 from __future__ import annotations
 

@@ -12,6 +12,11 @@ reads the session and does whatever is due now — assign at the opening, raise
 `session.sla_warning` (80 %) / `session.sla_breached` (100 %), bring a snoozed session
 back, nudge a silent customer, close as `no_reply` — and answers when it next needs to
 look. No message signals the workflow: like the lifecycle, the clock lives in the row.
+
+SLA targets: the strictest of the team's policy and the policies of the session's
+conversation labels (routing.domain.strictest_targets); the deadlines always count from
+the session's start, so a label put on later (whose `session.labeled` wakes the clock,
+handlers/lifecycle.py) recomputes them rather than starting a second clock.
 """
 
 from __future__ import annotations
