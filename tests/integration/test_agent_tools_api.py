@@ -88,7 +88,8 @@ async def test_an_unknown_variable_is_422_naming_the_field_and_a_taken_shortcut_
     assert again.status_code == 409
     assert again.json()["existing_id"] == first["id"]
     # Another scope (a team's replies) may use the same shortcut, once.
-    team = str(uuid.uuid4())
+    made = await client.post("/api/v1/teams", json={"name": "Vendas"}, headers=h)
+    team = (await _ok(made, 201))["id"]
     body = {"shortcut": "oi", "text": "Oi do time", "team_id": team}
     await _ok(await client.post("/api/v1/canned-replies", json=body, headers=h), 201)
     assert (await client.post("/api/v1/canned-replies", json=body, headers=h)).status_code == 409
@@ -116,6 +117,34 @@ async def test_an_unknown_variable_is_422_naming_the_field_and_a_taken_shortcut_
             "/api/v1/canned-replies", json={"shortcut": bad_shortcut, "text": "x"}, headers=h
         )
         assert answer.status_code == 422, bad_shortcut
+
+
+async def test_a_replys_team_must_be_one_of_the_tenants_teams(
+    client: httpx.AsyncClient, tenant: TenantLogin, other_tenant: TenantLogin
+) -> None:
+    h = tenant.headers
+    theirs = await _ok(
+        await client.post("/api/v1/teams", json={"name": "Deles"}, headers=other_tenant.headers),
+        201,
+    )
+    ours = await _ok(await client.post("/api/v1/teams", json={"name": "Suporte"}, headers=h), 201)
+    for team_id in (str(uuid.uuid4()), theirs["id"]):
+        body = {"shortcut": "garantia", "text": "Garantia de 1 ano", "team_id": team_id}
+        refused = await client.post("/api/v1/canned-replies", json=body, headers=h)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert refused.json()["errors"][0]["loc"][-1] == "team_id"
+    body = {"shortcut": "garantia", "text": "Garantia de 1 ano", "team_id": ours["id"]}
+    reply = await _ok(await client.post("/api/v1/canned-replies", json=body, headers=h), 201)
+    assert reply["team_id"] == ours["id"]
+    url = f"/api/v1/canned-replies/{reply['id']}"
+    moved = await client.patch(url, json={"team_id": theirs["id"]}, headers=h)
+    assert moved.status_code == 422, moved.text
+    assert moved.json()["errors"][0]["loc"][-1] == "team_id"
+    assert (await _ok(await client.get(url, headers=h)))["team_id"] == ours["id"]
+    # null still makes it the tenant's reply.
+    cleared = await _ok(await client.patch(url, json={"team_id": None}, headers=h))
+    assert cleared["team_id"] is None
 
 
 async def test_replies_are_found_by_shortcut_or_words_changed_and_deleted(

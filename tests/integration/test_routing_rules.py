@@ -17,7 +17,8 @@ from tests.conftest import TenantLogin
 from tests.integration.test_service_metrics import whatsapp_message
 from tests.integration.test_sessions_assignment import add_agent
 from tests.integration.waha_kit import create_channel, deliver, ingest
-from ventros.conversations.handlers.lifecycle import ASSIGN
+from ventros.conversations.handlers.lifecycle import ASSIGN, DRAIN
+from ventros.conversations.service import assignment, routing
 from ventros.kernel.events import Actor
 from ventros.platform.consumers import Outcome, process_event
 from ventros.platform.outbox import domain_events
@@ -253,3 +254,59 @@ async def test_agents_read_teams_but_only_supervisors_change_routing(
     assert (
         await client.get(f"/api/v1/teams/{made.json()['id']}", headers=agent)
     ).status_code == 404
+
+
+async def test_an_agent_taken_off_a_team_keeps_its_sessions_and_the_queue_passes_them_by(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    response = await api(client, tenant, "PATCH", "/settings", {"auto_assign": True})
+    assert response.status_code == 200, response.text
+    seller = await add_agent(container, tenant, capacity=1)
+    newcomer = await add_agent(container, tenant, capacity=5)  # available, in no team yet
+    vendas = await created(
+        client, tenant, "/teams", {"name": "Vendas", "members": [str(seller.id)]}
+    )
+    await created(client, tenant, "/routing-rules", {"name": "all", "team_id": vendas["id"]})
+    channel = (await create_channel(client, tenant))["id"]
+    held = await customer_writes(client, container, tenant, channel, "5511976540201", "oi")
+    assert (await session(client, tenant, held))["agent_id"] == str(seller.id)
+
+    response = await api(client, tenant, "PATCH", f"/teams/{vendas['id']}", {"members": []})
+    assert response.status_code == 200, response.text
+    waiting = await customer_writes(client, container, tenant, channel, "5511976540202", "olá")
+    # The service clock's look at the held session leaves it with the seller.
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        await routing.tick(tx, uuid.UUID(held))
+        await tx.commit()
+    assert (await session(client, tenant, held))["agent_id"] == str(seller.id)
+    assert (await session(client, tenant, waiting))["agent_id"] is None
+
+    # The seller closes the session they kept: they have room again, but the queue they
+    # would serve is no longer theirs.
+    closed = await api(client, tenant, "POST", f"/sessions/{held}/close")
+    assert closed.status_code == 200, closed.text
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        [event_id] = (
+            await tx.connection.execute(
+                select(domain_events.c.id).where(
+                    domain_events.c.name == "session.closed",
+                    domain_events.c.aggregate_id == uuid.UUID(held),
+                )
+            )
+        ).scalars()
+        event = await load_event(tx, event_id)
+    assert event is not None
+    assert await process_event(container.uow, DRAIN, event) is Outcome.PROCESSED
+    assert (await session(client, tenant, waiting))["agent_id"] is None
+    queue = (await api(client, tenant, "GET", f"/teams/{vendas['id']}/queue")).json()
+    assert [s["id"] for s in queue] == [waiting]
+
+    # The newcomer joins the team: the next drain gives it to them.
+    response = await api(
+        client, tenant, "PATCH", f"/teams/{vendas['id']}", {"members": [str(newcomer.id)]}
+    )
+    assert response.status_code == 200, response.text
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        assert await assignment.drain_queue(tx) == 1
+        await tx.commit()
+    assert (await session(client, tenant, waiting))["agent_id"] == str(newcomer.id)

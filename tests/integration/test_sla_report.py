@@ -1,6 +1,7 @@
 """The service report's SLA breach rates per agent and per team equal hand-computed ones on
 a scripted set of sessions, judged by the service clock's own tick (no Temporal needed:
-the tick is what the workflow runs when its timer fires)."""
+the tick is what the workflow runs when its timer fires); and which sessions label
+policies hold, each target the strictest of the team's and the labels'."""
 
 from __future__ import annotations
 
@@ -160,3 +161,62 @@ async def test_a_schedule_edit_moves_the_deadlines_when_the_clock_next_reads_the
     tomorrow = datetime(today.year, today.month, today.day, tzinfo=UTC) + timedelta(days=1)
     assert moved.first_response_due_at == tomorrow + timedelta(hours=1)
     assert moved.sla_raised == []
+
+
+async def test_label_policies_hold_the_labelled_sessions_of_their_team_or_of_any(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    agent = (await add_agent(container, tenant)).id
+    vendas = (await created(client, tenant, "/teams", {"name": "Vendas"}))["id"]
+    suporte = (await created(client, tenant, "/teams", {"name": "Suporte"}))["id"]
+    await created(
+        client,
+        tenant,
+        "/sla-policies",
+        {"name": "Vendas", "team_id": vendas, "first_response_seconds": 3600},
+    )
+    await created(
+        client, tenant, "/sla-policies", {"name": "VIP", "label": "VIP", "resolution_seconds": 600}
+    )
+    await created(
+        client,
+        tenant,
+        "/sla-policies",
+        {"name": "urgente", "team_id": suporte, "label": "Urgente", "first_response_seconds": 60},
+    )
+    vip = (await created(client, tenant, "/labels", {"name": "vip"}))["id"]
+    urgent = (await created(client, tenant, "/labels", {"name": "urgente"}))["id"]
+
+    async def labelled(team: str | None, *label_ids: str) -> Session:
+        session_id = await _session(
+            container, tenant, agent=agent, team=team, minutes_ago=1, answered=False
+        )
+        for label_id in label_ids:
+            response = await client.post(
+                f"/api/v1/sessions/{session_id}/labels",
+                json={"label_id": label_id},
+                headers=tenant.headers,
+            )
+            assert response.status_code in (200, 201), response.text
+        async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+            await routing.tick(tx, session_id)  # what the label's wake-up runs
+            await tx.commit()
+        async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+            found = await SessionRepository(tx).get(session_id)
+        assert found is not None
+        return found
+
+    def due(session: Session) -> tuple[timedelta | None, timedelta | None]:
+        first, resolution = session.first_response_due_at, session.resolution_due_at
+        return (
+            first - session.started_at if first else None,
+            resolution - session.started_at if resolution else None,
+        )
+
+    hour, ten_minutes, minute = timedelta(hours=1), timedelta(minutes=10), timedelta(minutes=1)
+    assert due(await labelled(vendas)) == (hour, None)
+    assert due(await labelled(vendas, vip)) == (hour, ten_minutes)
+    assert due(await labelled(vendas, urgent)) == (hour, None)  # Suporte's label policy
+    assert due(await labelled(suporte, urgent, vip)) == (minute, ten_minutes)
+    assert due(await labelled(None, vip)) == (None, ten_minutes)
+    assert due(await labelled(None, urgent)) == (None, None)

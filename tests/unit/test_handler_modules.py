@@ -18,6 +18,7 @@ def test_every_context_consumer_is_registered() -> None:
         "conversations.send_whatsapp",
         "conversations.auto_assign",
         "conversations.drain_assignment_queue",
+        "conversations.sla_on_label",
         "conversations.csat_on_close",
         "tracking.enrich",
         "tracking.conversion_on_won",

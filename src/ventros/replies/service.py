@@ -16,6 +16,7 @@ from ventros.media import service as media
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 from ventros.replies.domain import CannedReply, RenderContext, render
 from ventros.replies.repository import CannedReplyRepository
+from ventros.routing import service as routes
 
 UNSET = frozenset[str]()
 
@@ -58,6 +59,12 @@ async def _ensure_media(tx: UnitOfWork, media_id: uuid.UUID | None) -> None:
         raise RuleViolation("no such file: upload it with POST /api/v1/media", field="media_id")
 
 
+async def _ensure_team(tx: UnitOfWork, team_id: uuid.UUID | None) -> None:
+    # A reply scoped to a team nobody has would be listed for no one's team filter.
+    if team_id is not None and not await routes.team_exists(tx, team_id):
+        raise RuleViolation("unknown team", field="team_id")
+
+
 async def create_reply(
     uow: UnitOfWorkFactory,
     principal: Principal,
@@ -76,6 +83,7 @@ async def create_reply(
             media_id=media_id,
             created_by=principal.user_id,
         )
+        await _ensure_team(tx, team_id)
         await _ensure_media(tx, media_id)
         await _ensure_unique(tx, reply)
         await CannedReplyRepository(tx).add(reply)
@@ -97,6 +105,7 @@ async def update_reply(
     async with _open(uow, principal) as tx:
         reply = await _get(tx, reply_id)
         reply.change(shortcut=shortcut, text=text, team_id=team_id, media_id=media_id, clear=clear)
+        await _ensure_team(tx, team_id)
         await _ensure_media(tx, media_id)
         await _ensure_unique(tx, reply)
         await CannedReplyRepository(tx).save(reply)

@@ -13,10 +13,10 @@ import itertools
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ventros.kernel.errors import RuleViolation
@@ -341,8 +341,18 @@ class RoutingRule:
         return True
 
 
+def label_key(name: str) -> str:
+    """How a policy's label meets a session's: spaces collapsed, case folded (label names
+    are unique case-insensitively, so `VIP` is `vip`)."""
+    return " ".join(name.split()).casefold()
+
+
 @dataclass(frozen=True)
 class SlaPolicy:
+    """Targets in business seconds. Without a label: the team's policy, for every session
+    of the team. With a label: for the sessions carrying that label — of `team_id` only
+    when it names a team, of any team (or none) when it does not."""
+
     id: uuid.UUID
     tenant_id: uuid.UUID
     name: str
@@ -354,12 +364,63 @@ class SlaPolicy:
     def __post_init__(self) -> None:
         if not self.name.strip():
             raise RuleViolation("a name is required", field="name")
+        if self.label is not None:
+            object.__setattr__(self, "label", " ".join(self.label.split()) or None)
         if self.team_id is None and not self.label:
             raise RuleViolation("a policy applies to a team or a label", field="team_id")
         if self.first_response_seconds is None and self.resolution_seconds is None:
             raise RuleViolation(
                 "give a first-response or a resolution target", field="first_response_seconds"
             )
+
+    def applies_to(self, team_id: uuid.UUID | None, labels: frozenset[str]) -> bool:
+        """Whether a session of `team_id` carrying `labels` (their `label_key`s) is held to
+        this policy."""
+        if self.label is None:
+            return self.team_id is not None and self.team_id == team_id
+        if self.team_id is not None and self.team_id != team_id:
+            return False
+        return label_key(self.label) in labels
+
+
+class Targets(Protocol):
+    """First-response and resolution targets in business seconds (None: no such target)."""
+
+    @property
+    def first_response_seconds(self) -> int | None: ...
+
+    @property
+    def resolution_seconds(self) -> int | None: ...
+
+
+@dataclass(frozen=True)
+class SlaTargets:
+    """The targets a session is held to: each the strictest (smallest) among the policies
+    that apply — its team's and its labels' — so adding a label can only bring a deadline
+    forward, and taking it off puts the team's back. The deadlines always count from the
+    session's start: a label added later recomputes them, it never starts a second clock."""
+
+    first_response_seconds: int | None
+    resolution_seconds: int | None
+
+
+def _smallest(values: Iterable[int | None]) -> int | None:
+    given = [v for v in values if v is not None]
+    return min(given) if given else None
+
+
+def strictest_targets(
+    policies: Iterable[SlaPolicy], team_id: uuid.UUID | None, labels: Iterable[str] = ()
+) -> SlaTargets | None:
+    """The session's targets from the policies that apply to it (None: no SLA)."""
+    keys = frozenset(label_key(label) for label in labels)
+    applying = [p for p in policies if p.applies_to(team_id, keys)]
+    if not applying:
+        return None
+    return SlaTargets(
+        first_response_seconds=_smallest(p.first_response_seconds for p in applying),
+        resolution_seconds=_smallest(p.resolution_seconds for p in applying),
+    )
 
 
 @dataclass(frozen=True)
@@ -376,7 +437,7 @@ class SlaPoint:
         return f"{self.kind}.{self.level}"
 
 
-def sla_points(policy: SlaPolicy, hours: Hours, started_at: datetime) -> list[SlaPoint]:
+def sla_points(policy: Targets, hours: Hours, started_at: datetime) -> list[SlaPoint]:
     """The warning (80 %) and breach (100 %) instants of each target, in business time."""
     points = []
     for kind, target in (
@@ -402,5 +463,15 @@ class Route:
     required_skills: tuple[str, ...] = ()
     members: tuple[uuid.UUID, ...] | None = None  # None: anyone in the tenant
     hours: Hours = field(default_factory=AlwaysOpen)
-    sla: SlaPolicy | None = None
+    # The team's SLA policies and every label policy its sessions may be held to.
+    sla_policies: tuple[SlaPolicy, ...] = ()
     follow_up: FollowUp | None = None
+
+    def sla(self, labels: Iterable[str] = ()) -> SlaTargets | None:
+        """The targets of a session of this route carrying `labels` (None: no SLA)."""
+        return strictest_targets(self.sla_policies, self.team_id, labels)
+
+    @property
+    def has_label_policies(self) -> bool:
+        """Whether a session's labels can change its SLA (else they need not be read)."""
+        return any(p.label is not None for p in self.sla_policies)

@@ -309,15 +309,16 @@ async def list_policies(tx: UnitOfWork) -> list[SlaPolicy]:
     return [_policy(r) for r in rows]
 
 
-async def policy_of_team(tx: UnitOfWork, team_id: uuid.UUID) -> SlaPolicy | None:
-    query = (
-        select(sla_policies)
-        .where(sla_policies.c.team_id == team_id)
-        .order_by(sla_policies.c.id)
-        .limit(1)
-    )
-    row = (await tx.connection.execute(query)).first()
-    return _policy(row) if row else None
+async def policies_for_team(tx: UnitOfWork, team_id: uuid.UUID | None) -> list[SlaPolicy]:
+    """The policies a session of this team (None: of no team) may be held to: the team's
+    own, and the label policies of any team or of this one."""
+    of_labels = sla_policies.c.label.is_not(None)
+    if team_id is None:
+        where = of_labels & sla_policies.c.team_id.is_(None)
+    else:
+        where = (sla_policies.c.team_id == team_id) | (of_labels & sla_policies.c.team_id.is_(None))
+    query = select(sla_policies).where(where).order_by(sla_policies.c.id)
+    return [_policy(r) for r in await tx.connection.execute(query)]
 
 
 async def delete_policy(tx: UnitOfWork, policy_id: uuid.UUID) -> bool:

@@ -30,6 +30,7 @@ from ventros.routing.domain import (
     SessionFacts,
     SlaPolicy,
     Team,
+    label_key,
 )
 
 
@@ -347,18 +348,35 @@ async def _hours_of(tx: UnitOfWork, team: Team) -> Hours:
 
 
 async def route_of_team(tx: UnitOfWork, team_id: uuid.UUID | None) -> Route:
-    """A team's members, hours, SLA and follow-up as they are now (no team, or a deleted
-    one: the tenant's common queue, always open, the tenant's follow-up)."""
+    """A team's members, hours, SLA policies and follow-up as they are now (no team, or a
+    deleted one: the tenant's common queue, always open, the label policies of no team,
+    the tenant's follow-up)."""
     team = await repo.get_team(tx, team_id) if team_id is not None else None
     if team is None:
-        return Route(follow_up=await repo.tenant_follow_up(tx))
+        return Route(
+            sla_policies=tuple(await repo.policies_for_team(tx, None)),
+            follow_up=await repo.tenant_follow_up(tx),
+        )
     return Route(
         team_id=team.id,
         members=tuple(team.members),
         hours=await _hours_of(tx, team),
-        sla=await repo.policy_of_team(tx, team.id),
+        sla_policies=tuple(await repo.policies_for_team(tx, team.id)),
         follow_up=team.follow_up or await repo.tenant_follow_up(tx),
     )
+
+
+async def label_has_policy(tx: UnitOfWork, label: str) -> bool:
+    """Whether an SLA policy names this conversation label (its sessions' clocks must then
+    look again when it is put on or taken off)."""
+    key = label_key(label)
+    policies = await repo.list_policies(tx)
+    return any(p.label is not None and label_key(p.label) == key for p in policies)
+
+
+async def team_exists(tx: UnitOfWork, team_id: uuid.UUID) -> bool:
+    """Whether the tenant has this team (another tenant's is not seen)."""
+    return await repo.get_team(tx, team_id) is not None
 
 
 async def team_members(tx: UnitOfWork, team_id: uuid.UUID | None) -> tuple[uuid.UUID, ...] | None:
@@ -391,7 +409,7 @@ async def route(tx: UnitOfWork, facts: Callable[[], Awaitable[SessionFacts]]) ->
                 required_skills=tuple(rule.required_skills),
                 members=team_route.members,
                 hours=team_route.hours,
-                sla=team_route.sla,
+                sla_policies=team_route.sla_policies,
                 follow_up=team_route.follow_up,
             )
     return await route_of_team(tx, None)

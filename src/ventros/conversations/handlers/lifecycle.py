@@ -3,7 +3,9 @@
 * `session.started` → routing to a team (service/routing.py), then automatic assignment
   within the team when the tenant has `auto_assign` on and the team is open; and the
   session's service clock (service_clock.py) when it has hours, an SLA or a follow-up;
-* `agent.status_changed` (to available) and `session.closed` → serve the waiting queue.
+* `agent.status_changed` (to available) and `session.closed` → serve the waiting queue;
+* `session.labeled` / `session.unlabeled` with a label an SLA policy names → wake the
+  session's service clock, which recomputes its deadlines from the session's start.
 
 Inactivity timeouts need no reaction: one workflow sweeps overdue sessions (workflows.py).
 
@@ -20,6 +22,7 @@ import structlog
 
 from ventros.agents.domain import AGENT_STATUS_CHANGED
 from ventros.conversations import events
+from ventros.conversations.repository import SessionRepository
 from ventros.conversations.service import assignment, routing
 from ventros.conversations.service_clock import ServiceInput
 from ventros.identity.domain import AgentStatus
@@ -28,6 +31,7 @@ from ventros.kernel.events import DomainEvent
 from ventros.platform.consumers import Consumer
 from ventros.platform.temporal import TemporalNotConfigured
 from ventros.platform.uow import UnitOfWork
+from ventros.routing import service as routes
 
 log = structlog.get_logger(__name__)
 
@@ -75,11 +79,40 @@ async def when_agent_available_or_session_closed_drain_queue(
         await assignment.drain_queue(tx)
 
 
+class WhenSessionLabeledWakeServiceClock:
+    """A label with an SLA policy changes the session's targets: its clock looks again now
+    (a label change, not a message: the clock is still never signalled per message)."""
+
+    def __init__(self, wake: ServiceWaker | None) -> None:
+        self._wake = wake
+
+    async def __call__(self, event: DomainEvent, tx: UnitOfWork) -> None:
+        label = str(event.payload.get("label") or "")
+        if self._wake is None or not label or not await routes.label_has_policy(tx, label):
+            return
+        session = await SessionRepository(tx).get(_session_id(event))
+        if session is None or not session.is_open:
+            return
+        params = ServiceInput(str(event.tenant_id), str(session.id))
+        try:
+            await self._wake(params)
+        except TemporalNotConfigured:
+            log.warning("no Temporal: the label's SLA is not scheduled", session_id=str(session.id))
+
+
 def assign_consumer(wake: ServiceWaker | None = None) -> Consumer:
     return Consumer(
         "conversations.auto_assign",
         (events.SESSION_STARTED,),
         WhenSessionStartedRouteAndAssign(wake),
+    )
+
+
+def sla_label_consumer(wake: ServiceWaker | None) -> Consumer:
+    return Consumer(
+        "conversations.sla_on_label",
+        (events.SESSION_LABELED, events.SESSION_UNLABELED),
+        WhenSessionLabeledWakeServiceClock(wake),
     )
 
 
@@ -92,4 +125,4 @@ DRAIN = Consumer(
 
 
 def consumers(wake: ServiceWaker | None = None) -> list[Consumer]:
-    return [assign_consumer(wake), DRAIN]
+    return [assign_consumer(wake), DRAIN, sla_label_consumer(wake)]

@@ -12,6 +12,11 @@ reads the session and does whatever is due now — assign at the opening, raise
 `session.sla_warning` (80 %) / `session.sla_breached` (100 %), bring a snoozed session
 back, nudge a silent customer, close as `no_reply` — and answers when it next needs to
 look. No message signals the workflow: like the lifecycle, the clock lives in the row.
+
+SLA targets: the strictest of the team's policy and the policies of the session's
+conversation labels (routing.domain.strictest_targets); the deadlines always count from
+the session's start, so a label put on later (whose `session.labeled` wakes the clock,
+handlers/lifecycle.py) recomputes them rather than starting a second clock.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ventros.conversations.domain import (
     Session,
 )
 from ventros.conversations.repository import MessageRepository, SessionRepository
+from ventros.conversations.repository.labels import LabelRepository
 from ventros.conversations.repository.tables import messages, session_assignments
 from ventros.conversations.service import assignment, sending
 from ventros.identity.service import tenant_settings
@@ -39,7 +45,7 @@ from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import RuleViolation
 from ventros.platform.uow import UnitOfWork
 from ventros.routing import service as routes
-from ventros.routing.domain import Route, SessionFacts, sla_points
+from ventros.routing.domain import Route, SessionFacts, SlaTargets, sla_points
 
 # A schedule or policy edit is picked up within this long (the workflow re-reads).
 SLA_RECHECK_SECONDS = 900.0
@@ -79,15 +85,29 @@ async def _facts(tx: UnitOfWork, session: Session, at: datetime) -> SessionFacts
     )
 
 
-def _deadlines(session: Session, route: Route) -> tuple[datetime | None, datetime | None]:
-    policy = route.sla
-    if policy is None:
+async def _sla_targets(tx: UnitOfWork, session: Session, route: Route) -> SlaTargets | None:
+    """The session's targets: its team's and its labels' policies, the strictest of each
+    (the labels are read only when some policy names a label)."""
+    if not route.has_label_policies:
+        return route.sla()
+    labels = await LabelRepository(tx).of_session(session.id)
+    return route.sla(label.name for label in labels)
+
+
+def _deadlines(
+    session: Session, route: Route, targets: SlaTargets | None
+) -> tuple[datetime | None, datetime | None]:
+    """Counted from the session's start in the team's business time, whenever they are
+    (re)computed: a later label or schedule edit moves them, it never restarts them."""
+    if targets is None:
         return None, None
     hours, start = route.hours, session.started_at
     first = (
-        hours.add(start, policy.first_response_seconds) if policy.first_response_seconds else None
+        hours.add(start, targets.first_response_seconds) if targets.first_response_seconds else None
     )
-    resolution = hours.add(start, policy.resolution_seconds) if policy.resolution_seconds else None
+    resolution = (
+        hours.add(start, targets.resolution_seconds) if targets.resolution_seconds else None
+    )
     return first, resolution
 
 
@@ -133,7 +153,8 @@ async def route_new_session(tx: UnitOfWork, session_id: uuid.UUID) -> Started:
     if route.team_id is not None and session.team_id is None:
         session.route_to(route.team_id, rule_id=route.rule_id, skills=list(route.required_skills))
         changed = True
-    changed = session.set_sla_deadlines(*_deadlines(session, route)) or changed
+    targets = await _sla_targets(tx, session, route)
+    changed = session.set_sla_deadlines(*_deadlines(session, route, targets)) or changed
     if route.team_id is not None or route.required_skills:
         skills = list(route.required_skills)
         await assignment.set_routing(tx, session.id, team_id=route.team_id, skills=skills)
@@ -146,7 +167,7 @@ async def route_new_session(tx: UnitOfWork, session_id: uuid.UUID) -> Started:
             changed = True
     if changed:  # most sessions: no rules, nothing to write
         await SessionRepository(tx).save(session)
-    watch = outside or route.sla is not None or route.follow_up is not None
+    watch = outside or targets is not None or route.follow_up is not None
     if outside or not (await tenant_settings(tx)).auto_assign:
         return Started(route.team_id, None, outside_hours=outside, watch=watch)
     result = await assignment.assign_agent_to_session(tx, session.id)
@@ -190,12 +211,19 @@ async def _opening(
         wake.at_latest(route.hours.next_opening(now))
 
 
-def _sla(session: Session, route: Route, now: datetime, wake: _Wake) -> None:
-    if route.sla is None:
+def _sla(
+    session: Session, route: Route, targets: SlaTargets | None, now: datetime, wake: _Wake
+) -> None:
+    if targets is None:
+        # No policy applies (any more: a label taken off, a policy deleted). A session
+        # already warned or breached keeps the deadlines it was judged by, so the report
+        # still counts it among the sessions with an SLA.
+        if not session.sla_raised:
+            session.set_sla_deadlines(None, None)
         return
-    session.set_sla_deadlines(*_deadlines(session, route))
+    session.set_sla_deadlines(*_deadlines(session, route, targets))
     pending = False
-    for point in sla_points(route.sla, route.hours, session.started_at):
+    for point in sla_points(targets, route.hours, session.started_at):
         if point.key in session.sla_raised:
             continue
         if point.kind == "first_response" and session.first_response_met:
@@ -268,7 +296,7 @@ async def tick(tx: UnitOfWork, session_id: uuid.UUID) -> datetime | None:
     wake = _Wake()
     _snooze(session, now, wake)
     await _opening(tx, session, route, now, wake)
-    _sla(session, route, now, wake)
+    _sla(session, route, await _sla_targets(tx, session, route), now, wake)
     closed = await _follow_up(tx, session, route, now, wake)
     await SessionRepository(tx).save(session)
     return None if closed else wake.at
