@@ -5,7 +5,20 @@ Like the settings screen, each form is read by its `/api/v1` route's request mod
 the same use case, so the rules (unknown reply variables, invalid regular expressions,
 overlapping hours, unknown teams) are the API's; a refused form comes back with the message
 beside its field (status 422) and what was typed kept. Each section answers to the API's
-permission for it: replies REPLIES_MANAGE, labels LABELS_MANAGE, the rest AGENTS_MANAGE."""
+permission for it: replies REPLIES_MANAGE, labels LABELS_MANAGE, the rest AGENTS_MANAGE.
+
+Hooks, in UI.md's style (`/app/settings/service`, supervisors and admins; reached from the
+admin's settings by `settings-service-link`, from a supervisor's header by
+`nav-service-settings`): `settings-teams` (`team-row` with `data-team-id`, its
+`team-member` chips and `team-member-remove`, `team-member-pick` + `team-member-add`,
+`team-delete`; `settings-team-form`), `settings-hours` (`hours-row`, `hours-delete`;
+`settings-hours-open`, `settings-hours-form` with `settings-hours-mon` ... `-sun`),
+`settings-rules` (`rule-row` in evaluation order, `rule-up`, `rule-delete`;
+`settings-rule-open`, `settings-rule-form`), `settings-sla` (`sla-row`, `sla-delete`;
+`settings-sla-form`), `settings-replies` (`canned-row`, `canned-delete`;
+`settings-canned-form`), `settings-labels` (`label-row` with `data-color`, `label-delete`;
+`settings-label-form`). Each `settings-X-form` submits with `settings-X-submit`; a refusal is a
+`field-error` with `data-field` = the API's field name (`conditions.pattern`, `weekly.mon`)."""
 
 from __future__ import annotations
 
