@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ventros.web import agent_tools, reports, settings
+from ventros.web import agent_tools, reports, service_settings, settings
 from ventros.web import contacts as contact_screens
 from ventros.web import pipelines as pipeline_screens
 from ventros.web.views import router
@@ -55,6 +55,7 @@ def install_web(app: FastAPI) -> None:
     app.include_router(pipeline_screens.router)
     app.include_router(reports.router)
     app.include_router(settings.router)
+    app.include_router(service_settings.router)
     app.include_router(router)
     app.include_router(agent_tools.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -203,6 +203,11 @@ class Shell:
     def supervises(self) -> bool:
         return allows(self.principal.role, Permission.SESSIONS_ASSIGN_ANY)
 
+    @property
+    def manages_service(self) -> bool:
+        """Teams, routing, replies or labels: the service settings screen is theirs."""
+        return allows(self.principal.role, Permission.AGENTS_MANAGE)
+
 
 async def shell_of(request: Request, session: CurrentWebSession) -> Shell:
     user = await identity.get_user(
