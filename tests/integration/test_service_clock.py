@@ -21,14 +21,13 @@ import pytest
 from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.testing import WorkflowEnvironment
 
 from tests.conftest import TenantLogin
+from tests.integration.temporal_kit import local_temporal
 from tests.integration.test_routing_rules import api, created
 from tests.integration.test_sending_outbound import sender_consumer
 from tests.integration.test_service_metrics import whatsapp_message
 from tests.integration.test_sessions_assignment import add_agent
-from tests.integration.test_webhooks_delivery import PRECISE_TIMERS, _temporal_cli
 from tests.integration.waha_kit import create_channel, deliver, ingest, rows
 from tests.stand_ins.waha import WahaStandIn
 from ventros.channels.waha_client import WahaClient
@@ -52,9 +51,7 @@ CLOSED_REPLY = "Estamos fechados agora; respondemos assim que abrirmos."
 
 @pytest.fixture(scope="module")
 async def temporal() -> AsyncIterator[Client]:
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=_temporal_cli(), dev_server_extra_args=PRECISE_TIMERS
-    ) as env:
+    async with await local_temporal() as env:
         yield env.client
 
 
