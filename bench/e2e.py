@@ -39,6 +39,7 @@ import re
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -722,6 +723,37 @@ def table(results: list[Result]) -> str:
     return "\n".join(rows + (["", *notes] if notes else []))
 
 
+def medians(results: list[Result]) -> list[Result]:
+    """One row per label: the median of its runs (lost and duplicated: the worst run, since
+    exactly-once must hold in every one)."""
+    by_label: dict[str, list[Result]] = {}
+    for r in results:
+        by_label.setdefault(r.label, []).append(r)
+    rows = []
+    for label, runs in by_label.items():
+        cpus = [r.cpu_ms_per_message for r in runs]
+        keys = [k for k in cpus[0] if all(k in cpu for cpu in cpus)]
+        rows.append(
+            Result(
+                label=f"{label}, median of {len(runs)}",
+                offered=runs[0].offered,
+                rate=statistics.median(r.rate for r in runs),
+                seconds=statistics.median(r.seconds for r in runs),
+                answer_p50=statistics.median(r.answer_p50 for r in runs),
+                answer_p99=statistics.median(r.answer_p99 for r in runs),
+                e2e_p50=statistics.median(r.e2e_p50 for r in runs),
+                e2e_p99=statistics.median(r.e2e_p99 for r in runs),
+                sustained=statistics.median(r.sustained for r in runs),
+                lost=max(r.lost for r in runs),
+                duplicated=max(r.duplicated for r in runs),
+                cpu_ms_per_message={
+                    k: statistics.median(r.cpu_ms_per_message[k] for r in runs) for k in keys
+                },
+            )
+        )
+    return rows
+
+
 async def one_run(args: argparse.Namespace, home: Path) -> list[Result]:
     layout = (
         embedded(home) if args.layout == "embedded" else production(home, args.workers, args.apis)
@@ -773,6 +805,8 @@ def main() -> None:
             results += asyncio.run(one_run(args, Path(home)))
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = f"Measured {when}: {header}\n\n{table(results)}"
+    if args.runs > 1:
+        body += f"\n\nMedian of {args.runs} runs:\n\n{table(medians(results))}"
     print(body)
     if args.write:
         sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -73,7 +73,19 @@ class Received:
         return self.type in ("voice", "audio") and bool(self.media and self.media.get("url"))
 
 
+_INTENT_RULES = "analysis.intent_rules"
+
+
 async def intent_rules(tx: UnitOfWork) -> IntentRules:
+    """The tenant's intent rules, read and compiled once per transaction (the analysis
+    consumer sees every inbound message of a batch in one)."""
+    rules: IntentRules | None = tx.memo.get(_INTENT_RULES)
+    if rules is None:
+        rules = tx.memo[_INTENT_RULES] = await _read_intent_rules(tx)
+    return rules
+
+
+async def _read_intent_rules(tx: UnitOfWork) -> IntentRules:
     overrides = await repository.intent_overrides(tx)
     if not overrides:
         return IntentRules.defaults()
@@ -152,6 +164,7 @@ async def set_intent_rules(tx: UnitOfWork, overrides: Mapping[str, Sequence[str]
     except InvalidRules as error:
         raise RuleViolation(str(error), field="rules") from error
     await repository.save_intent_overrides(tx, overrides)
+    tx.memo[_INTENT_RULES] = rules
     return rules
 
 
