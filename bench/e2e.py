@@ -596,7 +596,8 @@ class Result:
 def profile(
     system: System, seconds: float, folder: Path, label: str
 ) -> list[subprocess.Popen[bytes]]:
-    """py-spy on every Python process of the system while the load runs (collapsed stacks)."""
+    """py-spy on every Python process of the system while the load runs and for half a
+    minute after, while the backlog drains (collapsed stacks)."""
     folder.mkdir(parents=True, exist_ok=True)
     spies = []
     spy = str(Path(sys.executable).parent / "py-spy")
@@ -607,7 +608,7 @@ def profile(
         spies.append(
             subprocess.Popen(
                 [spy, "record", "--pid", str(pid), "--subprocesses", "--duration",
-                 str(max(1, int(seconds))), "--format", "raw", "--rate", "50",
+                 str(max(1, int(seconds)) + 30), "--format", "raw", "--rate", "50",
                  "--output", str(out)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

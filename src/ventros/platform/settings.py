@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     # the API keeps a core while consumers, ingest and the Temporal worker work (one Python
     # process is one core); "inline" runs them in the API's process (one process in all).
     run_background: Literal["process", "inline"] = "process"
+    # How much `ventros run`'s background process yields the CPU to its API (Unix nice,
+    # 0-19): under more load than the machine can take, webhooks and the web app are still
+    # answered at once and the backlog waits in the database, where nothing is lost.
+    background_nice: int = Field(default=5, ge=0, le=19)
 
     # Temporal worker (platform.temporal): the task queue of the application's workflows.
     temporal_task_queue: str = "ventros"

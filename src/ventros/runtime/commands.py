@@ -146,6 +146,8 @@ def serve_background() -> None:
 
     settings = resolved(load_settings())
     configure_logging(settings)
+    if settings.background_nice and hasattr(os, "nice"):
+        os.nice(settings.background_nice)
     asyncio.run(run_background(settings))
 
 

@@ -15,9 +15,9 @@ from ventros.conversations.service import labels as session_labels
 from ventros.identity.permissions import Permission, require
 from ventros.kernel.errors import RuleViolation
 from ventros.replies import service as replies
-from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.auth import CheckedWebSession, container_of, form_of
 from ventros.web.routing import WebRoute
-from ventros.web.views import ShellDep, _act, _container, _page
+from ventros.web.views import ShellDep, _act, _page
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -39,7 +39,7 @@ async def canned_suggestions(
     found: list[replies.RenderedReply] = []
     if shell.can_write and TYPED_SHORTCUT.fullmatch(typed):
         found = await replies.suggest(
-            _container(request).uow, shell.principal, session_id, typed, limit=SUGGESTIONS
+            container_of(request).uow, shell.principal, session_id, typed, limit=SUGGESTIONS
         )
     return _page(request, shell, "_canned_suggestions.html", {"suggestions": found})
 
@@ -61,7 +61,7 @@ async def add_label(
 
     async def run() -> str:
         await session_labels.add_session_label(
-            _container(request).uow, principal, session_id, _chosen_label(raw)
+            container_of(request).uow, principal, session_id, _chosen_label(raw)
         )
         return "labeled"
 
@@ -77,7 +77,7 @@ async def remove_label(
 
     async def run() -> str:
         await session_labels.remove_session_label(
-            _container(request).uow, principal, session_id, label_id
+            container_of(request).uow, principal, session_id, label_id
         )
         return "unlabeled"
 

@@ -39,7 +39,8 @@ class SessionExpired(Exception):
     """A cookie that no longer names a live session: say so plainly."""
 
 
-def _container(request: Request) -> Container:
+def container_of(request: Request) -> Container:
+    """The process's container, which the app factory put on the app's state."""
     container: Container = request.app.state.container
     return container
 
@@ -87,7 +88,7 @@ def clear_session_cookie(response: Response, request: Request) -> None:
 
 
 async def current_web_session(request: Request) -> WebSession:
-    container = _container(request)
+    container = container_of(request)
     raw = request.cookies.get(COOKIE)
     if not raw:
         raise LoginRequired

@@ -21,9 +21,9 @@ from ventros.identity.permissions import Permission, require
 from ventros.kernel.errors import Conflict, NotFound, PermissionDenied, RuleViolation
 from ventros.privacy import service as privacy
 from ventros.privacy.schemas import ContactExportRead
-from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.auth import CheckedWebSession, container_of, form_of
 from ventros.web.routing import WebRoute
-from ventros.web.views import Shell, ShellDep, _back, _container, _page
+from ventros.web.views import Shell, ShellDep, _back, _page
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -57,7 +57,7 @@ async def _list_context(
     search = (q or "").strip() or None
     chosen_tag = (tag or "").strip() or None
     page = await contacts.list_contacts(
-        _container(request).uow,
+        container_of(request).uow,
         shell.principal,
         ContactFilter(q=search, tag=chosen_tag),
         limit=CONTACTS_PAGE,
@@ -127,7 +127,7 @@ async def create_contact(request: Request, _csrf: CheckedWebSession, shell: Shel
     else:
         try:
             created = await contacts.create_contact(
-                _container(request).uow, shell.principal, command
+                container_of(request).uow, shell.principal, command
             )
         except RuleViolation as error:
             errors[_field_error(error)] = "invalid"
@@ -149,7 +149,7 @@ async def create_contact(request: Request, _csrf: CheckedWebSession, shell: Shel
 
 
 async def _contact_context(request: Request, shell: Shell, contact_id: uuid.UUID) -> dict[str, Any]:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     contact = await contacts.get_contact(uow, shell.principal, contact_id)
     timeline = await audit.contact_history(
         uow, shell.principal, contact_id, before=None, limit=TIMELINE_PAGE
@@ -181,7 +181,7 @@ async def contact_timeline(
 ) -> Response:
     """The newest events (live refresh), or those before `before` (paging back)."""
     page = await audit.contact_history(
-        _container(request).uow, shell.principal, contact_id, before=before, limit=TIMELINE_PAGE
+        container_of(request).uow, shell.principal, contact_id, before=before, limit=TIMELINE_PAGE
     )
     return _page(
         request,
@@ -198,7 +198,7 @@ async def contact_timeline(
 @router.get("/app/contacts/{contact_id}/duplicates")
 async def contact_duplicates(request: Request, contact_id: uuid.UUID, shell: ShellDep) -> Response:
     """Suggested duplicates, loaded after the page (the comparison reads every contact)."""
-    uow = _container(request).uow
+    uow = container_of(request).uow
     pairs = await merge.duplicates_of(uow, shell.principal, contact_id)
     found = await contacts.contacts_by_ids(uow, shell.principal, [p.duplicate_id for p in pairs])
     suggestions = [(found[p.duplicate_id], p.reason) for p in pairs if p.duplicate_id in found]
@@ -228,7 +228,7 @@ async def edit_contact(
     }
     try:
         await contacts.update_contact(
-            _container(request).uow, principal, contact_id, contacts.UpdateContact(fields)
+            container_of(request).uow, principal, contact_id, contacts.UpdateContact(fields)
         )
     except RuleViolation as error:
         if error.field == "email":
@@ -244,7 +244,7 @@ async def delete_contact(
     request: Request, contact_id: uuid.UUID, session: CheckedWebSession
 ) -> Response:
     require(session.principal, Permission.CONTACTS_DELETE)
-    await contacts.delete_contact(_container(request).uow, session.principal, contact_id)
+    await contacts.delete_contact(container_of(request).uow, session.principal, contact_id)
     return _back("/app/contacts", toast_info="deleted")
 
 
@@ -264,7 +264,7 @@ async def merge_into(
     """The chosen duplicate merges into this contact (the one whose page this is)."""
     principal = session.principal
     require(principal, Permission.CONTACTS_WRITE)
-    container = _container(request)
+    container = container_of(request)
     duplicate_id = _duplicate_id((await form_of(request)).get("duplicate_id", ""))
     if duplicate_id is None:
         return _back(_here(contact_id), contact_toast="merge_missing")
@@ -293,7 +293,7 @@ def _require_admin(shell: Shell) -> None:
 async def export_contact(request: Request, contact_id: uuid.UUID, shell: ShellDep) -> Response:
     """Everything stored about the contact, as the API's LGPD export, as a download."""
     _require_admin(shell)
-    exported = await privacy.export_contact(_container(request).uow, shell.principal, contact_id)
+    exported = await privacy.export_contact(container_of(request).uow, shell.principal, contact_id)
     body = ContactExportRead(contact=exported.contact, **exported.sections).model_dump_json()
     return Response(
         body,
@@ -308,7 +308,7 @@ async def anonymise_confirmation(
 ) -> Response:
     _require_admin(shell)
     try:
-        contact = await contacts.get_contact(_container(request).uow, shell.principal, contact_id)
+        contact = await contacts.get_contact(container_of(request).uow, shell.principal, contact_id)
     except NotFound:
         return _page(request, shell, "error.html", {"code": 404}, status_code=404)
     return _screen(request, shell, "contact_anonymise.html", {"contact": contact})
@@ -321,5 +321,5 @@ async def anonymise_contact(
     _require_admin(shell)
     if (await form_of(request)).get("confirm") != "yes":
         return _back(f"{_here(contact_id)}/anonymise", contact_toast="confirm_anonymise")
-    await privacy.anonymize_contact(_container(request).uow, shell.principal, contact_id)
+    await privacy.anonymize_contact(container_of(request).uow, shell.principal, contact_id)
     return _back("/app/contacts", toast_info="anonymised")

@@ -20,9 +20,9 @@ from ventros.kernel.errors import NotFound, RuleViolation
 from ventros.pipelines import service as pipelines
 from ventros.pipelines.domain import Pipeline
 from ventros.web import i18n
-from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.auth import CheckedWebSession, container_of, form_of
 from ventros.web.routing import WebRoute
-from ventros.web.views import Shell, ShellDep, _back, _container, _page
+from ventros.web.views import Shell, ShellDep, _back, _page
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -44,7 +44,7 @@ async def _list_page(
     status_code: int = 200,
 ) -> Response:
     page = await pipelines.list_pipelines(
-        _container(request).uow, shell.principal, limit=PIPELINES_SHOWN
+        container_of(request).uow, shell.principal, limit=PIPELINES_SHOWN
     )
     context = {
         "pipelines": page.items,
@@ -97,7 +97,9 @@ async def create_pipeline(request: Request, _csrf: CheckedWebSession, shell: She
         )
         if not command.name:
             raise RuleViolation("a pipeline needs a name", field="name")
-        created = await pipelines.create_pipeline(_container(request).uow, shell.principal, command)
+        created = await pipelines.create_pipeline(
+            container_of(request).uow, shell.principal, command
+        )
     except (RuleViolation, ValueError):
         return await _list_page(request, shell, values, error=True, status_code=422)
     return _back(f"/app/pipelines/{created.id}", toast_info="saved")
@@ -152,7 +154,7 @@ async def _cards(
 ) -> dict[uuid.UUID, list[CardView]]:
     """Every column's cards with their contacts, read in one query."""
     ids = [card.contact_id for column in columns for card in column.cards]
-    found = await contacts.contacts_by_ids(_container(request).uow, shell.principal, ids)
+    found = await contacts.contacts_by_ids(container_of(request).uow, shell.principal, ids)
     return {
         column.stage_id: [
             CardView(card, found[card.contact_id], shell.locale)
@@ -176,7 +178,7 @@ async def kanban_page(request: Request, pipeline_id: uuid.UUID, shell: ShellDep)
     require(shell.principal, Permission.PIPELINES_READ)
     try:
         board = await pipelines.board(
-            _container(request).uow, shell.principal, pipeline_id, per_stage=CARDS_PER_COLUMN
+            container_of(request).uow, shell.principal, pipeline_id, per_stage=CARDS_PER_COLUMN
         )
     except NotFound:
         return _page(request, shell, "error.html", {"code": 404}, status_code=404)
@@ -198,7 +200,7 @@ async def more_cards(
     after: str | None = None,
 ) -> Response:
     """The next cards of a long column (its "load more")."""
-    uow = _container(request).uow
+    uow = container_of(request).uow
     try:
         pipeline = await pipelines.get_pipeline(uow, shell.principal, pipeline_id)
         column = await pipelines.stage_page(
@@ -246,7 +248,7 @@ async def move_card(
     require(shell.principal, Permission.PIPELINES_MOVE)
     form = await form_of(request)
     back = f"/app/pipelines/{pipeline_id}"
-    uow = _container(request).uow
+    uow = container_of(request).uow
     try:
         contact_id = uuid.UUID(form.get("contact_id", ""))
         stage_id = uuid.UUID(form.get("stage_id", ""))

@@ -37,12 +37,13 @@ from ventros.tracking import service as tracking
 from ventros.tracking.domain import AttributionRow
 from ventros.tracking.domain import GroupBy as AttributionGroupBy
 from ventros.web import charts, i18n
+from ventros.web.auth import container_of
 from ventros.web.routing import WebRoute
 from ventros.web.templating import Formats
 from ventros.web.views import Shell, ShellDep, _page
 
 if TYPE_CHECKING:
-    from ventros.runtime.container import Container
+    pass
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -53,11 +54,6 @@ DateParam = Annotated[str | None, Query(alias="from", max_length=40)]
 ToParam = Annotated[str | None, Query(alias="to", max_length=40)]
 ServiceBy = Annotated[ServiceGroupBy, Query()]
 AttributionBy = Annotated[AttributionGroupBy, Query()]
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
 
 
 # --------------------------------------------------------------------------- formats
@@ -150,7 +146,7 @@ class Labels:
 
 
 async def _labels(request: Request, shell: Shell, group_by: ServiceGroupBy) -> Labels:
-    container = _container(request)
+    container = container_of(request)
     labels = Labels()
     if group_by is ServiceGroupBy.AGENT:
         users = await identity.list_users(container.uow, shell.principal)
@@ -178,7 +174,7 @@ async def service_rows(
 ) -> tuple[ServiceReport, list[ServiceRow]]:
     require(shell.principal, Permission.REPORTS_READ)
     report = await service_reports.get_service_report(
-        _container(request).uow,
+        container_of(request).uow,
         shell.principal,
         since=period.since,
         until=period.until,
@@ -197,7 +193,7 @@ async def attribution_rows(
 ) -> list[AttributionRow]:
     require(shell.principal, Permission.REPORTS_READ)
     return await tracking.attribution_report(
-        _container(request).uow,
+        container_of(request).uow,
         shell.principal,
         group_by,
         since=period.since,
@@ -209,7 +205,7 @@ async def funnel_of(
     request: Request, shell: Shell, period: Period, pipeline_id: uuid.UUID | None
 ) -> tuple[list[Pipeline], Pipeline | None, PipelineMetrics | None]:
     require(shell.principal, Permission.PIPELINES_READ)
-    uow = _container(request).uow
+    uow = container_of(request).uow
     choices = (await pipelines.list_pipelines(uow, shell.principal, limit=PIPELINE_CHOICES)).items
     if pipeline_id is None and not choices:
         return choices, None, None

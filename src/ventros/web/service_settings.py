@@ -46,14 +46,13 @@ from ventros.routing.schemas import (
     SlaPolicyCreate,
     TeamCreate,
 )
-from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.auth import CheckedWebSession, container_of, form_of
 from ventros.web.routing import WebRoute
 from ventros.web.settings import (
     LIST_LIMIT,
     FieldError,
     Outcome,
     _checked,
-    _container,
     _gettext,
     _rule_errors,
     validation_errors,
@@ -93,7 +92,7 @@ def _optional(form: dict[str, str], name: str) -> str | None:
 async def service_page(
     request: Request, shell: Shell, outcome: Outcome | None = None, status_code: int = 200
 ) -> Response:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     principal = shell.principal
     may = {name: allows(principal.role, p) for name, p in SECTION_PERMISSIONS.items()}
     teams = await routing.list_teams(uow, principal)
@@ -114,7 +113,7 @@ async def service_page(
         "policies": await routing.list_policies(uow, principal),
         "channels": (
             await channels.list_channels(
-                uow, _container(request).secret_box, principal, limit=LIST_LIMIT
+                uow, container_of(request).secret_box, principal, limit=LIST_LIMIT
             )
         ).items,
         "weekdays": WEEKDAYS,
@@ -199,7 +198,7 @@ async def create_reply(request: Request, _csrf: CheckedWebSession, shell: ShellD
     async def create() -> object:
         body = _checked(CannedReplyCreate, data)
         return await replies.create_reply(
-            _container(request).uow,
+            container_of(request).uow,
             shell.principal,
             shortcut=body.shortcut,
             text=body.text,
@@ -214,7 +213,7 @@ async def delete_reply(
     request: Request, reply_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     _allowed(shell, "replies")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "replies", lambda: replies.delete_reply(uow, shell.principal, reply_id)
     )
@@ -233,7 +232,7 @@ async def create_label(request: Request, _csrf: CheckedWebSession, shell: ShellD
     async def create() -> object:
         body = _checked(LabelCreate, data)
         return await labels.create_label(
-            _container(request).uow, shell.principal, name=body.name, color=body.color
+            container_of(request).uow, shell.principal, name=body.name, color=body.color
         )
 
     return await _attempt(request, shell, "labels", values, create)
@@ -244,7 +243,7 @@ async def delete_label(
     request: Request, label_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     _allowed(shell, "labels")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "labels", lambda: labels.delete_label(uow, shell.principal, label_id)
     )
@@ -266,7 +265,7 @@ async def create_team(request: Request, _csrf: CheckedWebSession, shell: ShellDe
     async def create() -> object:
         body = _checked(TeamCreate, data)
         return await routing.create_team(
-            _container(request).uow, shell.principal, body.model_dump(exclude={"follow_up"})
+            container_of(request).uow, shell.principal, body.model_dump(exclude={"follow_up"})
         )
 
     return await _attempt(request, shell, "teams", values, create)
@@ -275,7 +274,7 @@ async def create_team(request: Request, _csrf: CheckedWebSession, shell: ShellDe
 async def _change_members(
     request: Request, shell: Shell, team_id: uuid.UUID, change: Callable[[list[uuid.UUID]], None]
 ) -> object:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     team = await routing.get_team(uow, shell.principal, team_id)
     members = list(team.members)
     change(members)
@@ -330,7 +329,7 @@ async def delete_team(
     request: Request, team_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     _allowed(shell, "teams")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "teams", lambda: routing.delete_team(uow, shell.principal, team_id)
     )
@@ -350,7 +349,7 @@ async def _team_for_hours(request: Request, shell: Shell, raw: str | None) -> uu
     if raw is None:
         return None
     try:
-        team = await routing.get_team(_container(request).uow, shell.principal, uuid.UUID(raw))
+        team = await routing.get_team(container_of(request).uow, shell.principal, uuid.UUID(raw))
     except (ValueError, NotFound):
         raise RuleViolation("unknown team", field="team_id") from None
     return team.id
@@ -380,7 +379,7 @@ async def create_hours(request: Request, _csrf: CheckedWebSession, shell: ShellD
     async def create() -> object:
         body = _checked(BusinessHoursCreate, data)
         team_id = await _team_for_hours(request, shell, _optional(form, "team_id"))
-        uow = _container(request).uow
+        uow = container_of(request).uow
         hours = await routing.create_hours(
             uow, shell.principal, routing.HoursCommand(**body.model_dump())
         )
@@ -398,7 +397,7 @@ async def delete_hours(
 ) -> Response:
     """Its teams become always open."""
     _allowed(shell, "hours")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "hours", lambda: routing.delete_hours(uow, shell.principal, hours_id)
     )
@@ -440,7 +439,7 @@ async def create_rule(request: Request, _csrf: CheckedWebSession, shell: ShellDe
     async def create() -> object:
         body = _checked(RoutingRuleCreate, data)
         return await routing.create_rule(
-            _container(request).uow,
+            container_of(request).uow,
             shell.principal,
             name=body.name,
             team_id=body.team_id,
@@ -458,7 +457,7 @@ async def move_rule_up(
 ) -> Response:
     """One place earlier in the evaluation order (the first match wins)."""
     _allowed(shell, "rules")
-    uow = _container(request).uow
+    uow = container_of(request).uow
 
     async def move() -> object:
         rule = await routing.get_rule(uow, shell.principal, rule_id)
@@ -473,7 +472,7 @@ async def delete_rule(
     request: Request, rule_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     _allowed(shell, "rules")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "rules", lambda: routing.delete_rule(uow, shell.principal, rule_id)
     )
@@ -496,7 +495,7 @@ async def create_policy(request: Request, _csrf: CheckedWebSession, shell: Shell
 
     async def create() -> object:
         body = _checked(SlaPolicyCreate, data)
-        uow = _container(request).uow
+        uow = container_of(request).uow
         return await routing.save_policy(uow, shell.principal, body.model_dump())
 
     return await _attempt(request, shell, "sla", values, create)
@@ -507,7 +506,7 @@ async def delete_policy(
     request: Request, policy_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     _allowed(shell, "sla")
-    uow = _container(request).uow
+    uow = container_of(request).uow
     return await _removed(
         request, shell, "sla", lambda: routing.delete_policy(uow, shell.principal, policy_id)
     )

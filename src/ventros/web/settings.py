@@ -37,7 +37,7 @@ from ventros.tracking import service as tracking
 from ventros.tracking.api.ads import IntegrationWrite
 from ventros.tracking.integrations import REQUIRED_CONFIG, Platform
 from ventros.web import i18n
-from ventros.web.auth import CheckedWebSession, form_of
+from ventros.web.auth import CheckedWebSession, container_of, form_of
 from ventros.web.routing import WebRoute
 from ventros.web.views import Shell, ShellDep, _page
 from ventros.webhooks import service as webhooks
@@ -45,7 +45,7 @@ from ventros.webhooks import ssrf
 from ventros.webhooks.schemas import WebhookCreate
 
 if TYPE_CHECKING:
-    from ventros.runtime.container import Container
+    pass
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -58,11 +58,6 @@ OPTIONAL_CONFIG: dict[Platform, tuple[str, ...]] = {
     Platform.GOOGLE: ("login_customer_id",),
     Platform.TIKTOK: ("event_source",),
 }
-
-
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
 
 
 # --------------------------------------------------------------------------- field errors
@@ -135,7 +130,7 @@ def _flag(form: dict[str, str], name: str) -> bool:
 
 
 async def _channel_rows(request: Request, shell: Shell) -> list[ChannelRead]:
-    container = _container(request)
+    container = container_of(request)
     page = await channels.list_channels(
         container.uow, container.secret_box, shell.principal, limit=LIST_LIMIT
     )
@@ -143,7 +138,7 @@ async def _channel_rows(request: Request, shell: Shell) -> list[ChannelRead]:
 
 
 async def _webhook_rows(request: Request, shell: Shell) -> list[tuple[Any, list[Any]]]:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     page = await webhooks.list_subscriptions(uow, shell.principal, limit=LIST_LIMIT)
     rows = []
     for subscription in page.items:
@@ -158,7 +153,7 @@ async def settings_page(
     request: Request, shell: Shell, outcome: Outcome | None = None, status_code: int = 200
 ) -> Response:
     require(shell.principal, Permission.SETTINGS_MANAGE)
-    container = _container(request)
+    container = container_of(request)
     uow = container.uow
     integrations = await tracking.ad_platforms(uow, container.secret_box, shell.principal)
     context = {
@@ -227,7 +222,7 @@ async def save_tenant(request: Request, _csrf: CheckedWebSession, shell: ShellDe
         changes = _checked(SettingsUpdate, data).model_dump(exclude_none=True)
     except ValidationError as error:
         return await _refused(request, shell, "tenant", validation_errors(error, _), values)
-    container = _container(request)
+    container = container_of(request)
     await identity.update_settings(
         container.uow, shell.principal, changes, announced=container.tenant_settings_changes
     )
@@ -263,7 +258,7 @@ async def create_channel(request: Request, _csrf: CheckedWebSession, shell: Shel
         return await _refused(request, shell, "channels", validation_errors(error, _), values)
     except RuleViolation as error:
         return await _refused(request, shell, "channels", _rule_errors(error, _), values)
-    container = _container(request)
+    container = container_of(request)
     command = channels.CreateChannel(**body.model_dump(exclude={"type"}))
     try:
         channel = await channels.create_channel(
@@ -277,7 +272,7 @@ async def create_channel(request: Request, _csrf: CheckedWebSession, shell: Shel
 
 
 async def _waha(request: Request) -> Any:
-    return await get_waha_client(request, _container(request))
+    return await get_waha_client(request, container_of(request))
 
 
 @router.get(f"{PAGE}/channels/{{channel_id}}/pairing")
@@ -297,7 +292,7 @@ async def _pairing_panel(
     note: str | None = None,
 ) -> Response:
     require(shell.principal, Permission.CHANNELS_MANAGE)
-    container = _container(request)
+    container = container_of(request)
     state: pairing.SessionState | None = None
     failure: str | None = None
     try:
@@ -321,7 +316,7 @@ async def _pairing_panel(
 @router.get(f"{PAGE}/channels/{{channel_id}}/qr.png")
 async def channel_qr(request: Request, channel_id: uuid.UUID, shell: ShellDep) -> Response:
     require(shell.principal, Permission.CHANNELS_MANAGE)
-    container = _container(request)
+    container = container_of(request)
     try:
         png = await pairing.session_qr(
             container.uow, container.secret_box, shell.principal, channel_id, await _waha(request)
@@ -336,7 +331,7 @@ async def restart_channel(
     request: Request, channel_id: uuid.UUID, _csrf: CheckedWebSession, shell: ShellDep
 ) -> Response:
     require(shell.principal, Permission.CHANNELS_MANAGE)
-    container = _container(request)
+    container = container_of(request)
     _ = _gettext(shell)
     try:
         await pairing.session_action(
@@ -396,7 +391,7 @@ async def create_agent(request: Request, _csrf: CheckedWebSession, shell: ShellD
     try:
         body = _checked(AgentCreate, data)
         await identity.register_user(
-            _container(request).uow,
+            container_of(request).uow,
             shell.principal,
             identity.RegisterUser(
                 email=str(body.email),
@@ -420,7 +415,7 @@ async def agent_standing(
 ) -> Response:
     """Deactivate (their open sessions go back to the queue) or reactivate a user."""
     require(shell.principal, Permission.USERS_MANAGE)
-    container = _container(request)
+    container = container_of(request)
     _ = _gettext(shell)
     try:
         if action == "deactivate":
@@ -452,7 +447,7 @@ async def create_webhook(request: Request, _csrf: CheckedWebSession, shell: Shel
         "secret": form.get("secret", "").strip() or None,
     }
     values = {"url": data["url"], "events": ", ".join(events)}
-    container = _container(request)
+    container = container_of(request)
     guard = functools.partial(
         ssrf.ensure_allowed, allow_private=container.settings.webhooks_allow_private
     )
@@ -479,7 +474,7 @@ async def webhook_action(
 ) -> Response:
     """Enable a disabled webhook again (its failures are forgiven), disable or delete it."""
     require(shell.principal, Permission.WEBHOOKS_MANAGE)
-    uow = _container(request).uow
+    uow = container_of(request).uow
     if action in ("enable", "disable"):
         await webhooks.set_enabled(uow, shell.principal, webhook_id, enabled=action == "enable")
     elif action == "delete":
@@ -513,7 +508,7 @@ async def connect_ads(
     values["won_event_name"] = data["won_event_name"]
     values["conversion_on_won"] = "on" if data["conversion_on_won"] else ""
     section = f"ads-{platform.value}"
-    container = _container(request)
+    container = container_of(request)
     try:
         body = _checked(IntegrationWrite, data)
         await tracking.connect_ad_platform(

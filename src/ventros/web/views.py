@@ -59,6 +59,7 @@ from ventros.web.auth import (
     CheckedWebSession,
     CurrentWebSession,
     clear_session_cookie,
+    container_of,
     cookie_value,
     form_of,
     set_session_cookie,
@@ -69,7 +70,7 @@ from ventros.web.routing import WebRoute
 from ventros.web.templating import render
 
 if TYPE_CHECKING:
-    from ventros.runtime.container import Container
+    pass
 
 router = APIRouter(include_in_schema=False, route_class=WebRoute)
 
@@ -89,11 +90,6 @@ TOAST_ERRORS = {
 }
 
 
-def _container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
-
-
 def _locale(request: Request, session: WebSession | None = None) -> str:
     saved = session.locale if session else request.cookies.get("ventros_locale")
     return i18n.choose(saved, request.headers.get("accept-language"))
@@ -110,10 +106,10 @@ def _client_ip(request: Request) -> str:
 async def root(request: Request) -> Response:
     raw = request.cookies.get("ventros_session")
     logged_in = False
-    token = token_of(_container(request), raw)
+    token = token_of(container_of(request), raw)
     if token:
         try:
-            await identity.resolve_web_session(_container(request).uow, token)
+            await identity.resolve_web_session(container_of(request).uow, token)
             logged_in = True
         except NotAuthenticated:
             logged_in = False
@@ -131,7 +127,7 @@ async def login_page(request: Request, expired: bool = False) -> Response:
 async def login(request: Request) -> Response:
     form = await form_of(request)
     locale = _locale(request)
-    container = _container(request)
+    container = container_of(request)
     try:
         session = await identity.open_web_session(
             container.uow,
@@ -159,7 +155,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, session: CheckedWebSession) -> Response:
-    await identity.revoke_web_session(_container(request).uow, session.token)
+    await identity.revoke_web_session(container_of(request).uow, session.token)
     response = RedirectResponse("/login", status_code=303)
     clear_session_cookie(response, request)
     return response
@@ -211,7 +207,7 @@ class Shell:
 
 async def shell_of(request: Request, session: CurrentWebSession) -> Shell:
     user = await identity.get_user(
-        _container(request).uow, session.principal, session.principal.user_id
+        container_of(request).uow, session.principal, session.principal.user_id
     )
     return Shell(
         session, session.principal, user.name, user.status.value, _locale(request, session)
@@ -267,7 +263,7 @@ async def switch_locale(request: Request, session: CheckedWebSession) -> Respons
     chosen = i18n.supported((await form_of(request)).get("locale"))
     if chosen is None:
         return Response(status_code=422)
-    await identity.save_web_locale(_container(request).uow, session.token, chosen)
+    await identity.save_web_locale(container_of(request).uow, session.token, chosen)
     back = request.headers.get("hx-current-url") or "/app/inbox"
     return Response(status_code=204, headers={"HX-Redirect": back})
 
@@ -280,7 +276,7 @@ async def agent_status(request: Request, session: CheckedWebSession) -> Response
     except ValueError:
         return Response(status_code=422)
     principal = session.principal
-    container = _container(request)
+    container = container_of(request)
     load = container.ports.get(SESSION_LOAD)  # conversations provides it
     await agents.set_status(container.uow, principal, principal.user_id, status, load=load)
     return Response(status_code=204)
@@ -331,7 +327,7 @@ async def _inbox_context(
 ) -> dict[str, Any]:
     chosen = view or _default_view(shell)
     label_id = _uuid_or_none(label)
-    uow = _container(request).uow
+    uow = container_of(request).uow
     page = await inbox.list_inbox(
         uow,
         shell.principal,
@@ -415,7 +411,7 @@ async def _people(request: Request, shell: Shell, messages: list[Message]) -> di
     query, so a live refresh of a plain conversation costs nothing more)."""
     if not any(message.is_note for message in messages):
         return {}
-    users = await identity.list_users(_container(request).uow, shell.principal)
+    users = await identity.list_users(container_of(request).uow, shell.principal)
     return {user.id: user.name for user in users}
 
 
@@ -424,7 +420,7 @@ def _message_status(message: Message) -> str:
 
 
 async def _contact_panel(request: Request, shell: Shell, contact_id: uuid.UUID) -> dict[str, Any]:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     principal = shell.principal
     contact = await contacts.get_contact(uow, principal, contact_id)
     pipeline_page = await pipelines.list_pipelines(uow, principal, limit=20)
@@ -447,7 +443,7 @@ async def _contact_panel(request: Request, shell: Shell, contact_id: uuid.UUID) 
 async def _conversation_context(
     request: Request, shell: Shell, session_id: uuid.UUID
 ) -> dict[str, Any]:
-    uow = _container(request).uow
+    uow = container_of(request).uow
     conversation = await inbox.open_conversation(
         uow, shell.principal, session_id, limit=MESSAGES_PAGE
     )
@@ -496,7 +492,7 @@ async def conversation_messages(
     """The latest messages (live refresh), or those before `before` (paging back)."""
     try:
         conversation = await inbox.open_conversation(
-            _container(request).uow,
+            container_of(request).uow,
             shell.principal,
             session_id,
             limit=MESSAGES_PAGE,
@@ -520,12 +516,14 @@ async def conversation_messages(
 
 
 def _box(request: Request) -> SecretBox:
-    return _container(request).secret_box
+    return container_of(request).secret_box
 
 
 async def _owned_session(request: Request, shell: Shell, session_id: uuid.UUID) -> Session:
     """The session, if the caller may write in it (else 403, or 404 for another tenant's)."""
-    session = await conversations.get_session(_container(request).uow, shell.principal, session_id)
+    session = await conversations.get_session(
+        container_of(request).uow, shell.principal, session_id
+    )
     if not Controls.of(shell, session).can_act:
         raise PermissionDenied("only the session's agent or a supervisor may do this")
     return session
@@ -558,9 +556,9 @@ async def _act(path: str, action: Any) -> Response:
 async def _kept(request: Request, shell: Shell, upload: UploadFile) -> media.MediaFile:
     """The composer's attachment, kept by media under the API's rules (WhatsApp's types,
     16 MiB): MediaTooLarge or UnsupportedMedia otherwise."""
-    store = await get_media_store(request, _container(request))
+    store = await get_media_store(request, container_of(request))
     return await media_files.store_upload(
-        _container(request).uow,
+        container_of(request).uow,
         store,
         shell.principal,
         upload_chunks(upload),
@@ -581,7 +579,7 @@ async def _composed(
     text = form.get("text", "")
     canned_media = _uuid_or_none(form.get("canned_media_id", "").strip())
     if upload is None and canned_media is not None:
-        kept = await media_files.get_media(_container(request).uow, shell.principal, canned_media)
+        kept = await media_files.get_media(container_of(request).uow, shell.principal, canned_media)
         return sending.SendMessage(
             contact_id=current.contact_id,
             channel_id=current.channel_id,
@@ -622,7 +620,7 @@ async def send(
         current = await _owned_session(request, shell, session_id)
         command = await _composed(request, shell, current, form, upload)
         send_at = form.get("send_at", "").strip()
-        container = _container(request)
+        container = container_of(request)
         if not send_at:
             await sending.send_message(container.uow, shell.principal, _box(request), command)
             return "sent"
@@ -656,7 +654,7 @@ async def _add_note(request: Request, shell: Shell, session_id: uuid.UUID, text:
     allowed to any writer in any session, so it needs no ownership check."""
 
     async def run() -> str:
-        await notes.add_note(_container(request).uow, shell.principal, session_id, text)
+        await notes.add_note(container_of(request).uow, shell.principal, session_id, text)
         return "noted"
 
     return await _act(f"/app/inbox/{session_id}", run)
@@ -667,7 +665,7 @@ async def media_file(request: Request, media_id: uuid.UUID, shell: ShellDep) -> 
     """A file Ventros keeps (an attachment, a customer's photo), for the logged-in page:
     the API's link wants a bearer token the browser does not have."""
     require(shell.principal, Permission.MESSAGES_READ)
-    container = _container(request)
+    container = container_of(request)
     file = await media_files.get_media(container.uow, shell.principal, media_id)
     store = await get_media_store(request, container)
     return await file_response(
@@ -682,7 +680,7 @@ async def take(request: Request, session_id: uuid.UUID, session: CheckedWebSessi
 
     async def run() -> str:
         command = lifecycle.AssignSession(agent_id=principal.user_id)
-        await lifecycle.assign_session(_container(request).uow, principal, session_id, command)
+        await lifecycle.assign_session(container_of(request).uow, principal, session_id, command)
         return "taken"
 
     return await _act(f"/app/inbox/{session_id}", run)
@@ -700,7 +698,7 @@ async def assign(request: Request, session_id: uuid.UUID, session: CheckedWebSes
         except ValueError as error:
             raise RuleViolation("choose an agent", field="agent_id") from error
         command = lifecycle.AssignSession(agent_id=agent_id)
-        await lifecycle.assign_session(_container(request).uow, principal, session_id, command)
+        await lifecycle.assign_session(container_of(request).uow, principal, session_id, command)
         return "assigned"
 
     return await _act(f"/app/inbox/{session_id}", run)
@@ -712,7 +710,7 @@ async def transfer(request: Request, session_id: uuid.UUID, session: CheckedWebS
     require(principal, Permission.SESSIONS_ACT_OWN)
     form = await form_of(request)
     # Forbidden before anything else, so a crafted post is a 403 and not a toast.
-    current = await conversations.get_session(_container(request).uow, principal, session_id)
+    current = await conversations.get_session(container_of(request).uow, principal, session_id)
     if (
         not allows(principal.role, Permission.SESSIONS_ASSIGN_ANY)
         and current.agent_id != principal.user_id
@@ -726,7 +724,7 @@ async def transfer(request: Request, session_id: uuid.UUID, session: CheckedWebS
             raise RuleViolation("choose an agent", field="to_agent_id") from error
         note = form.get("note", "").strip()[:2000] or None
         await lifecycle.transfer_session(
-            _container(request).uow, principal, session_id, to_agent_id=to_agent, note=note
+            container_of(request).uow, principal, session_id, to_agent_id=to_agent, note=note
         )
         return "transferred"
 
@@ -737,7 +735,7 @@ async def transfer(request: Request, session_id: uuid.UUID, session: CheckedWebS
 async def close(request: Request, session_id: uuid.UUID, session: CheckedWebSession) -> Response:
     principal = session.principal
     require(principal, Permission.SESSIONS_ACT_OWN)
-    current = await conversations.get_session(_container(request).uow, principal, session_id)
+    current = await conversations.get_session(container_of(request).uow, principal, session_id)
     if (
         not allows(principal.role, Permission.SESSIONS_ASSIGN_ANY)
         and current.agent_id != principal.user_id
@@ -745,7 +743,7 @@ async def close(request: Request, session_id: uuid.UUID, session: CheckedWebSess
         raise PermissionDenied("an agent may close only their own sessions")
 
     async def run() -> str:
-        await lifecycle.close_session(_container(request).uow, principal, session_id, reason=None)
+        await lifecycle.close_session(container_of(request).uow, principal, session_id, reason=None)
         return "closed"
 
     return await _act(f"/app/inbox/{session_id}", run)
@@ -756,7 +754,7 @@ async def snooze(request: Request, session_id: uuid.UUID, session: CheckedWebSes
     principal = session.principal
     require(principal, Permission.SESSIONS_ACT_OWN)
     raw = (await form_of(request)).get("until", "").strip()
-    container = _container(request)
+    container = container_of(request)
 
     async def run() -> str:
         if not raw:
@@ -798,7 +796,7 @@ async def update_contact(
         tags = [t.strip() for t in form["tags"].split(",") if t.strip()]
         fields["tags"] = list(dict.fromkeys(tags))
     if form.get("field_key", "").strip():
-        contact = await contacts.get_contact(_container(request).uow, principal, contact_id)
+        contact = await contacts.get_contact(container_of(request).uow, principal, contact_id)
         custom = dict(contact.custom_fields)
         value = form.get("field_value", "").strip()
         if value:
@@ -809,7 +807,7 @@ async def update_contact(
 
     async def run() -> str:
         await contacts.update_contact(
-            _container(request).uow, principal, contact_id, contacts.UpdateContact(fields)
+            container_of(request).uow, principal, contact_id, contacts.UpdateContact(fields)
         )
         return "saved"
 
@@ -831,7 +829,7 @@ async def move_stage(
         except ValueError as error:
             raise RuleViolation("choose a stage", field="stage") from error
         command = pipelines.MoveContact(contact_id, pipeline_id, stage_id)
-        await pipelines.move_contact(_container(request).uow, principal, command)
+        await pipelines.move_contact(container_of(request).uow, principal, command)
         return "moved"
 
     return await _act(_return_to(form, contact_id), run)
@@ -888,12 +886,12 @@ async def stream(
     request: Request, session: CurrentWebSession, last_event_id: LastEventId = None
 ) -> Response:
     require(session.principal, Permission.EVENTS_READ)
-    feed: EventFeed = await event_feed(request, _container(request))
+    feed: EventFeed = await event_feed(request, container_of(request))
     try:
         after = uuid.UUID(last_event_id) if last_event_id else None
     except ValueError:
         after = None
-    events = audit.follow(_container(request).uow, session.principal, feed, after=after)
+    events = audit.follow(container_of(request).uow, session.principal, feed, after=after)
     return EventSourceResponse(_live(events), ping=HEARTBEAT_SECONDS)
 
 
