@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
+import structlog
+
 from ventros.agents import repository as agents
 from ventros.conversations.domain import CLOSE_TIMEOUT, Session
 from ventros.conversations.repository import SessionRepository
-from ventros.conversations.repository.sessions import overdue_sessions
+from ventros.conversations.repository.sessions import Overdue, overdue_sessions
 from ventros.conversations.service import assignment
 from ventros.identity.domain import Principal, TenantSettings
 from ventros.identity.permissions import ANSWERING_ROLES, Permission, allows
@@ -27,6 +29,8 @@ from ventros.kernel.errors import Conflict, NotFound, PermissionDenied, RuleViol
 from ventros.kernel.events import Actor
 from ventros.platform.metrics import PROCESS
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
 
 CLOSE_BY_AGENT = "agent"
 
@@ -227,13 +231,22 @@ async def close_overdue_sessions(
     overdue.sort(key=lambda due: due.tenant_id)
     closed = 0
     for tenant_id, due in groupby(overdue, key=lambda due: due.tenant_id):
-        async with uow(tenant_id, Actor.system()) as tx:
-            for session in due:
-                timeout = session.timeout_seconds
-                closed += await close_if_idle(tx, session.session_id, timeout_seconds=timeout)
-            await tx.commit()
+        try:
+            closed += await _close_idle(uow, tenant_id, list(due))
+        except Exception:  # one tenant's failure must not stop every tenant's timeouts
+            log.exception("closing overdue sessions failed", tenant_id=str(tenant_id))
     PROCESS.conversation_sessions_timed_out_total.inc(closed)
     return len(overdue)
+
+
+async def _close_idle(uow: UnitOfWorkFactory, tenant_id: uuid.UUID, due: list[Overdue]) -> int:
+    closed = 0
+    async with uow(tenant_id, Actor.system()) as tx:
+        for session in due:
+            timeout = session.timeout_seconds
+            closed += await close_if_idle(tx, session.session_id, timeout_seconds=timeout)
+        await tx.commit()
+    return closed
 
 
 async def close_by_system(tx: UnitOfWork, session_id: uuid.UUID, reason: str) -> bool:
