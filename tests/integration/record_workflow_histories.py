@@ -26,10 +26,13 @@ from temporalio.worker import Worker
 from ventros.conversations.scheduling import ScheduledInput, ScheduledMessageWorkflow
 from ventros.conversations.service_clock import NextLook, ServiceInput, SessionServiceWorkflow
 from ventros.conversations.workflows import (
+    SWEEP_LIMIT,
     CloseInput,
     LifecycleInput,
     SessionLifecycleWorkflow,
     SessionState,
+    SessionTimeoutsWorkflow,
+    timeouts_workflow_id,
 )
 from ventros.webhooks.activities import (
     DELIVERED,
@@ -53,6 +56,7 @@ class StandInActivities:
         self.reads = 0
         self.attempts = 0
         self.ticks = 0
+        self.sweeps = 0
 
     @activity.defn(name="session_lifecycle_read")
     async def read(self, params: LifecycleInput) -> SessionState:
@@ -71,6 +75,12 @@ class StandInActivities:
         self.ticks += 1
         now = activity.info().current_attempt_scheduled_time.timestamp()
         return NextLook(now + 1.0 if self.ticks == 1 else None)
+
+    @activity.defn(name="session_timeouts_sweep")
+    async def sweep(self) -> int:
+        """A full round (sweep again at once), then rounds with a few due, then none."""
+        self.sweeps += 1
+        return {1: SWEEP_LIMIT, 2: 3}.get(self.sweeps, 0)
 
     @activity.defn(name="scheduled_message_send")
     async def send(self, params: ScheduledInput) -> str:
@@ -96,6 +106,20 @@ async def _record(client: Client, name: str, run: object, arg: object, workflow_
         return
     handle = await client.start_workflow(run, arg, id=workflow_id, task_queue=QUEUE)  # type: ignore[call-overload]
     await handle.result()
+    history = await handle.fetch_history()
+    (FIXTURES / f"{name}.json").write_text(_anonymous(history.to_json()))
+
+
+async def _record_running(
+    client: Client, name: str, run: object, workflow_id: str, seconds: float
+) -> None:
+    """A workflow that does not end by itself (the timeout sweep): `seconds` of its rounds,
+    then terminated, as an operator would."""
+    if ONLY and name not in ONLY:
+        return
+    handle = await client.start_workflow(run, id=workflow_id, task_queue=QUEUE)  # type: ignore[call-overload]
+    await asyncio.sleep(seconds)
+    await handle.terminate("recorded")
     history = await handle.fetch_history()
     (FIXTURES / f"{name}.json").write_text(_anonymous(history.to_json()))
 
@@ -135,8 +159,10 @@ async def main() -> None:
                 ScheduledMessageWorkflow,
                 WebhookDeliveryWorkflow,
                 SessionServiceWorkflow,
+                SessionTimeoutsWorkflow,
             ],
             activities=[
+                stand_ins.sweep,
                 stand_ins.tick,
                 stand_ins.read,
                 stand_ins.close,
@@ -180,6 +206,13 @@ async def main() -> None:
             SessionServiceWorkflow.run,
             clock,
             clock.workflow_id,
+        )
+        await _record_running(
+            env.client,
+            "session_timeouts_sweep",
+            SessionTimeoutsWorkflow.run,
+            timeouts_workflow_id(QUEUE),
+            seconds=3.5,
         )
 
 

@@ -1,7 +1,7 @@
 """Today's workflow code replays the recorded histories of the long-lived workflows
 (tests/fixtures/temporal/, recorded by tests/integration/record_workflow_histories.py):
-a change that would break a running session lifecycle, scheduled message or webhook
-delivery fails here, and must go through `workflow.patched` instead."""
+a change that would break a running session lifecycle, timeout sweep, scheduled message or
+webhook delivery fails here, and must go through `workflow.patched` instead."""
 
 from __future__ import annotations
 
@@ -14,7 +14,11 @@ from temporalio.worker import Replayer
 
 from ventros.conversations.scheduling import ScheduledMessageWorkflow
 from ventros.conversations.service_clock import SessionServiceWorkflow
-from ventros.conversations.workflows import LifecycleInput, SessionLifecycleWorkflow
+from ventros.conversations.workflows import (
+    LifecycleInput,
+    SessionLifecycleWorkflow,
+    SessionTimeoutsWorkflow,
+)
 from ventros.webhooks.workflows import WebhookDeliveryWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "fixtures" / "temporal"
@@ -23,6 +27,7 @@ WORKFLOWS = {
     "scheduled_message_sent": ScheduledMessageWorkflow,
     "webhook_delivery_second_attempt": WebhookDeliveryWorkflow,
     "session_service_clock": SessionServiceWorkflow,
+    "session_timeouts_sweep": SessionTimeoutsWorkflow,
 }
 
 
