@@ -229,9 +229,11 @@ async def test_outside_hours_one_reply_then_assignment_at_the_opening_across_a_w
     assert len(await _events(container, tenant, "session.auto_replied", session_id)) == 1
 
 
-async def test_sla_warning_then_breach_fire_on_time_and_pause_while_closed(
-    container: Container, client: httpx.AsyncClient, tenant: TenantLogin, temporal: Client
-) -> None:
+async def _session_under_a_6s_sla_with_a_pause(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin
+) -> tuple[datetime, Session]:
+    """A session opened at t0 in team Suporte, whose hours close from t0+4 s to t0+8 s,
+    held to a 6-second first-response SLA."""
     t0 = datetime.now(UTC).replace(microsecond=0)
     closes, reopens = t0 + timedelta(seconds=4), t0 + timedelta(seconds=8)
     _same_day_or_skip(t0, reopens)
@@ -259,6 +261,13 @@ async def test_sla_warning_then_breach_fire_on_time_and_pause_while_closed(
     async with container.uow(tenant.tenant_id, Actor.system()) as tx:
         assert await SessionRepository(tx).add(session)
         await tx.commit()
+    return t0, session
+
+
+async def test_sla_warning_then_breach_fire_on_time_and_pause_while_closed(
+    container: Container, client: httpx.AsyncClient, tenant: TenantLogin, temporal: Client
+) -> None:
+    t0, session = await _session_under_a_6s_sla_with_a_pause(container, client, tenant)
     queue = f"clock-{uuid.uuid4().hex[:8]}"
     params = ServiceInput(str(tenant.tenant_id), str(session.id))
     worker = _Worker(container, temporal, queue)
@@ -430,33 +439,7 @@ async def _restart_while_pending(
 async def test_sla_warning_and_breach_fire_on_time_across_a_worker_restart(
     container: Container, client: httpx.AsyncClient, tenant: TenantLogin, temporal: Client
 ) -> None:
-    t0 = datetime.now(UTC).replace(microsecond=0)
-    closes, reopens = t0 + timedelta(seconds=4), t0 + timedelta(seconds=8)
-    _same_day_or_skip(t0, reopens)
-    hours = await created(
-        client,
-        tenant,
-        "/business-hours",
-        {
-            "name": "Turnos",
-            "timezone": "UTC",
-            "weekly": {_weekday(t0): [[_clock(t0), _clock(closes)], [_clock(reopens), "24:00"]]},
-        },
-    )
-    team = await _setup(client, tenant, {"name": "Suporte", "business_hours_id": hours["id"]})
-    await created(
-        client,
-        tenant,
-        "/sla-policies",
-        {"name": "6 s", "team_id": team["id"], "first_response_seconds": 6},
-    )
-    session = Session.open(
-        tenant_id=tenant.tenant_id, contact_id=uuid.uuid4(), channel_id=uuid.uuid4(), at=t0
-    )
-    session.team_id = uuid.UUID(team["id"])
-    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
-        assert await SessionRepository(tx).add(session)
-        await tx.commit()
+    t0, session = await _session_under_a_6s_sla_with_a_pause(container, client, tenant)
     queue = f"clock-{uuid.uuid4().hex[:8]}"
     params = ServiceInput(str(tenant.tenant_id), str(session.id))
 
