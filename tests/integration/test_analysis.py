@@ -165,6 +165,47 @@ async def test_an_unhappy_conversation_needs_attention_and_a_happy_one_does_not(
     assert len(await events_named(container, tenant, "session.needs_attention")) == 1
 
 
+async def test_one_batch_of_two_conversations_gives_what_one_event_at_a_time_gives(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin
+) -> None:
+    """The consumer takes a batch at once: each mood still counts its messages in order, a
+    streak inside the batch still flags, and a batch redelivered adds nothing."""
+    channel = (await create_channel(client, tenant))["id"]
+    at = int(time.time()) - 60
+    said = [
+        (HAPPY, "Oi, bom dia!"),
+        (UNHAPPY, "boa tarde"),
+        (HAPPY, "Perfeito, obrigada! 😍"),
+        (UNHAPPY, "meu pedido ainda n chegou 😡😡"),
+        (UNHAPPY, "to mto chateada, q demora 😭"),
+    ]
+    for i, (chat, text) in enumerate(said):
+        await deliver(client, channel, whatsapp_message(text, at + i, chat=chat))
+    await ingest(container, tenant)
+    received = await events_named(container, tenant, "message.received")
+    assert ANALYZER.batch_handler is not None
+    for _ in range(2):  # the second time: a redelivery of the whole batch
+        async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+            await ANALYZER.batch_handler(received, tx)
+            await tx.commit()
+
+    unhappy_id = await session_of(container, tenant, UNHAPPY)
+    happy_id = await session_of(container, tenant, HAPPY)
+    flagged = await sessions(client, tenant, needs_attention="true")
+    assert [s["id"] for s in flagged] == [unhappy_id]
+    [alert] = await events_named(container, tenant, "session.needs_attention")
+    assert alert.payload["reason"] == "negative_streak"
+    analyzed = await events_named(container, tenant, "message.analyzed")
+    assert len(analyzed) == 5
+    assert {e.traceparent for e in analyzed} == {e.traceparent for e in received}
+    mood = (await client.get(f"/api/v1/sessions/{unhappy_id}/mood", headers=tenant.headers)).json()
+    assert [p["sentiment"] for p in mood["timeline"]] == ["neutral", "negative", "negative"]
+    happy = (await client.get(f"/api/v1/sessions/{happy_id}/mood", headers=tenant.headers)).json()
+    assert happy["needs_attention"] is False
+    assert len(happy["timeline"]) == 2
+    assert happy["average"] > 0
+
+
 async def test_the_message_api_shows_each_inbound_messages_analysis(
     client: httpx.AsyncClient, container: Container, tenant: TenantLogin
 ) -> None:

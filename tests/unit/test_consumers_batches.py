@@ -221,3 +221,48 @@ async def test_a_delivery_fails_when_one_of_the_consumers_sharing_its_queue_fail
     assert sorted(db.effects) == [("bad", 1), ("good", 1)]
     await worker.close()
     await worker2.close()
+
+
+def batched_effect(name: str, calls: list[list[int]], fail_on: set[int] | None = None) -> Consumer:
+    async def handle_many(events: Sequence[DomainEvent], tx: Any) -> None:
+        numbers = [e.payload["n"] for e in events]
+        calls.append(numbers)
+        if fail_on and fail_on.intersection(numbers):
+            raise RuntimeError(f"cannot handle {sorted(fail_on.intersection(numbers))}")
+        tx.effects.extend((name, n) for n in numbers)
+
+    return Consumer.batched(name, ("test.*",), handle_many)
+
+
+async def test_a_batched_consumer_takes_the_fresh_events_of_a_batch_in_one_call(
+    db: FakeDatabase,
+) -> None:
+    bus = FakeBus()
+    calls: list[list[int]] = []
+    worker = Worker(bus, ConsumerRegistry([batched_effect("many", calls)]), uow_of(db), Metrics())
+    await worker.start()
+    events = [event(n) for n in range(1, 11)]
+    assert await bus.deliver("consumers.many", events) == [None] * 10
+    assert db.effects == [("many", n) for n in range(1, 11)]
+    assert len(calls) <= 2  # the first delivery may start a batch of its own
+    assert [n for call in calls for n in call] == list(range(1, 11))
+    calls.clear()
+    # A redelivery mixed with new events: only the new ones reach the handler.
+    assert await bus.deliver("consumers.many", [events[0], event(11)]) == [None, None]
+    assert [n for call in calls for n in call] == [11]
+    await worker.close()
+
+
+async def test_a_failing_batch_is_retried_one_event_each_and_only_the_culprit_fails(
+    db: FakeDatabase,
+) -> None:
+    bus = FakeBus()
+    calls: list[list[int]] = []
+    consumer = batched_effect("many", calls, fail_on={3})
+    worker = Worker(bus, ConsumerRegistry([consumer]), uow_of(db), Metrics())
+    await worker.start()
+    results = await bus.deliver("consumers.many", [event(n) for n in range(1, 6)])
+    assert [r is None for r in results] == [True, True, False, True, True]
+    assert sorted(n for _, n in db.effects) == [1, 2, 4, 5]
+    assert [3] in calls  # the culprit, alone
+    await worker.close()

@@ -3,9 +3,9 @@ the lifecycle raise, each on a queue of its own (so each has its own dead-letter
 and a slow LLM never delays the local analysis).
 
 - `analysis.analyze_inbound`: `message.received` -> local verdict, `message.analyzed`,
-  the session's mood and `session.needs_attention`. The consumer framework batches these:
-  one transaction per tenant for each batch the bus hands over; `processed_events` makes a
-  redelivery harmless (and the verdict's row is keyed by message id as well).
+  the session's mood and `session.needs_attention`. It takes each batch the bus hands over
+  at once (one transaction per tenant, one statement per kind of row); `processed_events`
+  makes a redelivery harmless (and the verdict's row is keyed by message id as well).
 - `analysis.llm`: when the tenant has a provider on: a voice note's transcript, the
   model's intent when the rules found none (`message.received`), a summary on
   `session.transferred` and `session.closed`. A provider failure is counted
@@ -16,6 +16,7 @@ and a slow LLM never delays the local analysis).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -35,8 +36,9 @@ ANALYZE = "analysis.analyze_inbound"
 LLM = "analysis.llm"
 
 
-async def when_message_received_analyze(event: DomainEvent, tx: UnitOfWork) -> None:
-    await service.analyze_received(tx, local_analyzer(), service.Received.of(event))
+async def when_messages_received_analyze(received: Sequence[DomainEvent], tx: UnitOfWork) -> None:
+    """A batch at once: its verdicts, events and moods are one statement each."""
+    await service.analyze_many(tx, local_analyzer(), [service.Received.of(e) for e in received])
 
 
 @dataclass
@@ -85,7 +87,9 @@ class WhenLlmWorkArrives:
 
 def consumers(box: SecretBox | None = None) -> list[Consumer]:
     return [
-        Consumer(ANALYZE, (conversations.MESSAGE_RECEIVED,), when_message_received_analyze),
+        Consumer.batched(
+            ANALYZE, (conversations.MESSAGE_RECEIVED,), when_messages_received_analyze
+        ),
         Consumer(
             LLM,
             (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -115,27 +116,43 @@ session_summaries = Table(
 # --------------------------------------------------------------------------- analyses
 
 
-async def save_analysis(
-    tx: UnitOfWork, *, message_id: uuid.UUID, session_id: uuid.UUID, analysis: Analysis
-) -> bool:
-    """Stores a message's verdict; False if it was stored before (a redelivery)."""
+_SAVE_ANALYSES = text(
+    "INSERT INTO message_analyses (message_id, tenant_id, session_id, sentiment, score,"
+    " language, intents, source, analyzed_at)"
+    " SELECT r.message_id, :tenant_id, r.session_id, r.sentiment, r.score, r.language,"
+    " ARRAY(SELECT jsonb_array_elements_text(CAST(r.intents AS jsonb))), r.source,"
+    " CAST(:now AS timestamptz)"
+    " FROM unnest(CAST(:message_ids AS uuid[]), CAST(:session_ids AS uuid[]),"
+    " CAST(:sentiments AS text[]), CAST(:scores AS float8[]), CAST(:languages AS text[]),"
+    " CAST(:intents AS text[]), CAST(:sources AS text[]))"
+    " AS r(message_id, session_id, sentiment, score, language, intents, source)"
+    " ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+)
+
+
+async def save_analyses(
+    tx: UnitOfWork, verdicts: Sequence[tuple[uuid.UUID, uuid.UUID, Analysis]]
+) -> set[uuid.UUID]:
+    """Stores messages' verdicts (message id, session id, analysis) in one statement; returns
+    the message ids stored now (not those stored before: a redelivery)."""
+    if not verdicts:
+        return set()
+    analyses = [analysis for _, _, analysis in verdicts]
     stored = await tx.connection.execute(
-        insert(message_analyses)
-        .values(
-            message_id=message_id,
-            tenant_id=tx.tenant_id,
-            session_id=session_id,
-            sentiment=analysis.sentiment.value,
-            score=analysis.score,
-            language=analysis.language,
-            intents=list(analysis.intents),
-            source=analysis.source,
-            analyzed_at=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(message_analyses.c.message_id)
+        _SAVE_ANALYSES,
+        {
+            "tenant_id": tx.tenant_id,
+            "now": utcnow(),
+            "message_ids": [message_id for message_id, _, _ in verdicts],
+            "session_ids": [session_id for _, session_id, _ in verdicts],
+            "sentiments": [a.sentiment.value for a in analyses],
+            "scores": [a.score for a in analyses],
+            "languages": [a.language for a in analyses],
+            "intents": [json.dumps(list(a.intents)) for a in analyses],
+            "sources": [a.source for a in analyses],
+        },
     )
-    return stored.first() is not None
+    return set(stored.scalars())
 
 
 async def save_transcript(
@@ -245,22 +262,31 @@ async def mood_timeline(tx: UnitOfWork, session_id: uuid.UUID) -> list[Any]:
 # --------------------------------------------------------------------------- moods
 
 
-async def mood_for_update(tx: UnitOfWork, session_id: uuid.UUID) -> SessionMood:
-    row = (
-        await tx.connection.execute(
-            select(session_moods).where(session_moods.c.session_id == session_id).with_for_update()
-        )
-    ).first()
-    if row is None:
-        return SessionMood()
-    return SessionMood(
-        messages=row.messages,
-        score_sum=row.score_sum,
-        last_score=row.last_score,
-        negative_streak=row.negative_streak,
-        needs_attention=row.needs_attention,
-        attention_reason=row.attention_reason,
+async def moods_for_update(
+    tx: UnitOfWork, session_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, SessionMood]:
+    """The sessions' moods, locked (in id order: two batches never wait on each other in a
+    cycle); a session with none yet is absent."""
+    ids = sorted(set(session_ids))
+    if not ids:
+        return {}
+    rows = await tx.connection.execute(
+        select(session_moods)
+        .where(session_moods.c.session_id.in_(ids))
+        .order_by(session_moods.c.session_id)
+        .with_for_update()
     )
+    return {
+        row.session_id: SessionMood(
+            messages=row.messages,
+            score_sum=row.score_sum,
+            last_score=row.last_score,
+            negative_streak=row.negative_streak,
+            needs_attention=row.needs_attention,
+            attention_reason=row.attention_reason,
+        )
+        for row in rows
+    }
 
 
 async def get_mood(tx: UnitOfWork, session_id: uuid.UUID) -> Any:
@@ -271,25 +297,48 @@ async def get_mood(tx: UnitOfWork, session_id: uuid.UUID) -> Any:
     ).first()
 
 
-async def save_mood(
-    tx: UnitOfWork, session_id: uuid.UUID, mood: SessionMood, *, raised: bool
+_SAVE_MOODS = text(
+    "INSERT INTO session_moods (session_id, tenant_id, messages, score_sum, last_score,"
+    " negative_streak, needs_attention, attention_reason, attention_at, updated_at)"
+    " SELECT r.session_id, :tenant_id, r.messages, r.score_sum, r.last_score,"
+    " r.negative_streak, r.needs_attention, r.attention_reason,"
+    " CASE WHEN r.raised THEN CAST(:now AS timestamptz) END, CAST(:now AS timestamptz)"
+    " FROM unnest(CAST(:session_ids AS uuid[]), CAST(:messages AS int[]),"
+    " CAST(:score_sums AS float8[]), CAST(:last_scores AS float8[]),"
+    " CAST(:negative_streaks AS int[]), CAST(:needs_attention AS bool[]),"
+    " CAST(:attention_reasons AS text[]), CAST(:raised AS bool[]))"
+    " AS r(session_id, messages, score_sum, last_score, negative_streak, needs_attention,"
+    " attention_reason, raised)"
+    " ON CONFLICT (session_id) DO UPDATE SET messages = excluded.messages,"
+    " score_sum = excluded.score_sum, last_score = excluded.last_score,"
+    " negative_streak = excluded.negative_streak, needs_attention = excluded.needs_attention,"
+    " attention_reason = excluded.attention_reason,"
+    " attention_at = coalesce(excluded.attention_at, session_moods.attention_at),"
+    " updated_at = excluded.updated_at"
+)
+
+
+async def save_moods(
+    tx: UnitOfWork, moods: Mapping[uuid.UUID, SessionMood], *, raised: set[uuid.UUID]
 ) -> None:
-    now = utcnow()
-    values: dict[str, Any] = {
-        "messages": mood.messages,
-        "score_sum": mood.score_sum,
-        "last_score": mood.last_score,
-        "negative_streak": mood.negative_streak,
-        "needs_attention": mood.needs_attention,
-        "attention_reason": mood.attention_reason,
-        "updated_at": now,
-    }
-    if raised:
-        values["attention_at"] = now
+    """Writes the sessions' moods in one statement; `raised`: those flagged just now."""
+    if not moods:
+        return
+    ids = sorted(moods)
     await tx.connection.execute(
-        insert(session_moods)
-        .values(session_id=session_id, tenant_id=tx.tenant_id, **values)
-        .on_conflict_do_update(index_elements=["session_id"], set_=values)
+        _SAVE_MOODS,
+        {
+            "tenant_id": tx.tenant_id,
+            "now": utcnow(),
+            "session_ids": ids,
+            "messages": [moods[i].messages for i in ids],
+            "score_sums": [moods[i].score_sum for i in ids],
+            "last_scores": [moods[i].last_score for i in ids],
+            "negative_streaks": [moods[i].negative_streak for i in ids],
+            "needs_attention": [moods[i].needs_attention for i in ids],
+            "attention_reasons": [moods[i].attention_reason for i in ids],
+            "raised": [i in raised for i in ids],
+        },
     )
 
 

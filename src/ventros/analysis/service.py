@@ -4,6 +4,7 @@ replies, intents the rules missed, voice-note transcripts) with the local fallba
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import uuid
@@ -20,6 +21,7 @@ from ventros.analysis.domain import (
     Analyzer,
     IntentRules,
     InvalidRules,
+    SessionMood,
 )
 from ventros.analysis.llm import LlmClient, LlmConfig, LlmFailed
 from ventros.kernel.clock import utcnow
@@ -45,6 +47,7 @@ class Received:
     type: str
     text: str | None
     media: Mapping[str, Any] | None
+    traceparent: str | None = None  # the event's: what the analysis raises joins its trace
 
     @classmethod
     def of(cls, event: DomainEvent) -> Received:
@@ -58,6 +61,7 @@ class Received:
             type=str(p.get("type") or "text"),
             text=p.get("text") or p.get("caption"),
             media=p.get("media") if isinstance(p.get("media"), dict) else None,
+            traceparent=event.traceparent,
         )
 
     def refs(self) -> dict[str, Any]:
@@ -95,67 +99,86 @@ async def _read_intent_rules(tx: UnitOfWork) -> IntentRules:
         return IntentRules.defaults()  # stored before a rule tightened: never block analysis
 
 
-async def analyze_received(tx: UnitOfWork, analyzer: Analyzer, received: Received) -> None:
-    """Stores the message's verdict, raises `message.analyzed`, and updates the session's
-    mood (raising `session.needs_attention` when it turns). A redelivery does nothing."""
-    if not received.inbound:
+async def analyze_many(tx: UnitOfWork, analyzer: Analyzer, received: Sequence[Received]) -> None:
+    """Stores each inbound message's verdict, raises `message.analyzed` for each, and updates
+    the sessions' moods (raising `session.needs_attention` when one turns). One statement
+    per kind of row for the whole batch; a message analysed before (a redelivery) is
+    skipped."""
+    inbound = _inbound_once(received)
+    if not inbound:
         return
-    rules = await intent_rules(tx)
-    [analysis] = analyzer.analyze([received.text], rules)
-    stored = await repository.save_analysis(
-        tx, message_id=received.message_id, session_id=received.session_id, analysis=analysis
+    analyses = analyzer.analyze([r.text for r in inbound], await intent_rules(tx))
+    verdicts = list(zip(inbound, analyses, strict=True))
+    stored = await repository.save_analyses(
+        tx, [(r.message_id, r.session_id, analysis) for r, analysis in verdicts]
     )
-    if not stored:
-        return
-    tx.add_event(
-        _event(
-            tx,
-            events.MESSAGE_ANALYZED,
-            "message",
-            received.message_id,
-            {
-                **received.refs(),
-                "analysis": analysis.to_json(),
-            },
+    fresh = [(r, analysis) for r, analysis in verdicts if r.message_id in stored]
+    for r, analysis in fresh:
+        payload = {**r.refs(), "analysis": analysis.to_json()}
+        tx.add_event(
+            _event(tx, events.MESSAGE_ANALYZED, "message", r.message_id, payload, r.traceparent)
         )
-    )
-    await observe_mood(tx, received, analysis)
+    await _observe_moods(tx, fresh)
+
+
+def _inbound_once(received: Sequence[Received]) -> list[Received]:
+    seen: set[uuid.UUID] = set()
+    inbound = []
+    for r in received:
+        if r.inbound and r.message_id not in seen:
+            seen.add(r.message_id)
+            inbound.append(r)
+    return inbound
 
 
 async def observe_mood(tx: UnitOfWork, received: Received, analysis: Analysis) -> None:
-    mood = await repository.mood_for_update(tx, received.session_id)
-    reason = mood.observe(analysis)
-    await repository.save_mood(tx, received.session_id, mood, raised=reason is not None)
-    if reason is not None:
-        _raise_attention(tx, received, reason, mood.average)
+    await _observe_moods(tx, [(received, analysis)])
+
+
+async def _observe_moods(tx: UnitOfWork, verdicts: Sequence[tuple[Received, Analysis]]) -> None:
+    """Each verdict counts in its session's mood, in the order given (a streak is a
+    sequence); a session that turns raises `session.needs_attention`."""
+    moods = await repository.moods_for_update(tx, {r.session_id for r, _ in verdicts})
+    raised: set[uuid.UUID] = set()
+    for r, analysis in verdicts:
+        mood = moods.setdefault(r.session_id, SessionMood())
+        reason = mood.observe(analysis)
+        if reason is not None:
+            raised.add(r.session_id)
+            _raise_attention(tx, r, reason, mood.average)
+    await repository.save_moods(tx, moods, raised=raised)
 
 
 def _raise_attention(tx: UnitOfWork, received: Received, reason: str, mood: float) -> None:
+    payload = {**received.refs(), "reason": reason, "mood": round(mood, 4)}
     tx.add_event(
         _event(
             tx,
             events.SESSION_NEEDS_ATTENTION,
             "session",
             received.session_id,
-            {
-                **received.refs(),
-                "reason": reason,
-                "mood": round(mood, 4),
-            },
+            payload,
+            received.traceparent,
         )
     )
 
 
 def _event(
-    tx: UnitOfWork, name: str, aggregate_type: str, aggregate_id: uuid.UUID, payload: dict[str, Any]
+    tx: UnitOfWork,
+    name: str,
+    aggregate_type: str,
+    aggregate_id: uuid.UUID,
+    payload: dict[str, Any],
+    traceparent: str | None = None,
 ) -> DomainEvent:
-    return DomainEvent(
+    event = DomainEvent(
         name=name,
         tenant_id=tx.tenant_id,
         aggregate_type=aggregate_type,
         aggregate_id=aggregate_id,
         payload=payload,
     )
+    return dataclasses.replace(event, traceparent=traceparent) if traceparent else event
 
 
 async def set_intent_rules(tx: UnitOfWork, overrides: Mapping[str, Sequence[str]]) -> IntentRules:
@@ -389,10 +412,11 @@ async def classify_intents(
         intents=intents,
     )
     if ATTENTION_INTENTS.intersection(intents):
-        mood = await repository.mood_for_update(tx, received.session_id)
+        moods = await repository.moods_for_update(tx, [received.session_id])
+        mood = moods.setdefault(received.session_id, SessionMood())
         if not mood.needs_attention:
             mood.needs_attention, mood.attention_reason = True, f"intent:{intents[0]}"
-            await repository.save_mood(tx, received.session_id, mood, raised=True)
+            await repository.save_moods(tx, moods, raised={received.session_id})
             _raise_attention(tx, received, mood.attention_reason, mood.average)
     return intents
 
