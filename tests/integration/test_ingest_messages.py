@@ -1,11 +1,13 @@
 """Every WAHA fixture, posted signed, lands as the right contact, session and message."""
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import TenantLogin
+from tests.integration.test_service_metrics import whatsapp_message
 from tests.integration.waha_kit import (
     MESSAGE_FIXTURES,
     create_channel,
@@ -15,6 +17,9 @@ from tests.integration.waha_kit import (
     rows,
     scalar,
 )
+from ventros.contacts import service as contacts
+from ventros.contacts.domain import Phone
+from ventros.kernel.events import Actor
 from ventros.runtime.container import Container
 
 pytestmark = pytest.mark.integration
@@ -278,3 +283,73 @@ async def test_sessions_filter_by_status_contact_and_channel(
     assert (
         await client.get("/api/v1/sessions?status=weird", headers=tenant.headers)
     ).status_code == 422
+
+
+def _from(chat: str, text: str, at: int, name: str | None) -> dict[str, Any]:
+    envelope = whatsapp_message(text, at, chat=chat)
+    envelope["payload"]["_data"]["pushName"] = name
+    return envelope
+
+
+async def test_a_batch_of_new_customers_gets_one_contact_and_one_session_each(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin
+) -> None:
+    """A campaign's first messages arrive together: the batch creates their contacts in one
+    statement, each once, named by the first message that carries a name."""
+    known = await client.post(
+        "/api/v1/contacts",
+        json={"name": "Já cliente", "phone": "+5511955550000"},
+        headers=tenant.headers,
+    )
+    channel = (await create_channel(client, tenant))["id"]
+    at = int(time.time()) - 60
+    senders = [f"55119555500{n:02d}@c.us" for n in range(1, 6)]
+    batch = [_from(chat, "Oi, vi o anúncio", at, f"Cliente {i}") for i, chat in enumerate(senders)]
+    batch += [_from(chat, "Quanto custa?", at + 1, None) for chat in senders]
+    batch.append(_from("5511955550000@c.us", "Sou eu de novo", at, "Outro nome"))
+    await deliver(client, channel, *batch)
+    assert await ingest(container, tenant) == len(batch)
+
+    found = await rows(
+        container,
+        tenant,
+        "SELECT c.phone, c.name, count(DISTINCT s.id) AS sessions, count(m.id) AS messages"
+        " FROM contacts c JOIN sessions s ON s.contact_id = c.id"
+        " JOIN messages m ON m.session_id = s.id GROUP BY c.phone, c.name ORDER BY c.phone",
+    )
+    assert [(r.phone, r.name, r.sessions, r.messages) for r in found] == [
+        ("+5511955550000", "Já cliente", 1, 1),
+        *[(f"+55119555500{n:02d}", f"Cliente {n - 1}", 1, 2) for n in range(1, 6)],
+    ]
+    created = await rows(
+        container,
+        tenant,
+        "SELECT aggregate_id FROM domain_events WHERE name = 'contact.created'"
+        " AND aggregate_id <> :known",
+        known=known.json()["id"],
+    )
+    assert len(created) == 5
+
+
+async def test_a_phone_taken_meanwhile_is_left_to_the_lookup(
+    container: Container, tenant: TenantLogin
+) -> None:
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        [first] = (
+            await contacts.create_by_phones(tx, {"+5511955551111": (Phone("+5511955551111"), "A")})
+        ).values()
+        again = await contacts.create_by_phones(
+            tx,
+            {
+                "+5511955551111": (Phone("+5511955551111"), "B"),
+                "+5511955552222": (Phone("+5511955552222"), None),
+            },
+        )
+        await tx.commit()
+    assert list(again) == ["+5511955552222"]
+    assert again["+5511955552222"].name == "+5511955552222"
+    assert (
+        await scalar(container, tenant, "SELECT name FROM contacts WHERE phone = '+5511955551111'")
+        == first.name
+        == "A"
+    )

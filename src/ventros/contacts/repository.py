@@ -130,6 +130,17 @@ def _from_row(row: Row[Any]) -> Contact:
     )
 
 
+# Any unique index (a live contact's phone) turns a row away, not the statement.
+_ADD_MANY = text(
+    "INSERT INTO contacts (id, tenant_id, name, phone, source, created_at, updated_at)"
+    " SELECT r.id, :tenant_id, r.name, r.phone, r.source, r.created_at, r.updated_at"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:names AS text[]), CAST(:phones AS text[]),"
+    " CAST(:sources AS text[]), CAST(:created AS timestamptz[]),"
+    " CAST(:updated AS timestamptz[])) AS r(id, name, phone, source, created_at, updated_at)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+
+
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -249,9 +260,11 @@ class ContactRepository:
             .values(merged_into_id=survivor_id)
         )
 
-    async def find_by_phones(self, phones: list[Phone]) -> list[Contact]:
+    async def find_by_phones(self, phones: list[Phone]) -> dict[str, Contact]:
+        """Live contacts with these phones, by the phone asked for (a phone of a merged
+        contact: the contact that took it)."""
         if not phones:
-            return []
+            return {}
         query = select(contacts).where(
             # An array, not an IN list: one statement text whatever the number of phones.
             contacts.c.phone
@@ -259,13 +272,37 @@ class ContactRepository:
             _live(),
         )
         rows = await self._uow.connection.execute(query)
-        found = [self._uow.track(_from_row(row)) for row in rows]
-        missing = {str(p) for p in phones} - {str(c.phone) for c in found}
+        found = {row.phone: self._uow.track(_from_row(row)) for row in rows}
+        missing = {str(p) for p in phones} - found.keys()
         if missing:
             # Rare (phones of merged contacts): one more lookup for those only.
-            merged = await self.merged_survivors(sorted(missing))
-            found.extend(c for c in merged.values() if all(c is not f for f in found))
+            found.update(await self.merged_survivors(sorted(missing)))
         return found
+
+    async def add_many(self, new: list[Contact]) -> set[uuid.UUID]:
+        """New contacts (no email: those of a channel) in one statement; returns the ids
+        stored. One whose phone a live contact took meanwhile is not stored."""
+        if not new:
+            return set()
+        if any(contact.email is not None for contact in new):
+            raise ValueError("add_many takes contacts without an email")
+        stored = await self._uow.connection.execute(
+            _ADD_MANY,
+            {
+                "tenant_id": self._uow.tenant_id,
+                "ids": [c.id for c in new],
+                "names": [c.name for c in new],
+                "phones": [str(c.phone) if c.phone else None for c in new],
+                "sources": [c.source for c in new],
+                "created": [c.created_at for c in new],
+                "updated": [c.updated_at for c in new],
+            },
+        )
+        ids = set(stored.scalars())
+        for contact in new:
+            if contact.id in ids:
+                self._uow.track(contact)
+        return ids
 
     async def find_by_whatsapp_id(self, whatsapp_id: str) -> Contact | None:
         query = (
