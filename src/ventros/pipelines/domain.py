@@ -366,16 +366,19 @@ class PipelinePosition(AggregateRoot):
             entry_id=entry_id,
             entered_at=at,
         )
-        position.raise_event(
+        position._changed(pipeline, from_stage_id, target)
+        return position
+
+    def _changed(self, pipeline: Pipeline, source: uuid.UUID | None, target: Stage) -> None:
+        self.raise_event(
             events.ContactPipelineStatusChanged(
-                contact_id=contact_id,
+                contact_id=self.contact_id,
                 pipeline_id=pipeline.id,
-                from_stage_id=from_stage_id,
+                from_stage_id=source,
                 to_stage_id=target.id,
                 to_stage_kind=target.kind.value,
             )
         )
-        return position
 
     def move_to(
         self,
@@ -416,15 +419,7 @@ class PipelinePosition(AggregateRoot):
         entry = StageEntry(new_id(), target.id, now, by)
         self.pending_entry = entry
         self.stage_id, self.entry_id, self.entered_at = target.id, entry.id, now
-        self.raise_event(
-            events.ContactPipelineStatusChanged(
-                contact_id=self.contact_id,
-                pipeline_id=pipeline.id,
-                from_stage_id=previous or None,
-                to_stage_id=target.id,
-                to_stage_kind=target.kind.value,
-            )
-        )
+        self._changed(pipeline, previous or None, target)
         return True
 
 
