@@ -182,10 +182,14 @@ def test_a_duplicate_of_a_renamed_stage_is_refused() -> None:
         pipeline.edit(stages=stages)
 
 
-def test_an_empty_name_is_refused() -> None:
+@pytest.mark.parametrize("name", ["  ", "a\x00b"])
+def test_an_empty_name_or_one_with_a_nul_is_refused(name: str) -> None:
     with pytest.raises(RuleViolation) as refused:
-        _pipeline().edit(name="  ")
+        _pipeline().edit(name=name)
     assert refused.value.field == "name"
+    with pytest.raises(RuleViolation) as refused:
+        _pipeline().edit(stages=[StageChange(None, name, "open")])
+    assert refused.value.field == "stages"
 
 
 def test_transitions_name_the_stages_as_edited() -> None:

@@ -36,6 +36,8 @@ class Stage:
 
 def _clean_name(name: str, field_name: str) -> str:
     cleaned = " ".join(name.split())
+    if "\x00" in cleaned:  # PostgreSQL text cannot hold it (the web forms reach here unchecked)
+        raise RuleViolation(f"{field_name} must not contain the NUL character", field=field_name)
     if not cleaned:
         raise RuleViolation(f"{field_name} must not be empty", field=field_name)
     if len(cleaned) > MAX_NAME_LENGTH:
