@@ -154,6 +154,31 @@ def test_a_card_moved_to_a_stage_removed_meanwhile_goes_back_with_a_toast(
     expect(card(page, moved).get_by_test_id("kanban-card-move")).to_have_value(pipeline["Novo"])
 
 
+def test_an_open_board_shows_someone_elses_edit_live(context: Any, demo: Demo) -> None:
+    from playwright.sync_api import expect
+
+    api = Api.as_admin(demo)
+    pipeline = a_pipeline(api, "Funil ao vivo", [("Novo", "open"), ("Ganho", "won")])
+    page = log_in(context, demo, "supervisor")
+    page.goto(f"{demo.base_url}/app/pipelines/{pipeline['id']}")
+    page.get_by_test_id("kanban").wait_for()
+    page.wait_for_timeout(500)  # let the stream connect before someone else edits
+    api.call(
+        "PATCH",
+        f"/pipelines/{pipeline['id']}",
+        {
+            "stages": [
+                {"id": pipeline["Novo"], "name": "Recém-chegado", "kind": "open"},
+                {"name": "Proposta", "kind": "open"},
+                {"id": pipeline["Ganho"], "name": "Ganho", "kind": "won"},
+            ]
+        },
+    )
+    expect(page.locator('[data-testid="kanban-column"] h2')).to_have_text(
+        ["Recém-chegado", "Proposta", "Ganho"], timeout=WAIT
+    )
+
+
 def test_an_agent_has_no_edit_link_and_the_edit_page_is_refused(context: Any, demo: Demo) -> None:
     from playwright.sync_api import expect
 
