@@ -395,11 +395,19 @@ async def test_the_web_edit_screen_saves_and_a_refusal_keeps_what_was_typed(
         funnel = await web.get(f"/app/reports/funnel.csv?pipeline_id={pipeline['id']}")
         assert "Qualified" not in funnel.text
         assert "Novo lead" in funnel.text
+        read = (await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=headers)).json()
+        assert read["name"] == "Funil novo"
+        assert [s["name"] for s in read["stages"]] == ["Novo lead", "Won", "Lost", "Proposta"]
+        assert read["allowed_transitions"] == []  # its only pair named the removed stage
+        assert await _listed(client, headers, _stage(pipeline, "Won")) == {held}
+
+        # The screen says no move is allowed now; saved as shown (the box empty): any move.
+        page = await web.get(f"/app/pipelines/{pipeline['id']}/edit")
+        assert count_hooks(page.text, "pipeline-no-moves") == 1
+        again = await web.post(f"/app/pipelines/{pipeline['id']}/edit", data=_form(page.text))
+        assert again.status_code == 303, again.text
     read = (await client.get(f"/api/v1/pipelines/{pipeline['id']}", headers=headers)).json()
-    assert read["name"] == "Funil novo"
-    assert [s["name"] for s in read["stages"]] == ["Novo lead", "Won", "Lost", "Proposta"]
-    assert read["allowed_transitions"] == []
-    assert await _listed(client, headers, _stage(pipeline, "Won")) == {held}
+    assert read["allowed_transitions"] is None
 
 
 @pytest.mark.parametrize(

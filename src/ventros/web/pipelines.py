@@ -376,9 +376,11 @@ def _edit_command(
     pipeline_id: uuid.UUID, values: dict[str, str], rows: list[StageRow]
 ) -> pipelines.EditPipeline:
     """The form as the use case's command: rows in the order asked (ties: as listed), blank
-    new rows left out; the moves as they were shown are kept (they follow renames)."""
+    new rows left out."""
     kept = sorted((r for r in rows if not r.remove and (r.id or r.name.strip())), key=_order)
-    unchanged = _lines(values["transitions"]) == _lines(values["transitions_shown"])
+    # Kept as shown: they follow renames. An empty box means any move, as the label says.
+    shown = _lines(values["transitions"])
+    unchanged = bool(shown) and shown == _lines(values["transitions_shown"])
     return pipelines.EditPipeline(
         pipeline_id=pipeline_id,
         name=values["name"],
