@@ -25,6 +25,14 @@ SAMPLES: dict[type[Event], dict[str, Any]] = {
         ],
         "allowed_transitions": [["Novo", "Ganho"]],
     },
+    pipelines.PipelineUpdated: {
+        "pipeline_id": A,
+        "name": "Vendas",
+        "stages": [{"stage_id": B, "name": "Ganho", "kind": "won"}],
+        "allowed_transitions": None,
+        "removed_stage_ids": [C],
+        "move_contacts_to": {C: B},
+    },
     pipelines.ContactPipelineStatusChanged: {
         "contact_id": A,
         "pipeline_id": B,

@@ -36,6 +36,14 @@ def test_a_stage_change_nudges_its_contact_page_and_its_pipeline_board() -> None
     ]
 
 
+def test_a_pipeline_edit_nudges_its_board() -> None:
+    pipeline_id = str(uuid.uuid4())
+    edited = event("pipeline.updated", "pipeline", {"pipeline_id": pipeline_id})
+    assert [n.event for n in _contact_nudges(edited)] == [f"pipeline-{pipeline_id}"]
+    created = event("pipeline.created", "pipeline", {"pipeline_id": pipeline_id})
+    assert _contact_nudges(created) == []
+
+
 def test_a_message_nudges_only_its_contact_and_a_channel_event_nobody() -> None:
     contact_id = str(uuid.uuid4())
     received = event("message.received", "message", {"contact_id": contact_id})

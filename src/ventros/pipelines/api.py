@@ -13,12 +13,14 @@ from ventros.api.time_range import Since, Until, date_range
 from ventros.identity.domain import Principal
 from ventros.identity.permissions import Permission
 from ventros.pipelines import service
+from ventros.pipelines.domain import KEEP, StageChange
 from ventros.pipelines.schemas import (
     ContactPipelineRead,
     ContactPipelineUpdate,
     PipelineCreate,
     PipelineMetricsRead,
     PipelineRead,
+    PipelineUpdate,
 )
 
 router = APIRouter(tags=["pipelines"])
@@ -56,6 +58,29 @@ async def list_pipelines(
 async def get_pipeline(pipeline_id: uuid.UUID, principal: Reader, uow: Uow) -> PipelineRead:
     """One pipeline with its stages."""
     return PipelineRead.of(await service.get_pipeline(uow, principal, pipeline_id))
+
+
+@router.patch("/pipelines/{pipeline_id}", response_model=PipelineRead)
+async def edit_pipeline(
+    pipeline_id: uuid.UUID, body: PipelineUpdate, principal: Manager, uow: Uow
+) -> PipelineRead:
+    """Rename the pipeline; rename, re-kind, reorder, add or remove stages; change the
+    moves it allows. A removed stage that holds contacts needs `move_contacts_to` (422
+    otherwise, naming the stage and how many it holds)."""
+    command = service.EditPipeline(
+        pipeline_id=pipeline_id,
+        name=body.name,
+        stages=None
+        if body.stages is None
+        else [StageChange(s.id, s.name, s.kind) for s in body.stages],
+        allowed_transitions=KEEP
+        if "allowed_transitions" not in body.model_fields_set
+        else None
+        if body.allowed_transitions is None
+        else list(body.allowed_transitions),
+        move_contacts_to=body.move_contacts_to,
+    )
+    return PipelineRead.of(await service.edit_pipeline(uow, principal, command))
 
 
 @router.get("/pipelines/{pipeline_id}/metrics", response_model=PipelineMetricsRead)

@@ -4,10 +4,11 @@ one contact in one pipeline. Pure: no I/O."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from enum import Enum, StrEnum
+from typing import Any, Literal
 
 from ventros.kernel.aggregate import AggregateRoot
 from ventros.kernel.clock import utcnow
@@ -35,6 +36,8 @@ class Stage:
 
 def _clean_name(name: str, field_name: str) -> str:
     cleaned = " ".join(name.split())
+    if "\x00" in cleaned:  # PostgreSQL text cannot hold it (the web forms reach here unchecked)
+        raise RuleViolation(f"{field_name} must not contain the NUL character", field=field_name)
     if not cleaned:
         raise RuleViolation(f"{field_name} must not be empty", field=field_name)
     if len(cleaned) > MAX_NAME_LENGTH:
@@ -42,6 +45,48 @@ def _clean_name(name: str, field_name: str) -> str:
             f"{field_name} must be at most {MAX_NAME_LENGTH} characters", field=field_name
         )
     return cleaned
+
+
+class Keep(Enum):
+    """An edit leaves this part as it is."""
+
+    KEEP = "keep"
+
+
+KEEP: Literal[Keep.KEEP] = Keep.KEEP
+
+
+@dataclass(frozen=True, slots=True)
+class StageChange:
+    """One stage of an edit, in its new place: an existing stage's id (kept: renamed,
+    re-kinded or moved), or None for a new stage."""
+
+    id: uuid.UUID | None
+    name: str
+    kind: str
+
+
+class StageHoldsContacts(RuleViolation):
+    """A stage with contacts in it was removed without saying where they go."""
+
+    def __init__(self, stage: Stage, contacts: int) -> None:
+        super().__init__(
+            f"stage {stage.name!r} holds {contacts} contact(s): say where they go in "
+            "move_contacts_to",
+            field="move_contacts_to",
+        )
+        self.stage = stage
+        self.contacts = contacts
+
+
+@dataclass(frozen=True, slots=True)
+class Restructure:
+    """What an edit did beyond the pipeline's own fields: the stages removed, where their
+    contacts go, and whether the sequence of stages changed (the rollup's "next stage")."""
+
+    removed: list[Stage]
+    moves: dict[uuid.UUID, uuid.UUID]  # removed stage id -> stage its contacts go to
+    order_changed: bool
 
 
 def _stage_kind(kind: str) -> StageKind:
@@ -73,34 +118,77 @@ class Pipeline(AggregateRoot):
         allowed_transitions: list[tuple[str, str]] | None = None,
     ) -> Pipeline:
         """`stages` are (name, kind) in order; transitions name stages (case-insensitive)."""
-        if not stages:
-            raise RuleViolation("a pipeline needs at least one stage", field="stages")
-        if len(stages) > MAX_STAGES:
-            raise RuleViolation(f"at most {MAX_STAGES} stages", field="stages")
-        built: list[Stage] = []
-        by_name: dict[str, Stage] = {}
-        for position, (stage_name, kind) in enumerate(stages):
-            stage = Stage(new_id(), _clean_name(stage_name, "stages"), _stage_kind(kind), position)
-            key = stage.name.casefold()
-            if key in by_name:
-                raise RuleViolation(f"duplicate stage name: {stage.name!r}", field="stages")
-            by_name[key] = stage
-            built.append(stage)
-        transitions: frozenset[tuple[uuid.UUID, uuid.UUID]] | None = None
-        if allowed_transitions is not None:
-            pairs = set()
-            for source, target in allowed_transitions:
-                pairs.add((_named(by_name, source).id, _named(by_name, target).id))
-            transitions = frozenset(pairs)
+        built = _built([StageChange(None, stage_name, kind) for stage_name, kind in stages])
         pipeline = cls(
             id=new_id(),
             tenant_id=tenant_id,
             name=_clean_name(name, "name"),
             stages=built,
-            allowed_transitions=transitions,
+            allowed_transitions=_resolved(built, allowed_transitions),
         )
         pipeline.raise_event(events.PipelineCreated.from_payload(pipeline.snapshot()))
         return pipeline
+
+    def edit(
+        self,
+        *,
+        name: str | None = None,
+        stages: list[StageChange] | None = None,
+        allowed_transitions: list[tuple[str, str]] | Literal[Keep.KEEP] | None = KEEP,
+        move_contacts_to: Mapping[uuid.UUID, uuid.UUID] | None = None,
+        contacts: Mapping[uuid.UUID, int] | None = None,
+    ) -> Restructure:
+        """Renames, re-kinds, reorders, adds and removes stages, under the rules of
+        `create`. `stages` is the whole new list in order (None: as they are); a stage keeps
+        its id when the change names it, one left out is removed. A removed stage that holds
+        contacts (`contacts`: how many each stage holds now) needs a stage that stays to
+        send them to (`move_contacts_to`). `allowed_transitions` name stages; KEEP keeps the
+        current pairs between stages that stay, None allows any move."""
+        current = {stage.id: stage for stage in self.stages}
+        changes = (
+            stages
+            if stages is not None
+            else [StageChange(s.id, s.name, s.kind.value) for s in self.stages]
+        )
+        seen: set[uuid.UUID] = set()
+        for change in changes:
+            if change.id is None:
+                continue
+            if change.id not in current:
+                raise RuleViolation(
+                    f"unknown stage id: {change.id} (not a stage of this pipeline)",
+                    field="stages",
+                )
+            if change.id in seen:
+                raise RuleViolation(f"stage id listed twice: {change.id}", field="stages")
+            seen.add(change.id)
+        built = _built(changes)
+        removed = [stage for stage in self.stages if stage.id not in seen]
+        moves = _moves(removed, seen, move_contacts_to or {}, contacts or {})
+        if allowed_transitions is KEEP:
+            transitions = (
+                None
+                if self.allowed_transitions is None
+                else frozenset(
+                    (a, b) for a, b in self.allowed_transitions if a in seen and b in seen
+                )
+            )
+        else:
+            transitions = _resolved(built, allowed_transitions)
+        order_changed = [s.id for s in built] != [s.id for s in self.stages]
+        self.name = self.name if name is None else _clean_name(name, "name")
+        self.stages = built
+        self.allowed_transitions = transitions
+        self.raise_event(
+            events.PipelineUpdated.from_payload(
+                {
+                    **self.snapshot(),
+                    "removed_stage_ids": [str(stage.id) for stage in removed],
+                    "move_contacts_to": {str(a): str(b) for a, b in moves.items()},
+                }
+            )
+        )
+        return Restructure(removed, moves, order_changed)
 
     def snapshot(self) -> dict[str, Any]:
         names = {stage.id: stage.name for stage in self.stages}
@@ -131,6 +219,70 @@ class Pipeline(AggregateRoot):
         if source is None or self.allowed_transitions is None:
             return True
         return (source, target) in self.allowed_transitions
+
+
+def _built(changes: list[StageChange]) -> list[Stage]:
+    """The stages in order, each with its id (a new one when it has none); names are
+    cleaned and unique (case-insensitive), kinds known."""
+    if not changes:
+        raise RuleViolation("a pipeline needs at least one stage", field="stages")
+    if len(changes) > MAX_STAGES:
+        raise RuleViolation(f"at most {MAX_STAGES} stages", field="stages")
+    built: list[Stage] = []
+    names: set[str] = set()
+    for position, change in enumerate(changes):
+        stage = Stage(
+            change.id or new_id(),
+            _clean_name(change.name, "stages"),
+            _stage_kind(change.kind),
+            position,
+        )
+        key = stage.name.casefold()
+        if key in names:
+            raise RuleViolation(f"duplicate stage name: {stage.name!r}", field="stages")
+        names.add(key)
+        built.append(stage)
+    return built
+
+
+def _resolved(
+    stages: list[Stage], allowed_transitions: list[tuple[str, str]] | None
+) -> frozenset[tuple[uuid.UUID, uuid.UUID]] | None:
+    """Transitions written with stage names, as stage id pairs (None: any move)."""
+    if allowed_transitions is None:
+        return None
+    by_name = {stage.name.casefold(): stage for stage in stages}
+    return frozenset(
+        (_named(by_name, source).id, _named(by_name, target).id)
+        for source, target in allowed_transitions
+    )
+
+
+def _moves(
+    removed: list[Stage],
+    staying: set[uuid.UUID],
+    move_contacts_to: Mapping[uuid.UUID, uuid.UUID],
+    contacts: Mapping[uuid.UUID, int],
+) -> dict[uuid.UUID, uuid.UUID]:
+    """Where the contacts of each removed stage go: a stage that stays, said for every
+    removed stage that holds contacts."""
+    removed_ids = {stage.id for stage in removed}
+    for source, target in move_contacts_to.items():
+        if source not in removed_ids:
+            raise RuleViolation(
+                f"move_contacts_to names {source}, which is not a removed stage",
+                field="move_contacts_to",
+            )
+        if target not in staying:
+            raise RuleViolation(
+                f"move_contacts_to sends contacts to {target}, which is not a stage that stays",
+                field="move_contacts_to",
+            )
+    for stage in removed:
+        held = contacts.get(stage.id, 0)
+        if held and stage.id not in move_contacts_to:
+            raise StageHoldsContacts(stage, held)
+    return dict(move_contacts_to)
 
 
 def _named(by_name: dict[str, Stage], name: str) -> Stage:
@@ -193,6 +345,43 @@ class PipelinePosition(AggregateRoot):
     def contact_id(self) -> uuid.UUID:
         return self.id
 
+    @classmethod
+    def relocated(
+        cls,
+        pipeline: Pipeline,
+        contact_id: uuid.UUID,
+        *,
+        from_stage_id: uuid.UUID,
+        to_stage_id: uuid.UUID,
+        entry_id: uuid.UUID,
+        at: datetime,
+    ) -> PipelinePosition:
+        """A contact sent out of a stage the pipeline's edit removed (the repository moved
+        the rows, set-based). The transition rules do not apply: the stage is gone. It
+        raises the event of any move, so boards, timelines and conversions follow."""
+        target = pipeline.stage(to_stage_id)
+        position = cls(
+            id=contact_id,
+            tenant_id=pipeline.tenant_id,
+            pipeline_id=pipeline.id,
+            stage_id=target.id,
+            entry_id=entry_id,
+            entered_at=at,
+        )
+        position._changed(pipeline, from_stage_id, target)
+        return position
+
+    def _changed(self, pipeline: Pipeline, source: uuid.UUID | None, target: Stage) -> None:
+        self.raise_event(
+            events.ContactPipelineStatusChanged(
+                contact_id=self.contact_id,
+                pipeline_id=pipeline.id,
+                from_stage_id=source,
+                to_stage_id=target.id,
+                to_stage_kind=target.kind.value,
+            )
+        )
+
     def move_to(
         self,
         pipeline: Pipeline,
@@ -232,15 +421,7 @@ class PipelinePosition(AggregateRoot):
         entry = StageEntry(new_id(), target.id, now, by)
         self.pending_entry = entry
         self.stage_id, self.entry_id, self.entered_at = target.id, entry.id, now
-        self.raise_event(
-            events.ContactPipelineStatusChanged(
-                contact_id=self.contact_id,
-                pipeline_id=pipeline.id,
-                from_stage_id=previous or None,
-                to_stage_id=target.id,
-                to_stage_kind=target.kind.value,
-            )
-        )
+        self._changed(pipeline, previous or None, target)
         return True
 
 

@@ -28,6 +28,21 @@ class PipelineCreated(Event):
 
 
 @dataclass(frozen=True)
+class PipelineUpdated(Event):
+    """An admin's edit: the pipeline as it now is, the stages it removed, and where the
+    contacts of those went (each of them also raises contact.pipeline_status_changed)."""
+
+    NAME: ClassVar[str] = "pipeline.updated"
+
+    pipeline_id: uuid.UUID
+    name: str
+    stages: tuple[StageSnapshot, ...]
+    allowed_transitions: tuple[tuple[str, str], ...] | None  # stage names, sorted
+    removed_stage_ids: tuple[uuid.UUID, ...]
+    move_contacts_to: dict[uuid.UUID, uuid.UUID]  # removed stage id -> stage id
+
+
+@dataclass(frozen=True)
 class ContactPipelineStatusChanged(Event):
     """Raised on the contact (aggregate_type "contact") so it lands on the contact's
     timeline."""
@@ -46,4 +61,5 @@ class ContactPipelineStatusChanged(Event):
 
 
 PIPELINE_CREATED = PipelineCreated.NAME
+PIPELINE_UPDATED = PipelineUpdated.NAME
 CONTACT_PIPELINE_STATUS_CHANGED = ContactPipelineStatusChanged.NAME

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    case,
     func,
     select,
     text,
@@ -31,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from ventros.kernel.errors import Conflict
+from ventros.kernel.ids import new_id
 from ventros.pipelines.domain import Pipeline, PipelinePosition, Stage, StageFigures, StageKind
 from ventros.platform.db import metadata
 from ventros.platform.uow import UnitOfWork
@@ -138,27 +140,52 @@ def _pipeline_from(row: Row[Any], stage_rows: list[Row[Any]]) -> Pipeline:
     )
 
 
+def _transitions(pipeline: Pipeline) -> builtins.list[builtins.list[str]] | None:
+    if pipeline.allowed_transitions is None:
+        return None
+    return sorted([str(a), str(b)] for a, b in pipeline.allowed_transitions)
+
+
+# "update": an edit's (FOR UPDATE); "share": a move's (FOR KEY SHARE, which only an edit's
+# lock waits for).
+Lock = Literal["update", "share"]
+
+
 class PipelineRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self._uow = uow
 
     async def add(self, pipeline: Pipeline) -> None:
-        transitions = (
-            None
-            if pipeline.allowed_transitions is None
-            else sorted([str(a), str(b)] for a, b in pipeline.allowed_transitions)
-        )
-        connection = self._uow.connection
-        await connection.execute(
+        await self._uow.connection.execute(
             pipelines.insert().values(
                 id=pipeline.id,
                 tenant_id=pipeline.tenant_id,
                 name=pipeline.name,
-                allowed_transitions=transitions,
+                allowed_transitions=_transitions(pipeline),
                 created_at=pipeline.created_at,
             )
         )
+        await self._insert_stages(pipeline)
+        self._uow.track(pipeline)
+
+    async def save(self, pipeline: Pipeline) -> None:
+        """Writes an edited pipeline. Its stage rows are written anew (same ids): nothing
+        references them by key, and positions are unique per pipeline, so updating them in
+        place could collide mid-reorder."""
+        connection = self._uow.connection
         await connection.execute(
+            pipelines.update()
+            .where(pipelines.c.id == pipeline.id)
+            .values(name=pipeline.name, allowed_transitions=_transitions(pipeline))
+        )
+        await connection.execute(
+            pipeline_stages.delete().where(pipeline_stages.c.pipeline_id == pipeline.id)
+        )
+        await self._insert_stages(pipeline)
+        self._uow.track(pipeline)
+
+    async def _insert_stages(self, pipeline: Pipeline) -> None:
+        await self._uow.connection.execute(
             pipeline_stages.insert(),
             [
                 {
@@ -172,10 +199,12 @@ class PipelineRepository:
                 for s in pipeline.stages
             ],
         )
-        self._uow.track(pipeline)
 
-    async def get(self, pipeline_id: uuid.UUID) -> Pipeline | None:
-        found = await self._load([pipeline_id])
+    async def get(self, pipeline_id: uuid.UUID, *, lock: Lock | None = None) -> Pipeline | None:
+        """One pipeline; `lock` takes its row first, so the stages read are those after any
+        edit that held it: "update" for an edit, "share" for a move (moves do not wait for
+        one another, only for an edit)."""
+        found = await self._load([pipeline_id], lock=lock)
         return self._uow.track(found[0]) if found else None
 
     async def list(self, *, limit: int, before: uuid.UUID | None) -> list[Pipeline]:
@@ -185,15 +214,18 @@ class PipelineRepository:
         ids = list((await self._uow.connection.execute(query)).scalars())
         return await self._load(ids)
 
-    async def _load(self, ids: builtins.list[uuid.UUID]) -> builtins.list[Pipeline]:
+    async def _load(
+        self, ids: builtins.list[uuid.UUID], *, lock: Lock | None = None
+    ) -> builtins.list[Pipeline]:
         if not ids:
             return []
         connection = self._uow.connection
-        rows = (
-            await connection.execute(
-                select(pipelines).where(pipelines.c.id.in_(ids)).order_by(pipelines.c.id.desc())
-            )
-        ).all()
+        query = select(pipelines).where(pipelines.c.id.in_(ids)).order_by(pipelines.c.id.desc())
+        if lock == "update":
+            query = query.with_for_update()
+        elif lock == "share":
+            query = query.with_for_update(read=True, key_share=True)
+        rows = (await connection.execute(query)).all()
         stage_rows = (
             await connection.execute(
                 select(pipeline_stages).where(pipeline_stages.c.pipeline_id.in_(ids))
@@ -353,6 +385,59 @@ class PositionRepository:
                 },
             )
         )
+
+
+async def relocate(
+    uow: UnitOfWork,
+    pipeline_id: uuid.UUID,
+    moves: dict[uuid.UUID, uuid.UUID],
+    *,
+    at: datetime,
+    by: uuid.UUID | None,
+) -> builtins.list[tuple[uuid.UUID, uuid.UUID, uuid.UUID, uuid.UUID]]:
+    """Sends everyone standing in a removed stage (a key of `moves`) to its destination:
+    their stay there ends now and one begins in the destination. Set-based, two statements
+    whatever the number of contacts; the caller rebuilds the daily rollup afterwards.
+    Returns (contact id, removed stage id, destination id, new entry id) per contact."""
+    if not moves:
+        return []
+    h = pipeline_stage_history
+    connection = uow.connection
+    moved = (
+        await connection.execute(
+            h.update()
+            .where(
+                h.c.pipeline_id == pipeline_id,
+                h.c.exited_at.is_(None),
+                h.c.stage_id.in_(builtins.list(moves)),
+            )
+            .values(
+                # Never a negative stay, even if this clock lags the one that placed it.
+                exited_at=func.greatest(h.c.entered_at, at),
+                exited_by=by,
+                next_stage_id=case(moves, value=h.c.stage_id),
+            )
+            .returning(h.c.contact_id, h.c.stage_id, h.c.next_stage_id)
+        )
+    ).all()
+    found = [(row.contact_id, row.stage_id, row.next_stage_id, new_id()) for row in moved]
+    if found:
+        await connection.execute(
+            h.insert(),
+            [
+                {
+                    "id": entry_id,
+                    "tenant_id": uow.tenant_id,
+                    "pipeline_id": pipeline_id,
+                    "contact_id": contact_id,
+                    "stage_id": target,
+                    "entered_at": at,
+                    "entered_by": by,
+                }
+                for contact_id, _source, target, entry_id in found
+            ],
+        )
+    return found
 
 
 def _day(moment: datetime) -> date:

@@ -31,6 +31,42 @@ class PipelineCreate(BaseModel):
     )
 
 
+class StageEdit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: uuid.UUID | None = Field(
+        default=None, description="an existing stage's id (kept); absent: a new stage"
+    )
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["open", "won", "lost"] = "open"
+
+
+class PipelineUpdate(BaseModel):
+    """Every field is optional; one left out stays as it is."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    stages: list[StageEdit] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="the whole new list, in order; an existing stage left out is removed",
+    )
+    allowed_transitions: list[tuple[str, str]] | None = Field(
+        default=None,
+        max_length=2500,
+        description="[[from_stage_name, to_stage_name], ...] as edited; null: any move; "
+        "absent: the current ones between stages that stay",
+    )
+    move_contacts_to: dict[uuid.UUID, uuid.UUID] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="{removed_stage_id: stage_id}: where the contacts of a removed stage go "
+        "(a stage that stays); required for each removed stage that holds contacts",
+    )
+
+
 class StageRead(BaseModel):
     id: uuid.UUID
     name: str

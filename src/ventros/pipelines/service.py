@@ -3,24 +3,32 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from ventros.contacts import service as contacts
 from ventros.identity.domain import Principal
+from ventros.kernel.clock import utcnow
 from ventros.kernel.errors import NotFound
 from ventros.kernel.events import Actor
 from ventros.pipelines.domain import (
+    KEEP,
+    Keep,
     Pipeline,
     PipelineMetrics,
     PipelinePosition,
+    StageChange,
     check_range,
     metrics_of,
 )
 from ventros.pipelines.repository import (
     CardCursor,
+    Lock,
     PipelineRepository,
     PositionRepository,
+    rebuild_daily,
+    relocate,
     stage_cards,
     stage_counts,
     stage_figures,
@@ -33,6 +41,17 @@ class CreatePipeline:
     name: str
     stages: list[tuple[str, str]]
     allowed_transitions: list[tuple[str, str]] | None = None
+
+
+@dataclass(frozen=True)
+class EditPipeline:
+    """An admin's change: None / KEEP leave that part as it is (see `Pipeline.edit`)."""
+
+    pipeline_id: uuid.UUID
+    name: str | None = None
+    stages: list[StageChange] | None = None
+    allowed_transitions: list[tuple[str, str]] | Literal[Keep.KEEP] | None = KEEP
+    move_contacts_to: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,8 +71,8 @@ def _open(uow: UnitOfWorkFactory, principal: Principal) -> UnitOfWork:
     return uow(principal.tenant_id, Actor.user(principal.user_id))
 
 
-async def _get(tx: UnitOfWork, pipeline_id: uuid.UUID) -> Pipeline:
-    pipeline = await PipelineRepository(tx).get(pipeline_id)
+async def _get(tx: UnitOfWork, pipeline_id: uuid.UUID, *, lock: Lock | None = None) -> Pipeline:
+    pipeline = await PipelineRepository(tx).get(pipeline_id, lock=lock)
     if pipeline is None:
         raise NotFound("pipeline not found")
     return pipeline
@@ -74,11 +93,57 @@ async def create_pipeline(
     return pipeline
 
 
+async def edit_pipeline(
+    uow: UnitOfWorkFactory, principal: Principal, command: EditPipeline
+) -> Pipeline:
+    """Edits the pipeline under its row lock: no move and no other edit runs between
+    counting the contacts of each stage and moving those of the removed stages. Raises
+    NotFound, RuleViolation (StageHoldsContacts: a removed stage's contacts need a place)."""
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, command.pipeline_id, lock="update")
+        change = pipeline.edit(
+            name=command.name,
+            stages=command.stages,
+            allowed_transitions=command.allowed_transitions,
+            move_contacts_to=command.move_contacts_to,
+            contacts=await stage_counts(tx, pipeline.id),
+        )
+        await PipelineRepository(tx).save(pipeline)
+        at = utcnow()
+        moved = await relocate(tx, pipeline.id, change.moves, at=at, by=principal.user_id)
+        for contact_id, source, target, entry_id in moved:
+            tx.track(
+                PipelinePosition.relocated(
+                    pipeline,
+                    contact_id,
+                    from_stage_id=source,
+                    to_stage_id=target,
+                    entry_id=entry_id,
+                    at=at,
+                )
+            )
+        if change.order_changed:
+            # Which stage is "next" changed (or a stage went): the rollup's exits to the
+            # next stage are recounted from the history under the new order.
+            await rebuild_daily(tx, pipeline.id)
+        await tx.commit()
+    return pipeline
+
+
 async def get_pipeline(
     uow: UnitOfWorkFactory, principal: Principal, pipeline_id: uuid.UUID
 ) -> Pipeline:
     async with _open(uow, principal) as tx:
         return await _get(tx, pipeline_id)
+
+
+async def pipeline_with_counts(
+    uow: UnitOfWorkFactory, principal: Principal, pipeline_id: uuid.UUID
+) -> tuple[Pipeline, dict[uuid.UUID, int]]:
+    """The pipeline and how many contacts each stage holds now (the edit screen's rows)."""
+    async with _open(uow, principal) as tx:
+        pipeline = await _get(tx, pipeline_id)
+        return pipeline, await stage_counts(tx, pipeline.id)
 
 
 async def list_pipelines(
@@ -97,7 +162,8 @@ async def move_contact(
     # The contact belongs to the Contacts context: ask its service, not its tables.
     await contacts.get_contact(uow, principal, command.contact_id)
     async with _open(uow, principal) as tx:
-        pipeline = await _get(tx, command.pipeline_id)
+        # Shared with other moves, waits for an edit: a stage it removes takes no one in.
+        pipeline = await _get(tx, command.pipeline_id, lock="share")
         positions = PositionRepository(tx)
         position = await positions.get(pipeline.id, command.contact_id)
         if position.move_to(pipeline, command.stage_id, by=principal.user_id):

@@ -840,6 +840,7 @@ async def move_stage(
 LastEventId = Annotated[str | None, Header(alias="Last-Event-ID")]
 LIVE_EVENTS = ("session.", "message.")
 PIPELINE_MOVE_EVENT = "contact.pipeline_status_changed"
+PIPELINE_EDIT_EVENT = "pipeline.updated"
 
 
 def _session_of(event: DomainEvent) -> str | None:
@@ -851,7 +852,8 @@ def _session_of(event: DomainEvent) -> str | None:
 
 def _contact_nudges(event: DomainEvent) -> list[ServerSentEvent]:
     """`contact-<id>` (its page's timeline refreshes) for any event about a contact, and
-    `pipeline-<id>` (its kanban refreshes) when someone moves a contact between stages."""
+    `pipeline-<id>` (its kanban refreshes) when someone moves a contact between stages or
+    edits the pipeline."""
     nudges = []
     contact_id = contact_of(event)
     if contact_id:
@@ -859,9 +861,13 @@ def _contact_nudges(event: DomainEvent) -> list[ServerSentEvent]:
             ServerSentEvent(data=event.name, event=f"contact-{contact_id}", id=str(event.id))
         )
     pipeline_id = event.payload.get("pipeline_id")
-    if event.name == PIPELINE_MOVE_EVENT and pipeline_id:
+    if event.name in (PIPELINE_MOVE_EVENT, PIPELINE_EDIT_EVENT) and pipeline_id:
         nudges.append(
-            ServerSentEvent(data=str(contact_id), event=f"pipeline-{pipeline_id}", id=str(event.id))
+            ServerSentEvent(
+                data=str(contact_id or pipeline_id),
+                event=f"pipeline-{pipeline_id}",
+                id=str(event.id),
+            )
         )
     return nudges
 

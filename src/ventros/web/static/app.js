@@ -167,6 +167,8 @@
         if (response.ok) { place(card, from, to); return; }
         if (menu) { menu.value = from.getAttribute("data-stage-id"); }
         toast(data.error || k.getAttribute("data-refused") || "");
+        // The stage was removed meanwhile: bring the whole board up to date.
+        if (data.refresh) { k.dispatchEvent(new CustomEvent("ventros:refresh")); }
       });
     }).catch(function () {
       card.classList.remove("moving");
