@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,43 +129,63 @@ def _outbox_json(event: DomainEvent) -> dict[str, object]:
     return published
 
 
+# One statement per table for all of a transaction's events: executemany would run one
+# INSERT per row, and a batch of the ingest raises thousands.
+_WRITE_OUTBOX = text(
+    "INSERT INTO outbox_events (id, tenant_id, name, aggregate_type, aggregate_id,"
+    " occurred_at, event)"
+    " SELECT r.id, r.tenant_id, r.name, r.aggregate_type, r.aggregate_id, r.occurred_at,"
+    " CAST(r.event AS jsonb)"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:tenant_ids AS uuid[]), CAST(:names AS text[]),"
+    " CAST(:aggregate_types AS text[]), CAST(:aggregate_ids AS uuid[]),"
+    " CAST(:occurred AS timestamptz[]), CAST(:events AS text[]))"
+    " AS r(id, tenant_id, name, aggregate_type, aggregate_id, occurred_at, event)"
+)
+_WRITE_LOG = text(
+    "INSERT INTO domain_events (id, tenant_id, name, aggregate_type, aggregate_id, contact_id,"
+    " occurred_at, actor_type, actor_id, data, schema_version)"
+    " SELECT r.id, r.tenant_id, r.name, r.aggregate_type, r.aggregate_id, r.contact_id,"
+    " r.occurred_at, r.actor_type, r.actor_id, CAST(r.data AS jsonb), r.schema_version"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:tenant_ids AS uuid[]), CAST(:names AS text[]),"
+    " CAST(:aggregate_types AS text[]), CAST(:aggregate_ids AS uuid[]),"
+    " CAST(:contact_ids AS uuid[]), CAST(:occurred AS timestamptz[]),"
+    " CAST(:actor_types AS text[]), CAST(:actor_ids AS uuid[]), CAST(:data AS text[]),"
+    " CAST(:schema_versions AS int[]))"
+    " AS r(id, tenant_id, name, aggregate_type, aggregate_id, contact_id, occurred_at,"
+    " actor_type, actor_id, data, schema_version)"
+)
+
+
+def _contact_id(event: DomainEvent) -> uuid.UUID | None:
+    found = contact_of(event)
+    return found if found is None or isinstance(found, uuid.UUID) else uuid.UUID(str(found))
+
+
 async def write_events(connection: AsyncConnection, events: Sequence[DomainEvent]) -> None:
     """Append events to the outbox and the event log, inside the caller's transaction."""
     if not events:
         return
+    common = {
+        "ids": [e.id for e in events],
+        "tenant_ids": [e.tenant_id for e in events],
+        "names": [e.name for e in events],
+        "aggregate_types": [e.aggregate_type for e in events],
+        "aggregate_ids": [e.aggregate_id for e in events],
+        "occurred": [e.occurred_at for e in events],
+    }
     await connection.execute(
-        outbox_events.insert(),
-        [
-            {
-                "id": e.id,
-                "tenant_id": e.tenant_id,
-                "name": e.name,
-                "aggregate_type": e.aggregate_type,
-                "aggregate_id": e.aggregate_id,
-                "occurred_at": e.occurred_at,
-                "event": _outbox_json(e),
-            }
-            for e in events
-        ],
+        _WRITE_OUTBOX, {**common, "events": [json.dumps(_outbox_json(e)) for e in events]}
     )
     await connection.execute(
-        domain_events.insert(),
-        [
-            {
-                "id": e.id,
-                "tenant_id": e.tenant_id,
-                "name": e.name,
-                "aggregate_type": e.aggregate_type,
-                "aggregate_id": e.aggregate_id,
-                "contact_id": contact_of(e),
-                "occurred_at": e.occurred_at,
-                "actor_type": e.actor.type,
-                "actor_id": e.actor.id,
-                "data": e.payload,
-                "schema_version": e.schema_version,
-            }
-            for e in events
-        ],
+        _WRITE_LOG,
+        {
+            **common,
+            "contact_ids": [_contact_id(e) for e in events],
+            "actor_types": [e.actor.type for e in events],
+            "actor_ids": [e.actor.id for e in events],
+            "data": [json.dumps(e.payload) for e in events],
+            "schema_versions": [e.schema_version for e in events],
+        },
     )
     # Delivered by PostgreSQL only if and when this transaction commits: a rolled-back
     # change never wakes the relay, and no extra round trip follows the commit.
