@@ -12,6 +12,7 @@ from sqlalchemy import text
 from tests.conftest import TenantLogin
 from tests.integration.waha_kit import create_channel, deliver, fixture, ingest, rows, scalar
 from ventros.conversations import worker as ingest_worker
+from ventros.conversations.repository import SessionFilter, SessionRepository
 from ventros.conversations.repository.messages import _EXISTING_EXTERNAL_IDS, MessageRepository
 from ventros.kernel.events import Actor, DomainEvent
 from ventros.platform.consumers import Outcome, dispatch, load_consumers
@@ -381,3 +382,36 @@ async def test_the_stored_message_lookup_probes_the_unique_index_however_many_me
     assert "Index Scan using uq_messages_channel_id_external_id" in plan, plan
     assert "Seq Scan on messages" not in plan, plan
     assert "Bitmap" not in plan, plan
+
+
+async def test_sessions_saved_together_keep_every_field_each_their_own(
+    client: httpx.AsyncClient, container: Container, tenant: TenantLogin
+) -> None:
+    """The ingest writes the sessions a batch changed in one statement: each row gets its own
+    values, arrays and empty values included."""
+    channel = (await create_channel(client, tenant))["id"]
+    await deliver(client, channel, "message.text.json", "message.image.json")
+    await ingest(container, tenant)
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        repository = SessionRepository(tx)
+        first, second = [
+            s
+            for s in await repository.list(SessionFilter(), limit=10, before=None)
+            if s.status.value == "open"
+        ]
+        first.sla_raised = ["first_response.warning", "first_response.breached"]
+        first.csat_comment, first.reply_count = "ótimo", 3
+        second.sla_raised, second.transfer_note = [], None
+        second.reply_count = 7
+        await repository.save_many([first, second])
+        await tx.commit()
+    async with container.uow(tenant.tenant_id, Actor.system()) as tx:
+        again = SessionRepository(tx)
+        one, two = await again.get(first.id), await again.get(second.id)
+    assert one is not None
+    assert two is not None
+    assert one.sla_raised == ["first_response.warning", "first_response.breached"]
+    assert (one.csat_comment, one.reply_count) == ("ótimo", 3)
+    assert (two.sla_raised, two.transfer_note, two.reply_count) == ([], None, 7)
+    assert one.started_at == first.started_at
+    assert two.contact_id == second.contact_id

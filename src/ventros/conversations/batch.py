@@ -48,7 +48,7 @@ class ConversationBatch:
         self._pending = PendingUpdateRepository(tx)
         # None: known to have no open session.
         self._open: dict[_SessionKey, Session | None] = {}
-        self._new_sessions: list[Session] = []
+        self._new_sessions: dict[uuid.UUID, Session] = {}
         self._changed_sessions: dict[uuid.UUID, Session] = {}
         self._new_messages: list[Message] = []
         self._by_external_id: dict[tuple[uuid.UUID, str], Message] = {}
@@ -114,7 +114,7 @@ class ConversationBatch:
             tenant_id=self._tx.tenant_id, contact_id=contact_id, channel_id=channel_id, at=at
         )
         self._open[key] = session
-        self._new_sessions.append(session)
+        self._new_sessions[session.id] = session
         return session
 
     async def has_open_session(self, *, contact_id: uuid.UUID, channel_id: uuid.UUID) -> bool:
@@ -127,7 +127,7 @@ class ConversationBatch:
         return self._open[key] is not None
 
     def _touched(self, session: Session) -> None:
-        if all(session is not new for new in self._new_sessions):
+        if session.id not in self._new_sessions:
             self._changed_sessions[session.id] = session
 
     # ----------------------------------------------------------------------- messages
@@ -226,11 +226,11 @@ class ConversationBatch:
     async def flush(self) -> None:
         # Idle sessions close before their successors open (one open per contact).
         await self._sessions.save_many(list(self._changed_sessions.values()))
-        if not await self._sessions.add_many(self._new_sessions):
+        if not await self._sessions.add_many(list(self._new_sessions.values())):
             raise ConcurrentWrite("another open session of one of these contacts was created")
         if not await self._messages.add_many(self._new_messages):
             raise ConcurrentWrite("one of these messages was stored by another transaction")
-        self._new_sessions, self._changed_sessions, self._new_messages = [], {}, []
+        self._new_sessions, self._changed_sessions, self._new_messages = {}, {}, []
 
 
 async def apply_waiting_updates(tx: UnitOfWork, message: Message, *, stored: bool = True) -> bool:

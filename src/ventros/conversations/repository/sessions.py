@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from sqlalchemy import (
     select,
     text,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 
 from ventros.conversations.domain import (
@@ -99,6 +101,34 @@ _SESSION_MUTABLE = (
     "auto_replied_at",
     "follow_up_nudged_at",
     "updated_at",
+)
+
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+_JSON_MUTABLE = frozenset(("sla_raised",))  # arrays travel as JSON: unnest would flatten them
+
+
+def _changed(name: str) -> str:
+    if name in _JSON_MUTABLE:
+        return f"ARRAY(SELECT jsonb_array_elements_text(CAST(u.{name} AS jsonb)))"
+    return f"u.{name}"
+
+
+def _array_of(name: str) -> str:
+    if name in _JSON_MUTABLE:
+        return f"CAST(:{name} AS text[])"
+    element = sessions.c[name].type.compile(dialect=_POSTGRESQL)
+    return f"CAST(:{name} AS {element}[])"
+
+
+_SAVE_MANY = text(
+    "UPDATE sessions AS s SET "  # noqa: S608 - constant SQL
+    + ", ".join(f"{name} = {_changed(name)}" for name in _SESSION_MUTABLE)
+    + " FROM unnest(CAST(:ids AS uuid[]), "
+    + ", ".join(_array_of(name) for name in _SESSION_MUTABLE)
+    + ") AS u(id, "
+    + ", ".join(_SESSION_MUTABLE)
+    + ") WHERE s.id = u.id"
 )
 
 
@@ -228,28 +258,16 @@ class SessionRepository:
         return True
 
     async def save_many(self, changed: list[Session]) -> None:
-        """Writes sessions this unit of work loaded (and so tracks) already."""
+        """Writes sessions this unit of work loaded (and so tracks) already, in one
+        statement (executemany would run an UPDATE per session)."""
         if not changed:
             return
-        statement = (
-            sessions.update()
-            .where(sessions.c.id == bindparam("session_id"))
-            .values({name: bindparam(f"v_{name}") for name in _SESSION_MUTABLE})
-        )
-        await self._uow.connection.execute(
-            statement,
-            [
-                {
-                    "session_id": session.id,
-                    **{
-                        f"v_{k}": v
-                        for k, v in _session_values(session).items()
-                        if k in _SESSION_MUTABLE
-                    },
-                }
-                for session in changed
-            ],
-        )
+        rows = [_session_values(session) for session in changed]
+        params: dict[str, list[Any]] = {"ids": [row["id"] for row in rows]}
+        for name in _SESSION_MUTABLE:
+            values = [row[name] for row in rows]
+            params[name] = [json.dumps(v) for v in values] if name in _JSON_MUTABLE else values
+        await self._uow.connection.execute(_SAVE_MANY, params)
 
     async def open_for_channel(self, channel_id: uuid.UUID) -> list[Session]:
         query = (
