@@ -159,6 +159,7 @@ _EXISTING_EXTERNAL_IDS = text(
     CROSS JOIN LATERAL (
         SELECT messages.external_id FROM messages
         WHERE messages.channel_id = :channel_id AND messages.external_id = wanted.external_id
+          AND messages.external_id IS NOT NULL
         LIMIT 1
     ) AS m
     """

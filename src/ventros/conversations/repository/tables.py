@@ -136,7 +136,14 @@ messages = Table(
         unique=True,
         postgresql_where=text("external_id IS NOT NULL"),
     ),
-    Index("ix_messages_channel_id_wa_id", "channel_id", "wa_id"),
+    # Partial, so that it never stands in for the unique index above in a lookup by
+    # external id (migration 0026 says why).
+    Index(
+        "ix_messages_channel_id_wa_id",
+        "channel_id",
+        "wa_id",
+        postgresql_where=text("wa_id IS NOT NULL"),
+    ),
     Index("ix_messages_tenant_id_session_id_created_at", "tenant_id", "session_id", "created_at"),
     Index("ix_messages_tenant_id_contact_id_created_at", "tenant_id", "contact_id", "created_at"),
     # Outbound messages not yet answered by WAHA: the housekeeping finds abandoned ones.
