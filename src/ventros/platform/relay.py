@@ -62,18 +62,25 @@ RELAY_LOCK_KEY = 0x76656E74726F7301
 NOTIFY_CHANNEL = "outbox"
 PRUNE_CHUNK = 10_000
 
+# An aggregate's rows behind one waiting for its retry wait too (its events keep their
+# order). The waiting rows are gathered once per claim: as a NOT EXISTS per candidate row,
+# a planner with a fresh table's statistics scanned every pending row for each candidate
+# (150 ms a claim with a few thousand pending).
 CLAIM_SQL = f"""
+WITH waiting AS MATERIALIZED (
+    SELECT w.aggregate_id, min(w.position) AS first
+    FROM outbox_events w
+    WHERE w.next_attempt_at > now() AND w.published_at IS NULL AND w.failed_at IS NULL
+    GROUP BY w.aggregate_id
+)
 SELECT o.id, o.tenant_id, o.name, o.aggregate_id, o.event::text AS event, o.attempts,
        o.event->>'traceparent' AS traceparent
 FROM outbox_events o
+LEFT JOIN waiting ON waiting.aggregate_id = o.aggregate_id
 WHERE o.published_at IS NULL AND o.failed_at IS NULL
   AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= now())
   AND o.txid::xid8 < ({HORIZON_SQL})
-  AND NOT EXISTS (
-      SELECT 1 FROM outbox_events w
-      WHERE w.aggregate_id = o.aggregate_id AND w.position < o.position
-        AND w.next_attempt_at > now() AND w.published_at IS NULL AND w.failed_at IS NULL
-  )
+  AND (waiting.first IS NULL OR o.position < waiting.first)
 ORDER BY o.position
 LIMIT $1
 FOR UPDATE OF o SKIP LOCKED
