@@ -92,37 +92,40 @@ SHUTDOWN_GRACE_SECONDS = 1.0
 
 
 async def _as_sse(
-    events: AsyncIterator[DomainEvent], shutdown: anyio.Event
-) -> AsyncIterator[ServerSentEvent]:
+    pages: AsyncIterator[list[DomainEvent]], shutdown: anyio.Event
+) -> AsyncIterator[bytes]:
     """The events as SSE until the server shuts down: the stream then ends like any
-    response (the client reconnects with Last-Event-ID), so shutdown does not wait."""
+    response (the client reconnects with Last-Event-ID), so shutdown does not wait. A page
+    of events goes out as one write: at a thousand messages a second, a write per event
+    cost the API a quarter of its time."""
     stopping = asyncio.ensure_future(shutdown.wait())
-    following: asyncio.Future[DomainEvent] | None = None
+    following: asyncio.Future[list[DomainEvent]] | None = None
     try:
         while True:
-            following = asyncio.ensure_future(anext(events))
+            following = asyncio.ensure_future(anext(pages))
             await asyncio.wait({following, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if not following.done():
                 return
             try:
-                event = following.result()
+                page = following.result()
             except StopAsyncIteration:
                 return
-            yield ServerSentEvent(
-                data=json.dumps(EventRead.of(event).model_dump(mode="json")),
-                event=event.name,
-                id=str(event.id),
-            )
+            yield b"".join(_sse(event) for event in page)
     finally:
         for pending in (following, stopping):
             if pending is not None:
                 pending.cancel()
 
 
-def _event_stream(events: AsyncIterator[DomainEvent]) -> EventSourceResponse:
+def _sse(event: DomainEvent) -> bytes:
+    data = json.dumps(EventRead.of(event).model_dump(mode="json"))
+    return ServerSentEvent(data=data, event=event.name, id=str(event.id)).encode()
+
+
+def _event_stream(pages: AsyncIterator[list[DomainEvent]]) -> EventSourceResponse:
     shutdown = anyio.Event()
     return EventSourceResponse(
-        _as_sse(events, shutdown),
+        _as_sse(pages, shutdown),
         ping=HEARTBEAT_SECONDS,
         shutdown_event=shutdown,
         shutdown_grace_period=SHUTDOWN_GRACE_SECONDS,
@@ -134,8 +137,8 @@ async def stream_events(
     principal: EventReader, uow: Uow, feed: Feed, last_event_id: LastEventId = None
 ) -> EventSourceResponse:
     """Server-Sent Events: every new event of the tenant; Last-Event-ID resumes."""
-    events = service.follow(uow, principal, feed, after=_resume_point(last_event_id))
-    return _event_stream(events)
+    pages = service.follow_pages(uow, principal, feed, after=_resume_point(last_event_id))
+    return _event_stream(pages)
 
 
 @router.get("/contacts/{contact_id}/events/stream", response_class=EventSourceResponse)
@@ -148,7 +151,7 @@ async def stream_contact_events(
 ) -> EventSourceResponse:
     """Server-Sent Events: every new event of one contact; Last-Event-ID resumes."""
     await service.contact_timeline(uow, principal, contact_id, after=None, limit=1)  # 404 check
-    events = service.follow(
+    pages = service.follow_pages(
         uow, principal, feed, after=_resume_point(last_event_id), contact_id=contact_id
     )
-    return _event_stream(events)
+    return _event_stream(pages)

@@ -72,7 +72,7 @@ async def contact_history(
     return EventPage(events[:limit], len(events) > limit)
 
 
-async def follow(
+async def follow_pages(
     uow: UnitOfWorkFactory,
     principal: Principal,
     feed: EventFeed,
@@ -80,9 +80,10 @@ async def follow(
     after: uuid.UUID | None,
     contact_id: uuid.UUID | None = None,
     poll_seconds: float = 5.0,
-) -> AsyncIterator[DomainEvent]:
-    """New events forever, in commit order: those after `after` first (a resumed stream),
-    then each one once its transaction, and every older one, has ended."""
+) -> AsyncIterator[list[DomainEvent]]:
+    """New events forever, in commit order, a page at a time (what was there when it
+    looked; never empty): those after `after` first (a resumed stream), then each one once
+    its transaction, and every older one, has ended."""
     actor = Actor.user(principal.user_id)
     async with uow(principal.tenant_id, actor) as tx:
         contact_ids = await identities_of(tx, contact_id) if contact_id else None
@@ -100,9 +101,28 @@ async def follow(
             log = EventLog(tx)
             page = await log.committed_after(position, limit=FOLLOW_BATCH, contact_ids=contact_ids)
             waiting = not page and await log.held_back(position)
-        for at, event in page:
-            position = at
-            if event.id not in history:
-                yield event
+        fresh = [event for _, event in page if event.id not in history]
+        if page:
+            position = page[-1][0]
+        if fresh:
+            yield fresh
         if len(page) < FOLLOW_BATCH:
             await feed.wait_for_change(seen, HELD_BACK_RECHECK_SECONDS if waiting else poll_seconds)
+
+
+async def follow(
+    uow: UnitOfWorkFactory,
+    principal: Principal,
+    feed: EventFeed,
+    *,
+    after: uuid.UUID | None,
+    contact_id: uuid.UUID | None = None,
+    poll_seconds: float = 5.0,
+) -> AsyncIterator[DomainEvent]:
+    """`follow_pages`, one event at a time."""
+    pages = follow_pages(
+        uow, principal, feed, after=after, contact_id=contact_id, poll_seconds=poll_seconds
+    )
+    async for page in pages:
+        for event in page:
+            yield event
