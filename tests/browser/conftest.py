@@ -29,6 +29,7 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 AXE = Path(__file__).parent / "assets" / "axe-4.14.1.min.js"
+EXPECT_TIMEOUT_MS = 15_000
 
 
 def _require_chromium() -> None:
@@ -89,8 +90,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory, demo_settings: dict[str, str]
 
 @pytest.fixture(scope="module")
 def browser(demo: Demo) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # A check passes as soon as the page shows what it waits for; the longer limit only
+    # spares a busy machine (CI runs the whole suite on two cores) a false failure.
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
