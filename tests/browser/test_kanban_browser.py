@@ -79,7 +79,17 @@ def card(page: Any, contact_id: str) -> Any:
 
 
 def open_board(page: Any, demo: Demo, board: Board) -> None:
-    page.goto(f"{demo.base_url}/app/pipelines/{board.pipeline_id}")
+    """The board, once the live stream's first refresh (on connecting) has come back: a
+    refresh that replaced the board in the middle of a drag would cancel the drop."""
+    board_read = f"/app/pipelines/{board.pipeline_id}"
+
+    def live_refresh(response: Any) -> bool:
+        return bool(
+            response.url.endswith(board_read) and response.request.headers.get("hx-request")
+        )
+
+    with page.expect_response(live_refresh):
+        page.goto(f"{demo.base_url}{board_read}")
     page.get_by_test_id("kanban").wait_for()
 
 

@@ -97,6 +97,7 @@ class _Ingest:
         self._channels: dict[uuid.UUID, Channel | None] = {}
         self._contacts: dict[str, Contact] = {}  # by E.164 phone
         self._new_contacts: set[uuid.UUID] = set()  # their first message may carry an ad
+        self._created_ahead: set[uuid.UUID] = set()  # in `prefetch`, outside their trace
 
     async def prepare(self, event: InboundEvent) -> _Item:
         item = _Item(event)
@@ -169,6 +170,7 @@ class _Ingest:
             self._contacts[key] = contact
             self.batch.knows_no_session(contact.id, channel_of[key])
             self._new_contacts.add(contact.id)
+            self._created_ahead.add(contact.id)
 
     async def apply(self, item: _Item) -> str:
         parsed, channel = item.parsed, item.channel
@@ -305,6 +307,9 @@ class _Ingest:
                 self.tx, phone=phone, name=message.push_name, known=self._contacts.get(str(phone))
             )
             self._contacts[str(phone)] = contact
+            if contact.id in self._created_ahead:
+                self._created_ahead.discard(contact.id)
+                contact.continue_trace()  # `contact.created` belongs to its first message
         elif message.is_group:
             contact, created = await contacts.find_or_create_by_whatsapp_id(
                 self.tx,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any, ClassVar
 
 from ventros.kernel.events import Actor, DomainEvent
+from ventros.kernel.tracing import current_traceparent
 from ventros.kernel.typed_events import Event
 
 
@@ -41,6 +43,14 @@ class AggregateRoot:
     @property
     def pending_events(self) -> list[DomainEvent]:
         return list(self._events())
+
+    def continue_trace(self) -> None:
+        """Events recorded ahead of the work they belong to (a batch creates its new
+        contacts before it handles their messages) join the trace of that work, now
+        running."""
+        traceparent = current_traceparent()
+        events = self._events()
+        events[:] = [dataclasses.replace(e, traceparent=traceparent) for e in events]
 
     def pull_events(self) -> list[DomainEvent]:
         events = self._events()
