@@ -29,7 +29,7 @@ from ventros.conversations.ports import MessageVerdict
 from ventros.kernel.clock import utcnow
 from ventros.kernel.events import Actor
 from ventros.kernel.ids import new_id
-from ventros.platform.db import metadata
+from ventros.platform.db import metadata, text_array_from_json
 from ventros.platform.uow import UnitOfWork, UnitOfWorkFactory
 
 message_analyses = Table(
@@ -117,10 +117,10 @@ session_summaries = Table(
 
 
 _SAVE_ANALYSES = text(
-    "INSERT INTO message_analyses (message_id, tenant_id, session_id, sentiment, score,"
+    "INSERT INTO message_analyses (message_id, tenant_id, session_id, sentiment, score,"  # noqa: S608 - constant SQL
     " language, intents, source, analyzed_at)"
     " SELECT r.message_id, :tenant_id, r.session_id, r.sentiment, r.score, r.language,"
-    " ARRAY(SELECT jsonb_array_elements_text(CAST(r.intents AS jsonb))), r.source,"
+    f" {text_array_from_json('r.intents')}, r.source,"
     " CAST(:now AS timestamptz)"
     " FROM unnest(CAST(:message_ids AS uuid[]), CAST(:session_ids AS uuid[]),"
     " CAST(:sentiments AS text[]), CAST(:scores AS float8[]), CAST(:languages AS text[]),"

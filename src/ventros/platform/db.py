@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -19,6 +21,27 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+
+def unnest_arrays(table: Table, names: Sequence[str], *, as_json: Collection[str] = ()) -> str:
+    """The arguments of an `unnest(...)` that carries many rows of `table` in one statement
+    whose text does not depend on how many (executemany would run a statement per row; a
+    VALUES list is a new statement for each batch size): one array parameter per column,
+    named after it, of the column's type. Columns in `as_json` travel as JSON text: jsonb
+    ones as SQLAlchemy's JSON type sends them, arrays as a JSON array of strings (unnest
+    would flatten an array of arrays; `text_array_from_json` reads them back)."""
+    return ", ".join(f"CAST(:{name} AS {_element(table, name, as_json)}[])" for name in names)
+
+
+def _element(table: Table, name: str, as_json: Collection[str]) -> str:
+    return "text" if name in as_json else str(table.c[name].type.compile(dialect=_POSTGRESQL))
+
+
+def text_array_from_json(expression: str) -> str:
+    """The text[] of a JSON array of strings (an array column sent by `unnest_arrays`)."""
+    return f"ARRAY(SELECT jsonb_array_elements_text(CAST({expression} AS jsonb)))"
 
 
 def asyncpg_url(url: str | URL) -> URL:

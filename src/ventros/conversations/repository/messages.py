@@ -23,6 +23,7 @@ from ventros.conversations.domain import (
     MessageType,
 )
 from ventros.conversations.repository.tables import messages
+from ventros.platform.db import text_array_from_json, unnest_arrays
 from ventros.platform.uow import UnitOfWork
 
 
@@ -100,41 +101,21 @@ def _message_from_row(row: Row[Any]) -> Message:
     )
 
 
-# Many messages in one statement whose text does not depend on how many: one array per
-# column, unnested. (A multi-row VALUES list is a new statement for every batch size, so
-# each size is parsed and planned again.) JSON columns travel as JSON text, as SQLAlchemy's
-# JSON type sends them (None as JSON null); `vcards` (text[]) as a JSON array of strings.
-_ARRAY_TYPES = {
-    **dict.fromkeys(
-        ("id", "tenant_id", "channel_id", "session_id", "contact_id", "author_id"), "uuid"
-    ),
-    **dict.fromkeys(
-        (
-            "revoked_at",
-            "created_at",
-            "received_at",
-            "sent_at",
-            "delivered_at",
-            "read_at",
-            "send_at",
-        ),
-        "timestamptz",
-    ),
-    "revoked": "boolean",
-}
+# Many messages in one statement (platform.db.unnest_arrays). JSON columns travel as JSON
+# text (None as JSON null); `vcards` (text[]) as a JSON array of strings.
 _JSON_COLUMNS = frozenset(("media", "location", "referral", "reactions", "vcards"))
 _COLUMNS = [column.name for column in messages.columns]
 
 
 def _inserted(name: str) -> str:
     if name == "vcards":
-        return "ARRAY(SELECT jsonb_array_elements_text(CAST(r.vcards AS jsonb)))"
+        return text_array_from_json("r.vcards")
     return f"CAST(r.{name} AS jsonb)" if name in _JSON_COLUMNS else f"r.{name}"
 
 
 _COLUMN_LIST = ", ".join(_COLUMNS)
 _SELECTED = ", ".join(_inserted(name) for name in _COLUMNS)
-_ARRAYS = ", ".join(f"CAST(:{name} AS {_ARRAY_TYPES.get(name, 'text')}[])" for name in _COLUMNS)
+_ARRAYS = unnest_arrays(messages, _COLUMNS, as_json=_JSON_COLUMNS)
 _INSERT_MANY = text(
     f"INSERT INTO messages ({_COLUMN_LIST}) SELECT {_SELECTED} "  # noqa: S608 - constant SQL
     f"FROM unnest({_ARRAYS}) AS r({_COLUMN_LIST}) "

@@ -17,7 +17,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 
 from ventros.conversations.domain import (
@@ -25,6 +24,7 @@ from ventros.conversations.domain import (
     SessionStatus,
 )
 from ventros.conversations.repository.tables import IDLE_FROM, session_labels, sessions
+from ventros.platform.db import text_array_from_json, unnest_arrays
 from ventros.platform.uow import UnitOfWork
 
 
@@ -104,31 +104,18 @@ _SESSION_MUTABLE = (
 )
 
 
-_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 _JSON_MUTABLE = frozenset(("sla_raised",))  # arrays travel as JSON: unnest would flatten them
 
 
 def _changed(name: str) -> str:
-    if name in _JSON_MUTABLE:
-        return f"ARRAY(SELECT jsonb_array_elements_text(CAST(u.{name} AS jsonb)))"
-    return f"u.{name}"
-
-
-def _array_of(name: str) -> str:
-    if name in _JSON_MUTABLE:
-        return f"CAST(:{name} AS text[])"
-    element = sessions.c[name].type.compile(dialect=_POSTGRESQL)
-    return f"CAST(:{name} AS {element}[])"
+    return text_array_from_json(f"u.{name}") if name in _JSON_MUTABLE else f"u.{name}"
 
 
 _SAVE_MANY = text(
     "UPDATE sessions AS s SET "  # noqa: S608 - constant SQL
     + ", ".join(f"{name} = {_changed(name)}" for name in _SESSION_MUTABLE)
-    + " FROM unnest(CAST(:ids AS uuid[]), "
-    + ", ".join(_array_of(name) for name in _SESSION_MUTABLE)
-    + ") AS u(id, "
-    + ", ".join(_SESSION_MUTABLE)
-    + ") WHERE s.id = u.id"
+    + f" FROM unnest({unnest_arrays(sessions, ('id', *_SESSION_MUTABLE), as_json=_JSON_MUTABLE)})"
+    + f" AS u(id, {', '.join(_SESSION_MUTABLE)}) WHERE s.id = u.id"
 )
 
 
@@ -263,7 +250,7 @@ class SessionRepository:
         if not changed:
             return
         rows = [_session_values(session) for session in changed]
-        params: dict[str, list[Any]] = {"ids": [row["id"] for row in rows]}
+        params: dict[str, list[Any]] = {"id": [row["id"] for row in rows]}
         for name in _SESSION_MUTABLE:
             values = [row[name] for row in rows]
             params[name] = [json.dumps(v) for v in values] if name in _JSON_MUTABLE else values
