@@ -165,7 +165,7 @@ async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_
     """Event ids are taken when an event is raised; commits come in their own order. Under
     load an event with a lower id often commits after one with a higher id: a stream that
     moved past the higher id used to lose the lower one for good."""
-    from ventros.audit.service import follow
+    from ventros.audit.service import follow_pages
     from ventros.identity.domain import Principal, Role
     from ventros.kernel.events import Actor, DomainEvent
     from ventros.platform.event_feed import EventFeed
@@ -177,13 +177,13 @@ async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_
     principal = Principal(tenant.admin_id, tenant.tenant_id, Role.ADMIN, tenant.email)
     feed = EventFeed(container.database.app_dsn())
     feed.start()
-    stream = follow(container.uow, principal, feed, after=None, poll_seconds=0.05)
+    stream = follow_pages(container.uow, principal, feed, after=None, poll_seconds=0.05)
     received: list[uuid.UUID] = []
     both = asyncio.Event()
 
     async def read() -> None:
-        async for e in stream:
-            received.append(e.id)
+        async for page in stream:
+            received.extend(e.id for e in page)
             if len(received) == 2:
                 both.set()
 

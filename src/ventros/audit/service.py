@@ -108,21 +108,3 @@ async def follow_pages(
             yield fresh
         if len(page) < FOLLOW_BATCH:
             await feed.wait_for_change(seen, HELD_BACK_RECHECK_SECONDS if waiting else poll_seconds)
-
-
-async def follow(
-    uow: UnitOfWorkFactory,
-    principal: Principal,
-    feed: EventFeed,
-    *,
-    after: uuid.UUID | None,
-    contact_id: uuid.UUID | None = None,
-    poll_seconds: float = 5.0,
-) -> AsyncIterator[DomainEvent]:
-    """`follow_pages`, one event at a time."""
-    pages = follow_pages(
-        uow, principal, feed, after=after, contact_id=contact_id, poll_seconds=poll_seconds
-    )
-    async for page in pages:
-        for event in page:
-            yield event

@@ -872,19 +872,25 @@ def _contact_nudges(event: DomainEvent) -> list[ServerSentEvent]:
     return nudges
 
 
-async def _live(events: AsyncIterator[DomainEvent]) -> AsyncIterator[ServerSentEvent]:
-    """Each conversation event as two nudges: `inbox` (lists refresh) and
-    `session-<id>` (that conversation refreshes). Pages re-read; no data rides along."""
-    async for event in events:
-        for nudge in _contact_nudges(event):
-            yield nudge
-        if not event.name.startswith(LIVE_EVENTS):
-            continue
-        session_id = _session_of(event)
-        if session_id is None:
-            continue
-        yield ServerSentEvent(data=session_id, event="inbox", id=str(event.id))
-        yield ServerSentEvent(data=event.name, event=f"session-{session_id}", id=str(event.id))
+def _nudges(event: DomainEvent) -> list[ServerSentEvent]:
+    """A conversation event also nudges `inbox` (lists refresh) and `session-<id>` (that
+    conversation refreshes). Pages re-read; no data rides along."""
+    nudges = _contact_nudges(event)
+    session_id = _session_of(event) if event.name.startswith(LIVE_EVENTS) else None
+    if session_id is not None:
+        nudges.append(ServerSentEvent(data=session_id, event="inbox", id=str(event.id)))
+        nudges.append(
+            ServerSentEvent(data=event.name, event=f"session-{session_id}", id=str(event.id))
+        )
+    return nudges
+
+
+async def _live(pages: AsyncIterator[list[DomainEvent]]) -> AsyncIterator[bytes]:
+    """The nudges of each page of events as one write (as the API's streams do)."""
+    async for page in pages:
+        nudges = [nudge.encode() for event in page for nudge in _nudges(event)]
+        if nudges:
+            yield b"".join(nudges)
 
 
 @router.get("/app/stream")
@@ -897,8 +903,8 @@ async def stream(
         after = uuid.UUID(last_event_id) if last_event_id else None
     except ValueError:
         after = None
-    events = audit.follow(container_of(request).uow, session.principal, feed, after=after)
-    return EventSourceResponse(_live(events), ping=HEARTBEAT_SECONDS)
+    pages = audit.follow_pages(container_of(request).uow, session.principal, feed, after=after)
+    return EventSourceResponse(_live(pages), ping=HEARTBEAT_SECONDS)
 
 
 # --------------------------------------------------------------------------- other pages
