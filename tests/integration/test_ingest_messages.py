@@ -335,15 +335,10 @@ async def test_a_phone_taken_meanwhile_is_left_to_the_lookup(
     container: Container, tenant: TenantLogin
 ) -> None:
     async with container.uow(tenant.tenant_id, Actor.system()) as tx:
-        [first] = (
-            await contacts.create_by_phones(tx, {"+5511955551111": (Phone("+5511955551111"), "A")})
-        ).values()
+        [first] = (await contacts.create_by_phones(tx, {Phone("+5511955551111"): "A"})).values()
         again = await contacts.create_by_phones(
             tx,
-            {
-                "+5511955551111": (Phone("+5511955551111"), "B"),
-                "+5511955552222": (Phone("+5511955552222"), None),
-            },
+            {Phone("+5511955551111"): "B", Phone("+5511955552222"): None},
         )
         await tx.commit()
     assert list(again) == ["+5511955552222"]

@@ -170,16 +170,16 @@ async def find_by_phones(tx: UnitOfWork, phones: list[Phone]) -> dict[str, Conta
 
 
 async def create_by_phones(
-    tx: UnitOfWork, named: dict[str, tuple[Phone, str | None]], source: str | None = WHATSAPP_SOURCE
+    tx: UnitOfWork, named: dict[Phone, str | None], source: str | None = WHATSAPP_SOURCE
 ) -> dict[str, Contact]:
     """New contacts (`contact.created`) for phones the caller found no contact for, each
     named by its WhatsApp push name, in one statement; by E.164 phone. A phone another
     transaction took meanwhile is left out: the caller's `find_or_create_by_phone` finds it."""
     new = [
         Contact.create(
-            tenant_id=tx.tenant_id, name=_usable_name(name, key), phone=phone, source=source
+            tenant_id=tx.tenant_id, name=_usable_name(name, str(phone)), phone=phone, source=source
         )
-        for key, (phone, name) in named.items()
+        for phone, name in named.items()
     ]
     stored = await ContactRepository(tx).add_many(new)
     return {str(c.phone): c for c in new if c.id in stored}

@@ -150,7 +150,7 @@ class _Ingest:
     async def _create_contacts(self, items: list[_Item]) -> None:
         """The batch's new customers, in one statement (a campaign brings hundreds a
         minute), each named by its first message; `_contact_of` then finds them known."""
-        named: dict[str, tuple[Phone, str | None]] = {}
+        named: dict[Phone, str | None] = {}
         channel_of: dict[str, uuid.UUID] = {}
         for item in items:
             message, channel = item.parsed, item.channel
@@ -162,9 +162,9 @@ class _Ingest:
             if await self.batch.is_stored(channel.id, message.id.serialized):
                 continue
             phone = self._valid_phone(message)
-            if phone is None or str(phone) in self._contacts or str(phone) in named:
+            if phone is None or str(phone) in self._contacts or phone in named:
                 continue
-            named[str(phone)] = (phone, message.push_name)
+            named[phone] = message.push_name
             channel_of[str(phone)] = channel.id
         for key, contact in (await contacts.create_by_phones(self.tx, named)).items():
             self._contacts[key] = contact
