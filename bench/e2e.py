@@ -446,31 +446,48 @@ async def _read_status(reader: asyncio.StreamReader) -> int:
 
 
 async def offer_load(port: int, offer: Offer, began: float, connections: int) -> list[float]:
-    """Webhook answer latencies from each message's due time (open loop over a pool)."""
+    """Webhook answer latencies from each message's due time, open loop: every message is
+    sent at its due time on an idle connection, or on a new one when none is idle (WAHA
+    posts each event on a request of its own, with no cap on how many are in flight), so
+    a slow answer never delays the next message. `connections` caps the open connections
+    (the file descriptors of this process); a message that finds the cap reached waits."""
     answers = [float("nan")] * len(offer.raw)
     refused: list[int] = []
-    queue = iter(range(len(offer.raw)))
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    slots = asyncio.Semaphore(connections)
 
-    async def connection() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for n in queue:
-                due = began + offer.due[n]
-                delay = due - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+    async def post(n: int) -> None:
+        async with slots:
+            reader, writer = idle.pop() if idle else await _connect(port)
+            try:
                 writer.write(offer.raw[n])
                 status = await _read_status(reader)
-                answers[n] = time.perf_counter() - due
-                if status != 200:
-                    refused.append(status)
-        finally:
-            writer.close()
+            except (ConnectionError, asyncio.IncompleteReadError):
+                writer.close()  # the server closed an idle connection: once more, afresh
+                reader, writer = await _connect(port)
+                writer.write(offer.raw[n])
+                status = await _read_status(reader)
+            answers[n] = time.perf_counter() - (began + offer.due[n])
+            idle.append((reader, writer))
+            if status != 200:
+                refused.append(status)
 
-    await asyncio.gather(*(connection() for _ in range(connections)))
+    posts = []
+    for n in range(len(offer.raw)):
+        delay = began + offer.due[n] - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        posts.append(asyncio.create_task(post(n)))
+    await asyncio.gather(*posts)
+    for _, writer in idle:
+        writer.close()
     if refused:
         raise SystemExit(f"{len(refused)} webhooks refused, e.g. {refused[:5]}")
     return answers
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
 
 
 class Stream:
@@ -790,7 +807,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=1, help="production: worker processes")
     parser.add_argument("--apis", type=int, default=1, help="production: API processes")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--connections", type=int, default=2000, help="cap on open webhook connections"
+    )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--write", type=Path)
     parser.add_argument(
