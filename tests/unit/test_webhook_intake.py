@@ -252,3 +252,45 @@ async def test_the_lane_refuses_bodies_over_the_limit_unread() -> None:
     assert declared.status_code == 413
     assert chunked.status_code == 413
     assert webhook.calls == []
+
+
+async def test_deliveries_that_miss_the_channel_cache_together_share_one_lookup() -> None:
+    cache = service.WebhookChannelCache()
+    channel = service.WebhookChannel(CHANNEL, TENANT_A, "secret")
+    lookups: list[uuid.UUID] = []
+    release = asyncio.Event()
+
+    async def look_up(channel_id: uuid.UUID) -> service.WebhookChannel | None:
+        lookups.append(channel_id)
+        await release.wait()
+        return channel
+
+    waiting = [asyncio.create_task(cache.get_or_look_up(CHANNEL, look_up)) for _ in range(50)]
+    await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*waiting) == [channel] * 50
+    assert lookups == [CHANNEL]
+    assert await cache.get_or_look_up(CHANNEL, look_up) == channel
+    assert lookups == [CHANNEL]  # cached now
+
+
+async def test_a_channel_forgotten_during_its_lookup_is_not_cached_from_it() -> None:
+    cache = service.WebhookChannelCache()
+    lookups = 0
+    release = asyncio.Event()
+
+    async def look_up(channel_id: uuid.UUID) -> service.WebhookChannel | None:
+        nonlocal lookups
+        lookups += 1
+        await release.wait()
+        return service.WebhookChannel(channel_id, TENANT_A, f"secret {lookups}")
+
+    first = asyncio.create_task(cache.get_or_look_up(CHANNEL, look_up))
+    await asyncio.sleep(0)
+    cache.forget(CHANNEL)  # the channel's secret changed while it was read
+    release.set()
+    assert (await first) is not None
+    again = await cache.get_or_look_up(CHANNEL, look_up)
+    assert again is not None
+    assert again.webhook_secret == "secret 2"
+    assert lookups == 2

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
+from ventros.api.middleware import header_value
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from ventros.channels import pairing, service
 from ventros.channels.intake import InboundIntake
@@ -365,12 +367,24 @@ class WahaWebhookLane:
         # This lane is the route: the metrics label it as the route's template.
         scope["route"] = waha_webhook
         scope["path_params"] = {"channel_id": channel_id}
-        request = Request(scope, receive)
-        signature = request.headers.get("x-webhook-hmac")
-        algorithm = request.headers.get("x-webhook-hmac-algorithm")
+        signature = header_value(scope, b"x-webhook-hmac")
+        algorithm = header_value(scope, b"x-webhook-hmac-algorithm")
         try:
-            body = await request.body()
+            body = await _body(receive)
             response = await _answer(self.webhook, channel_id, body, signature, algorithm)
         except DomainError as error:
             response = domain_error_response(error)
         await response(scope, receive, send)
+
+
+async def _body(receive: Receive) -> bytes:
+    """The request's body straight from the ASGI messages: starlette's `Request.body()`
+    goes through an async generator per request, a tenth of this hot path's CPU."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ParamSpec, TypeVar
@@ -52,12 +52,17 @@ class WebhookBodyNotJson(DomainError):
 class WebhookChannelCache:
     """Channels the webhook looked up recently (id → tenant and secret), kept `ttl_seconds`:
     a delivery then costs one transaction, not two. A change made through this process
-    forgets the entry at once; other processes see it within `ttl_seconds`."""
+    forgets the entry at once; other processes see it within `ttl_seconds`.
+
+    Deliveries that miss together share one lookup: when an entry expires under load, the
+    hundreds of deliveries in flight would otherwise each open a transaction for the same
+    row, all at once."""
 
     def __init__(self, ttl_seconds: float = 5.0, max_entries: int = 10_000) -> None:
         self._ttl = ttl_seconds
         self._max = max_entries
         self._entries: dict[uuid.UUID, tuple[float, WebhookChannel]] = {}
+        self._lookups: dict[uuid.UUID, asyncio.Future[WebhookChannel | None]] = {}
 
     def get(self, channel_id: uuid.UUID) -> WebhookChannel | None:
         entry = self._entries.get(channel_id)
@@ -65,13 +70,41 @@ class WebhookChannelCache:
             return None
         return entry[1]
 
-    def put(self, channel: WebhookChannel) -> None:
+    async def get_or_look_up(
+        self,
+        channel_id: uuid.UUID,
+        look_up: Callable[[uuid.UUID], Awaitable[WebhookChannel | None]],
+    ) -> WebhookChannel | None:
+        channel = self.get(channel_id)
+        if channel is not None:
+            return channel
+        lookup = self._lookups.get(channel_id)
+        if lookup is None:
+            lookup = asyncio.ensure_future(look_up(channel_id))
+            self._lookups[channel_id] = lookup
+            lookup.add_done_callback(lambda done: self._looked_up(channel_id, done))
+        # A caller that goes away (client disconnect) leaves the lookup to the others.
+        return await asyncio.shield(lookup)
+
+    def _looked_up(
+        self, channel_id: uuid.UUID, lookup: asyncio.Future[WebhookChannel | None]
+    ) -> None:
+        if self._lookups.get(channel_id) is not lookup:
+            return  # forgotten meanwhile: what it read may be stale
+        del self._lookups[channel_id]
+        if not lookup.cancelled() and lookup.exception() is None:
+            channel = lookup.result()
+            if channel is not None:
+                self._remember(channel)
+
+    def _remember(self, channel: WebhookChannel) -> None:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[channel.id] = (time.monotonic() + self._ttl, channel)
 
     def forget(self, channel_id: uuid.UUID) -> None:
         self._entries.pop(channel_id, None)
+        self._lookups.pop(channel_id, None)
 
 
 @dataclass(frozen=True)
@@ -261,14 +294,17 @@ async def _webhook_channel(
         channel_uuid = uuid.UUID(channel_id)
     except ValueError as error:
         raise NotFound("channel not found") from error
-    channel = cache.get(channel_uuid) if cache is not None else None
-    if channel is None:
+
+    async def look_up(channel_uuid: uuid.UUID) -> WebhookChannel | None:
         async with uow(NO_TENANT, Actor.system()) as tx:
-            channel = await find_webhook_channel(tx, box, channel_uuid)
-        if channel is None:
-            raise NotFound("channel not found")
-        if cache is not None:
-            cache.put(channel)
+            return await find_webhook_channel(tx, box, channel_uuid)
+
+    if cache is None:
+        channel = await look_up(channel_uuid)
+    else:
+        channel = await cache.get_or_look_up(channel_uuid, look_up)
+    if channel is None:
+        raise NotFound("channel not found")
     return channel
 
 
