@@ -7,7 +7,7 @@ import itertools
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +208,54 @@ async def _cli(args: list[str], env: dict[str, str]) -> str:
     result = await asyncio.to_thread(runner.invoke, app, args, env=env)
     assert result.exit_code == 0, result.output
     return result.output
+
+
+class LeaseRecorder(Recorder):
+    """Also takes a whole lease at once, and fails one message's first delivery."""
+
+    def __init__(self, failing_once: str) -> None:
+        super().__init__()
+        self.calls: list[int] = []
+        self.failing_once = failing_once
+
+    async def __call__(self, delivery: Delivery) -> None:
+        (outcome,) = self._handle([delivery])
+        if outcome is not None:
+            raise outcome
+
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        self.calls.append(len(deliveries))
+        return self._handle(deliveries)
+
+    def _handle(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for delivery in deliveries:
+            self.deliveries.append((time.monotonic(), delivery))
+            first_try = delivery.attempt == 1
+            failing = first_try and delivery.envelope.message_id == self.failing_once
+            outcomes.append(RuntimeError("not yet") if failing else None)
+        return outcomes
+
+
+async def test_a_handler_that_takes_leases_at_once_gets_each_message_and_retries_its_failure(
+    backbone: Backbone,
+) -> None:
+    publisher = await started(backbone, "publisher", (MESSAGES,))
+    sent = [envelope("message.received", n=n) for n in range(30)]
+    await publisher.publish(sent)
+    await asyncio.sleep(0.2)  # all waiting: a bus that leases in chunks hands over several
+    recorder = LeaseRecorder(failing_once=sent[4].message_id)
+    consumer = await started(backbone, "consumer")
+    await consumer.consume(MESSAGES, recorder)
+
+    async def settled() -> bool:
+        return (
+            len(recorder.deliveries) >= 31 and (await consumer.queue_depths())[MESSAGES.name] == 0
+        )
+
+    await eventually(settled, within=15)
+    attempts = [(d.envelope.message_id, d.attempt) for _, d in recorder.deliveries]
+    assert sorted(attempts) == sorted([(e.message_id, 1) for e in sent] + [(sent[4].message_id, 2)])
+    if backbone.settings.rabbitmq_url is None:  # the in-process bus leases dozens at once
+        assert recorder.calls
+        assert max(recorder.calls) > 1

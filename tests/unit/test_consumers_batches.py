@@ -266,3 +266,27 @@ async def test_a_failing_batch_is_retried_one_event_each_and_only_the_culprit_fa
     assert sorted(n for _, n in db.effects) == [1, 2, 4, 5]
     assert [3] in calls  # the culprit, alone
     await worker.close()
+
+
+async def test_a_lease_handed_over_at_once_has_one_outcome_per_delivery(
+    db: FakeDatabase,
+) -> None:
+    bus = FakeBus()
+    worker = Worker(bus, ConsumerRegistry([effect("fx", fail_on={2})]), uow_of(db), Metrics())
+    await worker.start()
+    batcher = bus.handlers["consumers.fx"]
+    assert hasattr(batcher, "deliver_many")
+    lease = [
+        Delivery(Envelope(str(e.id), e.name, json.dumps(e.to_json()).encode()), "consumers.fx")
+        for e in (event(1), event(2), event(3))
+    ]
+    lease.insert(1, Delivery(Envelope("x", "test.happened", b"not json"), "consumers.fx"))
+    outcomes = await batcher.deliver_many(lease)
+    assert [type(o).__name__ for o in outcomes] == [
+        "NoneType",
+        "JSONDecodeError",
+        "RuntimeError",
+        "NoneType",
+    ]
+    assert sorted(n for _, n in db.effects) == [1, 3]
+    await worker.close()

@@ -267,14 +267,33 @@ class _QueueBatcher:
         self._task: asyncio.Task[None] | None = None
         self._running: dict[asyncio.Task[None], set[object]] = {}
 
-    async def submit(self, delivery: Delivery) -> None:
-        event = DomainEvent.from_json(json.loads(delivery.envelope.body))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Pending(delivery, event, done))
+    async def __call__(self, delivery: Delivery) -> None:
+        """One delivery (a bus that hands them over one at a time: RabbitMQ)."""
+        (error,) = await self.deliver_many([delivery])
+        if error is not None:
+            raise error
+
+    async def deliver_many(self, deliveries: Sequence[Delivery]) -> list[Exception | None]:
+        """Deliveries handed over together (the in-process bus's lease): they join the
+        pending ones, and each outcome is its own batch's."""
+        loop = asyncio.get_running_loop()
+        outcomes: list[Exception | asyncio.Future[None] | None] = []
+        for delivery in deliveries:
+            try:
+                event = DomainEvent.from_json(json.loads(delivery.envelope.body))
+            except Exception as error:  # not an event: retried, then dead-lettered
+                outcomes.append(error)
+                continue
+            done: asyncio.Future[None] = loop.create_future()
+            self._pending.append(_Pending(delivery, event, done))
+            outcomes.append(done)
         self._wake.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="consumer-batches")
-        await done
+        waiting = [o for o in outcomes if isinstance(o, asyncio.Future)]
+        if waiting:
+            await asyncio.wait(waiting)
+        return [_outcome(o) for o in outcomes]
 
     async def close(self) -> None:
         tasks = [t for t in (self._task, *self._running) if t is not None]
@@ -394,6 +413,15 @@ class _QueueBatcher:
             item.done.set_exception(error)
 
 
+def _outcome(outcome: Exception | asyncio.Future[None] | None) -> Exception | None:
+    if not isinstance(outcome, asyncio.Future):
+        return outcome
+    if outcome.cancelled():
+        return RuntimeError("cancelled")
+    error = outcome.exception()
+    return error if isinstance(error, Exception) or error is None else RuntimeError(repr(error))
+
+
 async def _handle_together(
     consumer: Consumer, items: list[_Pending], tx: UnitOfWork
 ) -> list[tuple[str, Outcome, float]]:
@@ -430,7 +458,7 @@ class Worker:
                 spec = spec.merged(consumer.queue_spec())
             batcher = _QueueBatcher(self, consumers)
             self._batchers.append(batcher)
-            await self.bus.consume(spec, batcher.submit)
+            await self.bus.consume(spec, batcher)
             log.info("consuming", queue=queue, consumers=[c.name for c in consumers])
 
     async def close(self, *, drain_seconds: float = DRAIN_SECONDS) -> None:

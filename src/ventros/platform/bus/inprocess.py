@@ -29,6 +29,7 @@ import structlog
 from ventros.platform.bus import (
     CONFIRMED,
     TENANT_HEADER,
+    BatchDeliveryHandler,
     BusUnavailable,
     DeadLetter,
     Delivery,
@@ -318,6 +319,8 @@ class _QueueConsumer:
         self._wake = asyncio.Event()
         self._more = True  # there may be deliveries waiting
         self._in_flight: dict[int, asyncio.Task[None]] = {}
+        # A handler that takes a whole lease in one call, when it can.
+        self._many = handler if isinstance(handler, BatchDeliveryHandler) else None
 
     def wake(self, *, more: bool = False) -> None:
         self._more = self._more or more
@@ -344,8 +347,12 @@ class _QueueConsumer:
                     continue
                 if len(rows) == free:
                     self._more = True
-                for row in sorted(rows, key=lambda r: int(r["id"])):
-                    self._start(row)
+                rows = sorted(rows, key=lambda r: int(r["id"]))
+                if self._many is not None and rows:
+                    self._start_many(rows, self._many)
+                else:
+                    for row in rows:
+                        self._start(row)
                 continue
             # Woken by a publish, a NOTIFY, a finished handler or a due retry; else poll.
             timeout = max(0.05, next_poll - time.monotonic())
@@ -354,8 +361,7 @@ class _QueueConsumer:
             self._wake.clear()
         await self._drain()
 
-    def _start(self, row: asyncpg.Record) -> None:
-        delivery_id = int(row["id"])
+    def _delivery(self, row: asyncpg.Record) -> Delivery:
         envelope = Envelope(
             message_id=row["message_id"],
             routing_key=row["routing_key"],
@@ -363,13 +369,25 @@ class _QueueConsumer:
             headers=json.loads(row["headers"]),
             exchange=row["exchange"],
         )
-        delivery = Delivery(envelope, self.queue, int(row["attempt"]))
-        task = asyncio.create_task(self._deliver(delivery_id, delivery))
-        self._in_flight[delivery_id] = task
-        task.add_done_callback(lambda _t: self._finished(delivery_id))
+        return Delivery(envelope, self.queue, int(row["attempt"]))
 
-    def _finished(self, delivery_id: int) -> None:
-        self._in_flight.pop(delivery_id, None)
+    def _start(self, row: asyncpg.Record) -> None:
+        delivery_id = int(row["id"])
+        task = asyncio.create_task(self._deliver(delivery_id, self._delivery(row)))
+        self._in_flight[delivery_id] = task
+        task.add_done_callback(lambda _t: self._finished([delivery_id]))
+
+    def _start_many(self, rows: list[asyncpg.Record], many: BatchDeliveryHandler) -> None:
+        ids = [int(row["id"]) for row in rows]
+        deliveries = [self._delivery(row) for row in rows]
+        task = asyncio.create_task(self._deliver_many(ids, deliveries, many))
+        for delivery_id in ids:
+            self._in_flight[delivery_id] = task
+        task.add_done_callback(lambda _t: self._finished(ids))
+
+    def _finished(self, delivery_ids: list[int]) -> None:
+        for delivery_id in delivery_ids:
+            self._in_flight.pop(delivery_id, None)
         self._wake.set()
 
     async def _deliver(self, delivery_id: int, delivery: Delivery) -> None:
@@ -379,6 +397,19 @@ class _QueueConsumer:
             await self._failed(delivery_id, delivery, error)
         else:
             self.bus.ack_later(delivery_id)
+
+    async def _deliver_many(
+        self, ids: list[int], deliveries: list[Delivery], many: BatchDeliveryHandler
+    ) -> None:
+        try:
+            outcomes = await many.deliver_many(deliveries)
+        except Exception as error:
+            outcomes = [error] * len(deliveries)
+        for delivery_id, delivery, outcome in zip(ids, deliveries, outcomes, strict=True):
+            if outcome is None:
+                self.bus.ack_later(delivery_id)
+            else:
+                await self._failed(delivery_id, delivery, outcome)
 
     async def _failed(self, delivery_id: int, delivery: Delivery, error: Exception) -> None:
         bus = self.bus
@@ -414,7 +445,7 @@ class _QueueConsumer:
         """On close: let handlers in flight finish, then release the leases of the rest."""
         if not self._in_flight:
             return
-        tasks = list(self._in_flight.values())
+        tasks = set(self._in_flight.values())  # a lease handed over at once shares one task
         _done, pending = await asyncio.wait(tasks, timeout=CLOSE_GRACE_SECONDS)
         unfinished = [i for i, t in self._in_flight.items() if t in pending]
         for task in pending:

@@ -7,17 +7,23 @@ ON CONFLICT DO NOTHING
 """
 
 # One row per (message, queue): a queue reached through several bindings gets one copy.
+# The bindings are matched once per routing key, not once per message: a batch of hundreds
+# of events has a handful of names.
 PUBLISH = """
 WITH m AS (
     SELECT * FROM unnest(
         $1::int[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[],
         $8::bytea[]
     ) AS m(ord, via, exchange, routing_key, message_id, tenant_id, headers, body)
+), routes AS (
+    SELECT DISTINCT k.via, k.routing_key, b.queue
+    FROM (SELECT DISTINCT via, routing_key FROM m) k
+    JOIN bus_bindings b ON b.exchange = k.via AND ('.' || k.routing_key) ~ b.regex
 ), targets AS (
-    SELECT DISTINCT ON (m.ord, b.queue) m.ord, b.queue, m.exchange, m.routing_key,
+    SELECT DISTINCT ON (m.ord, r.queue) m.ord, r.queue, m.exchange, m.routing_key,
            m.message_id, m.tenant_id, m.headers, m.body
-    FROM m JOIN bus_bindings b ON b.exchange = m.via AND ('.' || m.routing_key) ~ b.regex
-    ORDER BY m.ord, b.queue
+    FROM m JOIN routes r ON r.via = m.via AND r.routing_key = m.routing_key
+    ORDER BY m.ord, r.queue
 ), inserted AS (
     INSERT INTO bus_deliveries (queue, tenant_id, message_id, exchange, routing_key, headers, body)
     SELECT queue, tenant_id, message_id, exchange, routing_key, headers::jsonb, body
