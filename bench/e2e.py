@@ -20,6 +20,11 @@ Mixes: `steady` — 2,000 known customers (each writes once in a warm-up, not co
 `campaign` — 500 msg/s from the known customers plus 200 new customers per second for
 10 s (contact, session, assignment and what follows `session.started`).
 
+Diagnosis: `VENTROS_BENCH_EMBEDDED_DATABASE_URL=postgresql://...` runs `ventros run` on that
+PostgreSQL instead of the embedded one (an empty database: the demo is seeded into it), so
+that a server with `pg_stat_statements` shows what the in-process layout asks of it. Its
+CPU is then not counted.
+
 After each run: exactly-once is checked through the audit trail (`GET /api/v1/events?
 name=message.received`: every offered message exactly once), and the CPU used by every
 process of the system (and the load generator) is divided by the messages.
@@ -150,6 +155,8 @@ def _label(pid: int, role: str) -> str:
         return "postgres"
     if name == "temporal":
         return "temporal"
+    if role == "ventros run" and b"background" in args:
+        return "ventros background"  # `ventros run`'s child: consumers, ingest, relay
     return role
 
 
@@ -287,7 +294,10 @@ async def embedded(home: Path) -> AsyncIterator[System]:
         start("waha-sim", ["waha-sim", "--port", str(sim_port), "--api-key", SIM_KEY], os.environ)
     ]
     try:
-        run = start("ventros run", ["run"], base_env(home, port, waha_sim_demo="false"))
+        settings = {"waha_sim_demo": "false"}
+        if database := os.environ.get("VENTROS_BENCH_EMBEDDED_DATABASE_URL"):
+            settings.update(database_url=database, demo="true")  # diagnosis: see the docstring
+        run = start("ventros run", ["run"], base_env(home, port, **settings))
         processes.append(run)
         base_url = f"http://127.0.0.1:{port}"
         await wait_healthy(base_url, processes)

@@ -511,6 +511,11 @@ class EmbeddedPostgres:
                     str(port),
                     "-k",
                     str(socket_dir),
+                    # The bus and the outbox are queues: thousands of rows a second come
+                    # and go. Vacuumed only once a minute (the default), their dead rows
+                    # pile up in the indexes every claim walks.
+                    "-c",
+                    "autovacuum_naptime=5s",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=self._log_handle,
