@@ -645,7 +645,7 @@ def profile(
 
 async def measure(
     system: System,
-    stream: Stream,
+    streams: list[Stream],
     offer: Offer,
     label: str,
     connections: int,
@@ -657,19 +657,18 @@ async def measure(
     cpu_before, gen_before = cpu_seconds(system.roots), own_cpu()
     began = time.perf_counter() + 0.5
     answers = await offer_load(system.port, offer, began, connections)
-    complete = await stream.wait_for(offer.run, count, within=max(60.0, seconds * 4))
+    within = max(60.0, seconds * 4)
+    complete = all([await s.wait_for(offer.run, count, within=within) for s in streams])
     cpu_after, gen_after = cpu_seconds(system.roots), own_cpu()
     for spy in spies:
         spy.wait()
-    e2e = [
-        stream.arrived[(offer.run, n)] - (began + offer.due[n])
-        for n in range(count)
-        if (offer.run, n) in stream.arrived
-    ]
-    last = max(
-        (stream.arrived[(offer.run, n)] for n in range(count) if (offer.run, n) in stream.arrived),
-        default=began,
-    )
+    # Every open inbox is to see every message: the latencies of all of them count.
+    arrived = [
+        (n, s.arrived[(offer.run, n)]) for s in streams for n in range(count)
+        if (offer.run, n) in s.arrived
+    ]  # fmt: skip
+    e2e = [at - (began + offer.due[n]) for n, at in arrived]
+    last = max((at for _, at in arrived), default=began)
     counts = await audit_counts(system, offer.run)
     cpu = {k: (cpu_after.get(k, 0.0) - cpu_before.get(k, 0.0)) * 1000 / count for k in cpu_after}
     cpu["load generator"] = (gen_after - gen_before) * 1000 / count
@@ -689,9 +688,9 @@ async def measure(
         answer_p99=percentile(answers, 0.99),
         e2e_p50=percentile(e2e, 0.5) if e2e else float("nan"),
         e2e_p99=percentile(e2e, 0.99) if e2e else float("nan"),
-        sustained=len(e2e) / (last - began) if e2e else 0.0,
+        sustained=len(e2e) / len(streams) / (last - began) if e2e else 0.0,
         lost=sum(1 for n in range(count) if counts.get(n, 0) == 0),
-        duplicated=sum(1 for c in counts.values() if c > 1) + stream.duplicates,
+        duplicated=sum(1 for c in counts.values() if c > 1) + sum(s.duplicates for s in streams),
         cpu_ms_per_message={k: round(v, 3) for k, v in sorted(cpu.items())},
         note=note,
     )
@@ -788,22 +787,27 @@ async def one_run(args: argparse.Namespace, home: Path) -> list[Result]:
     )
     results: list[Result] = []
     async with layout as system:
-        async with Stream(system.base_url, system.token) as stream:
-            await warm_up(system, stream, args.connections)
+        async with contextlib.AsyncExitStack() as inboxes:
+            streams = [
+                await inboxes.enter_async_context(Stream(system.base_url, system.token))
+                for _ in range(args.inboxes)
+            ]
+            await warm_up(system, streams[0], args.connections)
+            team = f", {args.inboxes} inboxes open" if args.inboxes > 1 else ""
             if args.mix == "steady":
                 for n, rate in enumerate(args.rates):
                     offer = steady_offer(system.channel_id, rate, args.seconds, n * 7919)
-                    label = f"{args.layout} steady {rate:.0f}/s"
+                    label = f"{args.layout} steady {rate:.0f}/s{team}"
                     results.append(
-                        await measure(system, stream, offer, label, args.connections, args.profile)
+                        await measure(system, streams, offer, label, args.connections, args.profile)
                     )
                     print(table(results[-1:]), flush=True)
                     await settle(system)
             else:
                 offer = campaign_offer(system.channel_id)
-                label = f"{args.layout} campaign 500/s + 200 new/s"
+                label = f"{args.layout} campaign 500/s + 200 new/s{team}"
                 results.append(
-                    await measure(system, stream, offer, label, args.connections, args.profile)
+                    await measure(system, streams, offer, label, args.connections, args.profile)
                 )
                 print(table(results[-1:]), flush=True)
     return results
@@ -819,6 +823,9 @@ def main() -> None:
     parser.add_argument("--apis", type=int, default=1, help="production: API processes")
     parser.add_argument(
         "--connections", type=int, default=2000, help="cap on open webhook connections"
+    )
+    parser.add_argument(
+        "--inboxes", type=int, default=1, help="event streams open (a team's inboxes)"
     )
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--write", type=Path)
