@@ -205,3 +205,40 @@ async def test_a_stream_misses_no_event_whose_transaction_commits_after_a_later_
     finally:
         reader.cancel()
         await feed.close()
+
+
+async def test_a_teams_open_streams_each_get_every_event_from_one_read_of_the_log(
+    container: Container, tenant: TenantLogin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ventros.audit.repository import EventLog
+
+    reads = 0
+    original = EventLog.committed_after
+
+    async def counted(self: EventLog, *args: Any, **kwargs: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(EventLog, "committed_after", counted)
+    inboxes = 5
+    async with (
+        serving(container) as base,
+        httpx.AsyncClient(base_url=base, timeout=15) as http,
+        contextlib.AsyncExitStack() as streams,
+    ):
+        responses = [
+            await streams.enter_async_context(
+                http.stream("GET", "/api/v1/events/stream", headers=tenant.headers)
+            )
+            for _ in range(inboxes)
+        ]
+        await asyncio.sleep(0.3)  # every stream has read up to now and waits
+        before = reads
+        created = [await _create(base, tenant, f"Team {i}") for i in range(3)]
+        received = await asyncio.gather(*(read_events(r, 3) for r in responses))
+        used = reads - before
+    for events in received:
+        assert [json.loads(e["data"])["aggregate_id"] for e in events] == created
+    # Each commit wakes every stream; streams at the same place share the page they read.
+    assert used < inboxes * len(created), f"{used} reads of the log for {inboxes} streams"

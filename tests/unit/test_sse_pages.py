@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
 
 import anyio
+import pytest
 
 from ventros.audit.api import _as_sse
 from ventros.kernel.events import DomainEvent
@@ -41,3 +43,18 @@ async def test_a_page_is_one_chunk_of_separate_events_in_order() -> None:
     assert [e["id"] for e in events] == [str(e.id) for e in first + second]
     assert {e["event"] for e in events} == {"message.received"}
     assert [json.loads(e["data"])["data"]["n"] for e in events] == [1, 2, 3, 4]
+
+
+async def test_a_frame_is_encoded_once_for_streams_sending_together_and_not_kept_longer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ventros.audit import api
+
+    monkeypatch.setattr(api, "FRAME_SECONDS", 0.2)
+    event = DomainEvent("contact.updated", TENANT, "contact", uuid.uuid4(), {"name": "Ana"})
+    first = api._sse(event)
+    assert api._sse(event) is first  # another stream, moments later
+    event.payload["name"] = "[erased]"  # redacted in the log meanwhile
+    await asyncio.sleep(0.25)
+    later = _parse(api._sse(event).decode())
+    assert json.loads(later[0]["data"])["data"]["name"] == "[erased]"

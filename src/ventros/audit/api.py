@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -118,8 +119,26 @@ async def _as_sse(
 
 
 def _sse(event: DomainEvent) -> bytes:
+    """An event as one SSE frame, encoded once for all the streams that send it together
+    (the frame is the same for every reader of the tenant)."""
+    now = time.monotonic()
+    kept = _frames.get(event.id)
+    if kept is not None and kept[0] > now:
+        return kept[1]
+    if len(_frames) >= FRAMES_KEPT:
+        _frames.clear()
     data = json.dumps(EventRead.of(event).model_dump(mode="json"))
-    return ServerSentEvent(data=data, event=event.name, id=str(event.id)).encode()
+    frame = ServerSentEvent(data=data, event=event.name, id=str(event.id)).encode()
+    _frames[event.id] = (now + FRAME_SECONDS, frame)
+    return frame
+
+
+# Streams that follow the log together send each event within moments of each other; a
+# frame is not kept longer, so that a stream resumed later sends the event as the log has
+# it then (an erased contact's events are redacted in place).
+FRAME_SECONDS = 2.0
+FRAMES_KEPT = 4096
+_frames: dict[uuid.UUID, tuple[float, bytes]] = {}
 
 
 def _event_stream(pages: AsyncIterator[list[DomainEvent]]) -> EventSourceResponse:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from ventros.audit.repository import EventLog
+from ventros.audit.repository import EventLog, StreamPosition
 from ventros.contacts.service import get_contact, identities_of
 from ventros.identity.domain import Principal
 from ventros.kernel.events import Actor, DomainEvent
@@ -95,12 +97,11 @@ async def follow_pages(
             position, history = resumed, set()
     while True:
         seen = feed.version
-        async with uow(principal.tenant_id, actor) as tx:
-            # Per page: a merge while the stream is open adds the merged contact's events.
-            contact_ids = await identities_of(tx, contact_id) if contact_id else None
-            log = EventLog(tx)
-            page = await log.committed_after(position, limit=FOLLOW_BATCH, contact_ids=contact_ids)
-            waiting = not page and await log.held_back(position)
+        if contact_id is None:
+            reads = _shared_reads.setdefault(feed, _SharedReads())
+            page, waiting = await reads.page(uow, principal.tenant_id, actor, position, seen)
+        else:
+            page, waiting = await _read_page(uow, principal.tenant_id, actor, position, contact_id)
         fresh = [event for _, event in page if event.id not in history]
         if page:
             position = page[-1][0]
@@ -108,3 +109,65 @@ async def follow_pages(
             yield fresh
         if len(page) < FOLLOW_BATCH:
             await feed.wait_for_change(seen, HELD_BACK_RECHECK_SECONDS if waiting else poll_seconds)
+
+
+_Page = tuple[list[tuple[StreamPosition, DomainEvent]], bool]  # events, and held back?
+
+
+async def _read_page(
+    uow: UnitOfWorkFactory,
+    tenant_id: uuid.UUID,
+    actor: Actor,
+    position: StreamPosition,
+    contact_id: uuid.UUID | None = None,
+) -> _Page:
+    async with uow(tenant_id, actor) as tx:
+        # Per page: a merge while the stream is open adds the merged contact's events.
+        contact_ids = await identities_of(tx, contact_id) if contact_id else None
+        log = EventLog(tx)
+        page = await log.committed_after(position, limit=FOLLOW_BATCH, contact_ids=contact_ids)
+        waiting = not page and await log.held_back(position)
+    return page, waiting
+
+
+class _SharedReads:
+    """The page after a position, read once for every stream of the tenant that asks for
+    it at the same feed version: a team's open inboxes follow the same log, and after their
+    first page they stand at the same position. A page that found events held back is not
+    kept (the stream asks again shortly, with no new version); any other is kept until the
+    feed moves on, since a stream reads again only after that."""
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple[uuid.UUID, StreamPosition], tuple[int, asyncio.Task[_Page]]] = {}
+
+    async def page(
+        self,
+        uow: UnitOfWorkFactory,
+        tenant_id: uuid.UUID,
+        actor: Actor,
+        position: StreamPosition,
+        version: int,
+    ) -> _Page:
+        key = (tenant_id, position)
+        known = self._pages.get(key)
+        if known is None or known[0] != version or _held_back(known[1]):
+            self._forget_older(version)
+            read = asyncio.ensure_future(_read_page(uow, tenant_id, actor, position))
+            self._pages[key] = known = (version, read)
+        # A stream that goes away does not cancel the read the others wait for.
+        return await asyncio.shield(known[1])
+
+    def _forget_older(self, version: int) -> None:
+        for key, (seen, read) in list(self._pages.items()):
+            if seen != version and read.done():
+                del self._pages[key]
+
+
+def _held_back(read: asyncio.Task[_Page]) -> bool:
+    """A finished read that failed, or found events held back, is not to be shared."""
+    if not read.done():
+        return False
+    return read.cancelled() or read.exception() is not None or read.result()[1]
+
+
+_shared_reads: weakref.WeakKeyDictionary[EventFeed, _SharedReads] = weakref.WeakKeyDictionary()
