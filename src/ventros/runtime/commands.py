@@ -116,6 +116,7 @@ def create_user(
 def serve_role(name: str) -> None:
     """One background role (as `ventros run` runs it) until SIGINT/SIGTERM, on the
     configured database and Temporal or those of a running `ventros run`."""
+    from ventros.runtime.heap import settle_after_startup
     from ventros.runtime.locate import resolved
     from ventros.runtime.registry import wire
     from ventros.runtime.services import roles
@@ -129,6 +130,7 @@ def serve_role(name: str) -> None:
 
         serve_metrics(container.metrics, settings.metrics_port)  # VENTROS_METRICS_PORT
         service = roles(wire(container))[name]
+        settle_after_startup()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

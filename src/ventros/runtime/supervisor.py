@@ -37,6 +37,7 @@ from ventros.platform.banner import Banner
 from ventros.platform.logging import redact_sensitive
 from ventros.platform.settings import Settings
 from ventros.platform.tracing import add_trace_id, configure_tracing
+from ventros.runtime.heap import settle_after_startup
 from ventros.runtime.services import BackgroundService
 
 if TYPE_CHECKING:
@@ -239,6 +240,7 @@ async def _serve_all(
     assert settings.database_url is not None
     container = bootstrap(settings, database_url=settings.database_url)
     registry = wire(container)
+    settle_after_startup()
     stop = asyncio.Event()
     demo_whatsapp: DemoWhatsApp | None = None
     logins: list[DemoLogin] = []
@@ -488,6 +490,7 @@ async def run_background(settings: Settings) -> None:
         _stop_with_parent(stop)
         await _temporal_reachable(container, stop)
         services = _start_services(all_background(wire(container)), container, stop)
+        settle_after_startup()
         await stop.wait()
         await _finish(services)
     finally:
@@ -533,6 +536,7 @@ async def _serve_api(settings: Settings) -> None:
     container = bootstrap(settings, database_url=settings.database_url)
     try:
         server = _Server(_uvicorn_config(create_app(container), settings))
+        settle_after_startup()
         loop = asyncio.get_running_loop()
 
         def request_stop(sig: signal.Signals) -> None:
