@@ -230,8 +230,7 @@ def base_env(home: Path, port: int, **settings: str) -> dict[str, str]:
         VENTROS_HOME=str(home),
         VENTROS_HTTP_HOST="127.0.0.1",
         VENTROS_HTTP_PORT=str(port),
-        VENTROS_LOG_JSON="true",
-        VENTROS_LOG_LEVEL="warning",
+        VENTROS_LOG_JSON="true",  # what a log collector gets (stdout is not a terminal)
         # the simulator listens on loopback: a self-hosted WAHA on a private address
         VENTROS_WAHA_ALLOW_PRIVATE="true",
     )

@@ -48,3 +48,14 @@ def test_a_terminal_gets_readable_text(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_json_when_asked_even_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     assert json.loads(_log_once(monkeypatch, _Terminal(), True))["event"] == "contact created"
+
+
+def test_the_api_logs_no_line_per_request_unless_asked() -> None:
+    from fastapi import FastAPI
+
+    from ventros.runtime.supervisor import _uvicorn_config
+
+    app = FastAPI()
+    assert _uvicorn_config(app, Settings(secret_key="s" * 40)).access_log is False
+    asked = Settings(secret_key="s" * 40, access_log=True)
+    assert _uvicorn_config(app, asked).access_log is True

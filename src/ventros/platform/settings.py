@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON unless stdout is a terminal
+    # A line per HTTP request: WAHA's webhooks alone are one per WhatsApp event. Requests are
+    # counted and timed in /metrics and traced; errors are logged either way.
+    access_log: bool = False
     require_services: bool = False
 
     # Event backbone. The outbox relay: LISTEN/NOTIFY ("listen", default) or Temporal.

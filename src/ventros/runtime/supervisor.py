@@ -597,5 +597,6 @@ def _uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         proxy_headers=True,
         server_header=False,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=HTTP_SHUTDOWN_GRACE_SECONDS,
     )
