@@ -150,7 +150,7 @@ class _SharedReads:
     ) -> _Page:
         key = (tenant_id, position)
         known = self._pages.get(key)
-        if known is None or known[0] != version or _held_back(known[1]):
+        if known is None or known[0] != version or _not_to_share(known[1]):
             self._forget_older(version)
             read = asyncio.ensure_future(_read_page(uow, tenant_id, actor, position))
             self._pages[key] = known = (version, read)
@@ -163,7 +163,7 @@ class _SharedReads:
                 del self._pages[key]
 
 
-def _held_back(read: asyncio.Task[_Page]) -> bool:
+def _not_to_share(read: asyncio.Task[_Page]) -> bool:
     """A finished read that failed, or found events held back, is not to be shared."""
     if not read.done():
         return False

@@ -378,8 +378,8 @@ class WahaWebhookLane:
 
 
 async def _body(receive: Receive) -> bytes:
-    """The request's body straight from the ASGI messages: starlette's `Request.body()`
-    goes through an async generator per request, a tenth of this hot path's CPU."""
+    """The request's body straight from the ASGI messages, as `Request.body()` reads it
+    without the request object and the async generator it makes per request."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

@@ -6,7 +6,7 @@ each walk is wasted, and it stops the event loop while it runs. Measured in `ven
 at 1,000 msg/s, full collections paused the API process for up to 390 ms (1.8 s in one
 10-second run), and the webhook answers' p99 with them. So once a process has started, what
 it holds is frozen (`gc.freeze`: never walked again), and young collections run every
-10,000 allocations instead of every 700, each walking a few hundred objects for little.
+10,000 allocations instead of every 700.
 """
 
 from __future__ import annotations
