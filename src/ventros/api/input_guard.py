@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ventros.api.middleware import header_value, send_problem
+from ventros.api.middleware import header_value, read_body, send_problem
 from ventros.kernel.json_input import NUL, JsonTooDeep, find_nul, loads_bounded
 
 NUL_MESSAGE = "must not contain the NUL character (\\u0000)"
@@ -42,7 +42,7 @@ class InputGuardMiddleware:
         if scope.get("method") not in _BODY_METHODS or not _is_json(scope):
             await self.app(scope, receive, send)
             return
-        body, pending = await _read_body(receive)
+        body, pending = await read_body(receive)
         # Cheap tests on the raw bytes: most bodies need no second parse here.
         if _ESCAPED_NUL in body or body.count(b"{") + body.count(b"[") > self.max_depth:
             try:
@@ -71,19 +71,6 @@ def nul_in_path_or_query(scope: Scope) -> Location | None:
 def _is_json(scope: Scope) -> bool:
     content_type = (header_value(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
     return content_type == "application/json" or content_type.endswith("+json")
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    """The whole body (bounded by the body limit outside), and a message that came instead
-    of more body (a disconnect), to hand on unchanged after it."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b"".join(chunks), [message]
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks), []
 
 
 def _replay(body: bytes, pending: list[Message], receive: Receive) -> Receive:

@@ -27,6 +27,19 @@ def header_value(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+async def read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    """The whole body (bounded by the body limit outside), and a message that came instead
+    of more body (a disconnect), to hand on unchanged after it."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), [message]
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), []
+
+
 async def send_problem(
     send: Send,
     status: int,

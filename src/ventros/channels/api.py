@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ventros.api.deps import ContainerDep, Uow, authorized
 from ventros.api.errors import domain_error_response, problem
-from ventros.api.middleware import header_value
+from ventros.api.middleware import header_value, read_body
 from ventros.api.pagination import Cursor, Limit, Page, decode_cursor, encode_cursor
 from ventros.channels import pairing, service
 from ventros.channels.intake import InboundIntake
@@ -370,21 +370,10 @@ class WahaWebhookLane:
         signature = header_value(scope, b"x-webhook-hmac")
         algorithm = header_value(scope, b"x-webhook-hmac-algorithm")
         try:
-            body = await _body(receive)
+            body, instead = await read_body(receive)
+            if instead:  # gone before its body arrived
+                raise ClientDisconnect()
             response = await _answer(self.webhook, channel_id, body, signature, algorithm)
         except DomainError as error:
             response = domain_error_response(error)
         await response(scope, receive, send)
-
-
-async def _body(receive: Receive) -> bytes:
-    """The request's body straight from the ASGI messages, as `Request.body()` reads it
-    without the request object and the async generator it makes per request."""
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
